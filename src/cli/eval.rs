@@ -1,0 +1,86 @@
+//! `dedupd eval DIR`: ingest a labelled set in file order, read back every placement, score it.
+//!
+//! In process by default (a memory store, nothing to start); with `--server` through a running
+//! server's `IngestStream` and `GetArticle`, so the service itself is measured.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::engine::{Engine, EngineConfig};
+use crate::eval::{LabelledSet, Placement, Scores, score};
+use crate::proto;
+use crate::store::memory::MemoryStore;
+
+use super::client;
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// The labelled set: a directory with articles.jsonl, labels.jsonl and ambiguous_pairs.jsonl.
+    pub dir: PathBuf,
+    /// Measure a running server (its store should be empty) instead of an in-process engine.
+    #[arg(long)]
+    pub server: Option<String>,
+    /// Print the scores as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
+    let set = LabelledSet::load(&args.dir)?;
+    let started = Instant::now();
+    let placements = match &args.server {
+        None => in_process(&set).await?,
+        Some(server) => through_server(server, &args.dir).await?,
+    };
+    let elapsed = started.elapsed().as_secs_f64();
+    let scores = score(&set, &placements);
+    print(&scores, elapsed, args.json);
+    Ok(())
+}
+
+fn print(scores: &Scores, elapsed: f64, json: bool) {
+    if json {
+        let mut value = serde_json::to_value(scores).unwrap_or_default();
+        value["seconds"] = serde_json::json!(elapsed);
+        println!("{value}");
+        return;
+    }
+    print!("{scores}");
+    println!("took {elapsed:.2}s ({:.0} articles/s)", scores.articles as f64 / elapsed.max(1e-9));
+}
+
+/// Ingests every article into a fresh in-process engine, in file order, then reads back placements.
+pub async fn in_process(set: &LabelledSet) -> anyhow::Result<Vec<Placement>> {
+    let engine = Engine::new(Arc::new(MemoryStore::new()), EngineConfig::default());
+    for line in &set.articles {
+        let article = line.clone().into_article()?;
+        engine.ingest(article).await.with_context(|| format!("ingesting {}", line.id))?;
+    }
+    let mut placements = Vec::with_capacity(set.articles.len());
+    for line in &set.articles {
+        let view = engine.article(&line.id).await.with_context(|| format!("reading back {}", line.id))?;
+        placements.push(Placement {
+            id: line.id.clone(),
+            cluster_id: view.article.cluster_id.map(|c| c.0).unwrap_or_default(),
+            canonical_id: view.canonical_id,
+        });
+    }
+    Ok(placements)
+}
+
+async fn through_server(server: &str, dir: &std::path::Path) -> anyhow::Result<Vec<Placement>> {
+    let mut grpc = client::connect(server).await?;
+    let responses = client::stream_file(&mut grpc, &dir.join("articles.jsonl"), |_| {}).await?;
+    if let Some(failed) = responses.iter().find(|r| !r.error.is_empty()) {
+        anyhow::bail!("the server rejected {}: {}", failed.id, failed.error);
+    }
+    let mut placements = Vec::with_capacity(responses.len());
+    for response in responses {
+        let record = grpc.get_article(proto::GetArticleRequest { id: response.id.clone() }).await?.into_inner();
+        placements.push(Placement { id: record.id, cluster_id: record.cluster_id, canonical_id: record.canonical_id });
+    }
+    Ok(placements)
+}

@@ -1,0 +1,107 @@
+//! The `dedupd` command line: `serve`, the client commands, and `eval`.
+//!
+//! Client commands talk to a running server over gRPC (`--server`, env `DEDUPD_SERVER`) and print
+//! readable text, or JSON with `--json`.
+
+mod client;
+mod eval;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{LogFormat, ServeConfig};
+
+#[derive(Debug, Parser)]
+#[command(name = "dedupd", version, about = "Finds syndicated and spun copies of news articles")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options shared by the client commands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientOptions {
+    /// URL of the dedupd server.
+    #[arg(long, env = "DEDUPD_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
+    pub server: String,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC server.
+    Serve(ServeConfig),
+    /// Ingest articles from a JSONL file (`-` for stdin) through IngestStream.
+    Ingest {
+        /// One article per line: {"id", "url", "source", "title", "body", "published_at" (RFC 3339)}.
+        file: PathBuf,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Show the decision one article (a JSON file, `-` for stdin) would get, storing nothing.
+    Check {
+        file: PathBuf,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Show a stored article with its cluster and canonical.
+    Article {
+        id: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Show a cluster and its members.
+    Cluster {
+        cluster_id: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Delete an article.
+    Delete {
+        id: String,
+        #[command(flatten)]
+        client: ClientOptions,
+    },
+    /// Score dedupd on a labelled set (articles.jsonl, labels.jsonl, ambiguous_pairs.jsonl).
+    Eval(eval::EvalArgs),
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let log_format = match &cli.command {
+        Command::Serve(config) => config.log_format,
+        _ => LogFormat::Text,
+    };
+    crate::telemetry::init_tracing(log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(config) => crate::server::serve(config).await,
+        Command::Ingest { file, client } => client::ingest(&client, &file).await,
+        Command::Check { file, client } => client::check(&client, &file).await,
+        Command::Article { id, client } => client::article(&client, &id).await,
+        Command::Cluster { cluster_id, client } => client::cluster(&client, &cluster_id).await,
+        Command::Delete { id, client } => client::delete(&client, &id).await,
+        Command::Eval(args) => eval::run(args).await,
+    }
+}

@@ -1,0 +1,124 @@
+//! Domain types shared by the engine, the stores and the gRPC layer.
+//!
+//! These are not the prost structs: wire types stay at the edge ([`crate::grpc::convert`]), so the engine
+//! and the stores never depend on the proto schema. Times are microseconds since the Unix epoch (UTC).
+
+use serde::{Deserialize, Serialize};
+
+use crate::fingerprint::Fingerprint;
+
+/// Microseconds since the Unix epoch.
+pub type Micros = i64;
+
+/// The current time in microseconds since the Unix epoch.
+pub fn now_micros() -> Micros {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// An article as a client sends it, already validated by [`crate::engine::validate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Article {
+    pub id: String,
+    pub url: String,
+    pub source: String,
+    pub title: String,
+    pub body: String,
+    /// As sent; `None` means "the time of ingest".
+    pub published_at: Option<Micros>,
+}
+
+/// The metadata kept for every article, enough to answer `GetArticle` and `GetCluster`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArticleMeta {
+    pub id: String,
+    pub url: String,
+    pub source: String,
+    pub title: String,
+}
+
+/// What a store keeps per article: metadata, fingerprint and cluster membership.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredArticle {
+    pub meta: ArticleMeta,
+    /// Effective publication time: as sent, clamped to the time of ingest.
+    pub published_us: Micros,
+    /// When this version was ingested; breaks ties between equal publication times.
+    pub ingested_us: Micros,
+    /// Hash of everything the client sent, so that a re-ingest of the same content is recognised.
+    pub content_hash: u64,
+    pub fingerprint: Fingerprint,
+    /// The cluster the article belongs to; `None` only between insert and assignment (see
+    /// [`crate::store::Store::assign`]). Stores always return the current (merged-into) cluster.
+    pub cluster_id: Option<ClusterId>,
+}
+
+impl StoredArticle {
+    /// The order in which members compete to be the canonical: earliest published, then first ingested,
+    /// then id (so the order is total and every store agrees).
+    pub fn canonical_rank(&self) -> (Micros, Micros, &str) {
+        (self.published_us, self.ingested_us, &self.meta.id)
+    }
+}
+
+/// A cluster id. Ids are `{micros:016x}-{hash:08x}` of the moment the cluster was founded and of its
+/// founding article, so that comparing two ids as strings tells which cluster is older: on a merge the
+/// older id survives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ClusterId(pub String);
+
+impl ClusterId {
+    pub fn new(founded_us: Micros, founder: &str) -> Self {
+        let tag = xxhash_rust::xxh3::xxh3_64(founder.as_bytes()) as u32;
+        ClusterId(format!("{:016x}-{tag:08x}", founded_us.max(0)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for ClusterId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One verified match of an article against a stored one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Match {
+    pub id: String,
+    /// See [`crate::fingerprint::similarity`].
+    pub similarity: f64,
+    pub hamming_distance: u32,
+}
+
+/// The outcome of an ingest or a check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub id: String,
+    /// True when the article is not its cluster's canonical.
+    pub duplicate: bool,
+    /// `None` only for a check whose article would found a new cluster.
+    pub cluster_id: Option<ClusterId>,
+    pub canonical_id: String,
+    /// Verified matches, best first, at most [`crate::engine::MAX_MATCHES`].
+    pub matches: Vec<Match>,
+    pub simhash: u64,
+}
+
+/// A cluster as `GetCluster` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterView {
+    pub cluster_id: ClusterId,
+    /// Members in canonical order: the canonical first.
+    pub members: Vec<StoredArticle>,
+}
+
+/// The answer to `DeleteArticle`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Deleted {
+    pub deleted: bool,
+    /// The canonical of the article's cluster after the delete, if the cluster still has members.
+    pub canonical_id: Option<String>,
+}

@@ -1,0 +1,343 @@
+//! The dedup engine: candidates → verification → cluster assignment → canonical.
+//!
+//! Written once over [`Store`], so every backend makes the same decisions. The engine owns the rules;
+//! the store owns atomicity (see the protocol in [`crate::store`]):
+//!
+//! - **candidates** are the articles sharing a band key with the new one;
+//! - **verification** keeps those whose [`fingerprint::similarity`] passes [`fingerprint::verified`];
+//! - **assignment**: the article joins the cluster of its best match. Another matched cluster is merged
+//!   in only if its canonical verifies against the joined cluster's canonical (after the article
+//!   joined). That is what stops a round-up that quotes two briefs from gluing the briefs' clusters
+//!   together, while an original that arrives after two dissimilar copies of itself (an excerpt and a
+//!   spun copy) still brings them together: it becomes the canonical, and both copies verify against it;
+//! - the **canonical** is the earliest-published member (ties: first ingested), which the store
+//!   maintains.
+
+pub mod validate;
+
+use std::sync::Arc;
+
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::domain::{
+    Article, ArticleMeta, ClusterId, ClusterView, Decision, Deleted, Match, StoredArticle, now_micros,
+};
+use crate::error::{Error, Result};
+use crate::fingerprint::{self, FINGERPRINT_VERSION, Fingerprint, simhash::hamming};
+use crate::store::{ClusterHead, Inserted, Lookup, Store};
+
+/// Most matches reported per decision.
+pub const MAX_MATCHES: usize = 10;
+
+/// Bodies larger than this are fingerprinted on the blocking pool, so that no async task runs for more
+/// than a fraction of a millisecond.
+const INLINE_FINGERPRINT_BYTES: usize = 32 * 1024;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub max_body_bytes: usize,
+    /// Most candidates verified per article.
+    pub candidate_limit: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { max_body_bytes: validate::DEFAULT_MAX_BODY_BYTES, candidate_limit: 64 }
+    }
+}
+
+/// A stored article with its current canonical, as `GetArticle` shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArticleView {
+    pub article: StoredArticle,
+    pub canonical_id: String,
+}
+
+/// A cluster member with its similarity to the canonical.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberView {
+    pub article: StoredArticle,
+    pub similarity: f64,
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    store: Arc<dyn Store>,
+    config: EngineConfig,
+}
+
+/// A verified candidate, before it is reported.
+struct Verified {
+    article: StoredArticle,
+    similarity: f64,
+}
+
+impl Engine {
+    pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Self {
+        Engine { store, config }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Fingerprints, stores and clusters an article. Returns once the store has accepted it.
+    pub async fn ingest(&self, article: Article) -> Result<Decision> {
+        validate::article(&article, self.config.max_body_bytes)?;
+        let record = self.prepare(article).await?;
+        let id = record.meta.id.clone();
+        let fingerprint = record.fingerprint.clone();
+        let published_us = record.published_us;
+        let lookup = match self.store.insert_and_lookup(record, self.config.candidate_limit).await? {
+            Inserted::New(lookup) => lookup,
+            Inserted::Unchanged { article, canonical_id } if article.cluster_id.is_some() => {
+                return self.replay(article, canonical_id).await;
+            }
+            // stored by an ingest that failed before its assignment: finish that ingest now
+            Inserted::Unchanged { article, .. } => self.lookup_others(&article).await?,
+        };
+        let matches = verify(&fingerprint, &lookup);
+        let links = links(&id, &fingerprint, published_us, &matches, &lookup.clusters);
+        let assigned = self.store.assign(&id, &links).await?;
+        metrics::counter!("dedupd_ingested_total").increment(1);
+        if assigned.canonical_id != id {
+            metrics::counter!("dedupd_duplicates_total").increment(1);
+        }
+        tracing::debug!(article = %id, cluster = %assigned.cluster_id, canonical = %assigned.canonical_id, matches = matches.len(), "ingested");
+        Ok(Decision {
+            duplicate: assigned.canonical_id != id,
+            id,
+            cluster_id: Some(assigned.cluster_id),
+            canonical_id: assigned.canonical_id,
+            matches: report(&fingerprint, &matches),
+            simhash: fingerprint.simhash,
+        })
+    }
+
+    /// The decision `ingest` would make, storing nothing.
+    pub async fn check(&self, article: Article) -> Result<Decision> {
+        validate::article(&article, self.config.max_body_bytes)?;
+        let record = self.prepare(article).await?;
+        let lookup = self.lookup_others(&record).await?;
+        Ok(self.hypothetical(&record, &lookup))
+    }
+
+    /// The decision for an article that is stored already with the same content: its current cluster,
+    /// with its matches recomputed (nothing is written).
+    async fn replay(&self, article: StoredArticle, canonical_id: String) -> Result<Decision> {
+        let lookup = self.lookup_others(&article).await?;
+        let matches = verify(&article.fingerprint, &lookup);
+        Ok(Decision {
+            duplicate: canonical_id != article.meta.id,
+            id: article.meta.id.clone(),
+            cluster_id: article.cluster_id.clone(),
+            canonical_id,
+            matches: report(&article.fingerprint, &matches),
+            simhash: article.fingerprint.simhash,
+        })
+    }
+
+    /// The candidates of an article, other than itself. Writes nothing.
+    async fn lookup_others(&self, article: &StoredArticle) -> Result<Lookup> {
+        let mut lookup = self.store.lookup(&article.fingerprint.band_keys(), self.config.candidate_limit).await?;
+        lookup.candidates.retain(|candidate| candidate.article.meta.id != article.meta.id);
+        Ok(lookup)
+    }
+
+    fn hypothetical(&self, record: &StoredArticle, lookup: &Lookup) -> Decision {
+        let id = record.meta.id.clone();
+        let matches = verify(&record.fingerprint, lookup);
+        let links = links(&id, &record.fingerprint, record.published_us, &matches, &lookup.clusters);
+        // the clusters the article would unite, and their canonicals
+        let mut cluster_id: Option<ClusterId> = None;
+        let mut canonical = record.clone();
+        for link in &links {
+            let Some(linked) = matches.iter().find(|m| &m.article.meta.id == link) else {
+                continue;
+            };
+            let head = linked
+                .article
+                .cluster_id
+                .as_ref()
+                .and_then(|c| lookup.clusters.iter().find(|head| &head.cluster_id == c));
+            if let Some(head) = head {
+                if cluster_id.as_ref().is_none_or(|current| &head.cluster_id < current) {
+                    cluster_id = Some(head.cluster_id.clone());
+                }
+                if head.canonical.canonical_rank() < canonical.canonical_rank() {
+                    canonical = head.canonical.clone();
+                }
+            } else if linked.article.canonical_rank() < canonical.canonical_rank() {
+                canonical = linked.article.clone();
+            }
+        }
+        Decision {
+            duplicate: canonical.meta.id != id,
+            canonical_id: canonical.meta.id,
+            id,
+            cluster_id,
+            matches: report(&record.fingerprint, &matches),
+            simhash: record.fingerprint.simhash,
+        }
+    }
+
+    /// Fingerprints an article into the record a store keeps (unassigned).
+    async fn prepare(&self, article: Article) -> Result<StoredArticle> {
+        let now = now_micros();
+        if article.body.len() <= INLINE_FINGERPRINT_BYTES {
+            return Ok(record(article, now));
+        }
+        tokio::task::spawn_blocking(move || record(article, now))
+            .await
+            .map_err(|e| Error::Internal(format!("fingerprinting task failed: {e}")))
+    }
+
+    /// An article with its current canonical.
+    pub async fn article(&self, id: &str) -> Result<ArticleView> {
+        validate::id("id", id)?;
+        let not_found = || Error::NotFound { what: "article", id: id.to_string() };
+        let article = self.store.get(id).await?.ok_or_else(not_found)?;
+        let Some(cluster_id) = &article.cluster_id else {
+            // inserted but not yet assigned: an ingest in flight
+            return Err(not_found());
+        };
+        let canonical_id = match self.store.cluster(cluster_id).await? {
+            Some(cluster) => cluster.members.first().map(|m| m.meta.id.clone()).unwrap_or_else(|| id.to_string()),
+            None => id.to_string(),
+        };
+        Ok(ArticleView { article, canonical_id })
+    }
+
+    /// A cluster's members, canonical first, each with its similarity to the canonical.
+    pub async fn cluster(&self, cluster_id: &str) -> Result<(ClusterView, Vec<MemberView>)> {
+        if cluster_id.is_empty() {
+            return Err(Error::invalid("cluster_id", "must not be empty"));
+        }
+        let not_found = || Error::NotFound { what: "cluster", id: cluster_id.to_string() };
+        let cluster = self.store.cluster(&ClusterId(cluster_id.to_string())).await?.ok_or_else(not_found)?;
+        let canonical = cluster.members.first().ok_or_else(not_found)?.fingerprint.clone();
+        let members = cluster
+            .members
+            .iter()
+            .map(|member| MemberView {
+                article: member.clone(),
+                similarity: fingerprint::similarity(&canonical, &member.fingerprint),
+            })
+            .collect();
+        Ok((cluster, members))
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<Deleted> {
+        validate::id("id", id)?;
+        let deleted = self.store.delete(id).await?;
+        if deleted.deleted {
+            metrics::counter!("dedupd_deleted_total").increment(1);
+        }
+        Ok(deleted)
+    }
+}
+
+/// Fingerprints an article and builds its record; `now` is the time of ingest.
+fn record(article: Article, now: i64) -> StoredArticle {
+    let fingerprint = fingerprint::fingerprint(&article.body);
+    let content_hash = content_hash(&article);
+    StoredArticle {
+        meta: ArticleMeta { id: article.id, url: article.url, source: article.source, title: article.title },
+        // a scraper cannot post-date its way out of being a copy
+        published_us: article.published_at.unwrap_or(now).min(now),
+        ingested_us: now,
+        content_hash,
+        fingerprint,
+        cluster_id: None,
+    }
+}
+
+/// Hash of everything the client sent, with field separators so that fields cannot run into each other.
+fn content_hash(article: &Article) -> u64 {
+    let mut hasher = Xxh3::with_seed(FINGERPRINT_VERSION as u64);
+    for field in [&article.id, &article.url, &article.source, &article.title, &article.body] {
+        hasher.update(&(field.len() as u64).to_le_bytes());
+        hasher.update(field.as_bytes());
+    }
+    match article.published_at {
+        Some(published) => hasher.update(&published.to_le_bytes()),
+        None => hasher.update(b"now"),
+    }
+    hasher.digest()
+}
+
+/// The verified candidates, best first (ties by id, so the order never depends on the store).
+fn verify(fingerprint: &Fingerprint, lookup: &Lookup) -> Vec<Verified> {
+    let mut verified: Vec<Verified> = lookup
+        .candidates
+        .iter()
+        .filter(|candidate| candidate.article.fingerprint.version == fingerprint.version)
+        .filter_map(|candidate| {
+            let similarity = fingerprint::similarity(fingerprint, &candidate.article.fingerprint);
+            fingerprint::verified(fingerprint, &candidate.article.fingerprint, similarity)
+                .then(|| Verified { article: candidate.article.clone(), similarity })
+        })
+        .collect();
+    verified
+        .sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then_with(|| a.article.meta.id.cmp(&b.article.meta.id)));
+    verified
+}
+
+/// The matches the article's cluster is united with (see the module doc for the rule).
+fn links(
+    id: &str,
+    fingerprint: &Fingerprint,
+    published_us: i64,
+    matches: &[Verified],
+    clusters: &[ClusterHead],
+) -> Vec<String> {
+    let Some(best) = matches.first() else { return vec![] };
+    let head = |cluster_id: &Option<ClusterId>| {
+        cluster_id.as_ref().and_then(|c| clusters.iter().find(|head| &head.cluster_id == c))
+    };
+    // the canonical of the joined cluster once the article is in it
+    let joined_canonical: (i64, &Fingerprint, &str) = {
+        let best_canonical = head(&best.article.cluster_id).map(|h| &h.canonical).unwrap_or(&best.article);
+        if (published_us, id) < (best_canonical.published_us, best_canonical.meta.id.as_str()) {
+            (published_us, fingerprint, id)
+        } else {
+            (best_canonical.published_us, &best_canonical.fingerprint, best_canonical.meta.id.as_str())
+        }
+    };
+    let mut links = vec![best.article.meta.id.clone()];
+    let mut joined: Vec<Option<ClusterId>> = vec![best.article.cluster_id.clone()];
+    for other in &matches[1..] {
+        let Some(cluster_id) = &other.article.cluster_id else {
+            // unassigned: an ingest racing with this one; linking it is what makes the two meet
+            links.push(other.article.meta.id.clone());
+            continue;
+        };
+        if joined.contains(&Some(cluster_id.clone())) {
+            continue;
+        }
+        let Some(other_head) = head(&other.article.cluster_id) else {
+            continue;
+        };
+        let (_, canonical_fp, _) = joined_canonical;
+        let similarity = fingerprint::similarity(canonical_fp, &other_head.canonical.fingerprint);
+        if fingerprint::verified(canonical_fp, &other_head.canonical.fingerprint, similarity) {
+            links.push(other.article.meta.id.clone());
+            joined.push(Some(cluster_id.clone()));
+        }
+    }
+    links
+}
+
+/// The reported form of the verified matches: best first, at most [`MAX_MATCHES`].
+fn report(fingerprint: &Fingerprint, matches: &[Verified]) -> Vec<Match> {
+    matches
+        .iter()
+        .take(MAX_MATCHES)
+        .map(|m| Match {
+            id: m.article.meta.id.clone(),
+            similarity: m.similarity,
+            hamming_distance: hamming(fingerprint.simhash, m.article.fingerprint.simhash),
+        })
+        .collect()
+}

@@ -1,0 +1,34 @@
+//! The one error type that crosses module boundaries.
+//!
+//! Callers branch on the kind (the gRPC layer maps each variant to a status code in one exhaustive
+//! `match`, see [`crate::grpc::status`]), so variants are few and mean something to a client: a new variant
+//! forces a decision there.
+
+/// Everything that can go wrong while serving a request.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed; `field` names the offending field (`article.id`, `article.body`, …).
+    #[error("invalid {field}: {reason}")]
+    InvalidArgument { field: &'static str, reason: String },
+    /// The article or cluster does not exist.
+    #[error("{what} not found: {id}")]
+    NotFound { what: &'static str, id: String },
+    /// The store cannot be reached right now (Redis down, connection lost); retrying later may work.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// The server is at its concurrency limit; the client should back off.
+    #[error("overloaded: {0}")]
+    Overloaded(String),
+    /// The store answered with something it should not have, or failed to persist: not retryable by
+    /// the client, and worth an alert.
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidArgument { field, reason: reason.into() }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,128 @@
+//! Proto ↔ domain conversions. Wire types stop here: the engine never sees a prost struct.
+
+use prost_types::Timestamp;
+
+use crate::domain::{Article, Decision, Micros, StoredArticle};
+use crate::engine::{ArticleView, MemberView};
+use crate::error::{Error, Result};
+use crate::proto;
+
+/// Microseconds since the epoch from a protobuf timestamp; out-of-range values are rejected.
+pub fn micros_from_timestamp(field: &'static str, timestamp: &Timestamp) -> Result<Micros> {
+    if !(0..1_000_000_000).contains(&timestamp.nanos) {
+        return Err(Error::invalid(field, "nanos must be within 0..1e9"));
+    }
+    timestamp
+        .seconds
+        .checked_mul(1_000_000)
+        .and_then(|micros| micros.checked_add(i64::from(timestamp.nanos / 1_000)))
+        .ok_or_else(|| Error::invalid(field, "is out of range"))
+}
+
+pub fn timestamp_from_micros(micros: Micros) -> Timestamp {
+    Timestamp { seconds: micros.div_euclid(1_000_000), nanos: (micros.rem_euclid(1_000_000) * 1_000) as i32 }
+}
+
+/// The domain article of a request; an absent article is an invalid argument.
+pub fn article(article: Option<proto::Article>) -> Result<Article> {
+    let article = article.ok_or_else(|| Error::invalid("article", "is required"))?;
+    let published_at =
+        article.published_at.as_ref().map(|t| micros_from_timestamp("article.published_at", t)).transpose()?;
+    Ok(Article {
+        id: article.id,
+        url: article.url,
+        source: article.source,
+        title: article.title,
+        body: article.body,
+        published_at,
+    })
+}
+
+fn matches(decision: &Decision) -> Vec<proto::Match> {
+    decision
+        .matches
+        .iter()
+        .map(|m| proto::Match { id: m.id.clone(), similarity: m.similarity, hamming_distance: m.hamming_distance })
+        .collect()
+}
+
+pub fn ingest_response(decision: Decision) -> proto::IngestResponse {
+    proto::IngestResponse {
+        matches: matches(&decision),
+        id: decision.id,
+        duplicate: decision.duplicate,
+        cluster_id: decision.cluster_id.map(|c| c.0).unwrap_or_default(),
+        canonical_id: decision.canonical_id,
+        simhash: decision.simhash,
+        error: String::new(),
+    }
+}
+
+pub fn check_response(decision: Decision) -> proto::CheckResponse {
+    proto::CheckResponse {
+        matches: matches(&decision),
+        duplicate: decision.duplicate,
+        cluster_id: decision.cluster_id.map(|c| c.0).unwrap_or_default(),
+        canonical_id: decision.canonical_id,
+    }
+}
+
+pub fn article_record(view: ArticleView) -> proto::ArticleRecord {
+    let ArticleView { article, canonical_id } = view;
+    let StoredArticle { meta, published_us, fingerprint, cluster_id, .. } = article;
+    proto::ArticleRecord {
+        id: meta.id,
+        url: meta.url,
+        source: meta.source,
+        title: meta.title,
+        published_at: Some(timestamp_from_micros(published_us)),
+        cluster_id: cluster_id.map(|c| c.0).unwrap_or_default(),
+        canonical_id,
+        simhash: fingerprint.simhash,
+        fingerprint_version: fingerprint.version,
+    }
+}
+
+pub fn cluster(cluster_id: String, members: Vec<MemberView>) -> proto::Cluster {
+    proto::Cluster {
+        canonical_id: members.first().map(|m| m.article.meta.id.clone()).unwrap_or_default(),
+        cluster_id,
+        members: members
+            .into_iter()
+            .map(|m| proto::ClusterMember {
+                published_at: Some(timestamp_from_micros(m.article.published_us)),
+                id: m.article.meta.id,
+                url: m.article.meta.url,
+                source: m.article.meta.source,
+                similarity: m.similarity,
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_round_trip_through_micros() {
+        for micros in [0, 1, 1_700_000_000_123_456, -1, -1_500_000] {
+            let timestamp = timestamp_from_micros(micros);
+            assert!((0..1_000_000_000).contains(&timestamp.nanos));
+            assert_eq!(micros_from_timestamp("t", &timestamp).ok(), Some(micros));
+        }
+    }
+
+    #[test]
+    fn bad_timestamps_are_invalid_arguments() {
+        let bad_nanos = Timestamp { seconds: 1, nanos: -5 };
+        assert!(matches!(micros_from_timestamp("t", &bad_nanos), Err(Error::InvalidArgument { field: "t", .. })));
+        let overflow = Timestamp { seconds: i64::MAX, nanos: 0 };
+        assert!(matches!(micros_from_timestamp("t", &overflow), Err(Error::InvalidArgument { .. })));
+    }
+
+    #[test]
+    fn a_missing_article_is_an_invalid_argument() {
+        assert!(matches!(article(None), Err(Error::InvalidArgument { field: "article", .. })));
+    }
+}

@@ -1,0 +1,163 @@
+//! The gRPC layer: the `dedup.v1.Deduplicator` service over the [`Engine`].
+//!
+//! Each handler converts the request ([`convert`]), takes a slot of the server-wide concurrency limit,
+//! calls the engine and converts the answer back; errors become statuses in [`status`] only. Nothing
+//! here decides anything about articles.
+
+pub mod convert;
+pub mod status;
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::{Stream, StreamExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::proto;
+use crate::proto::deduplicator_server::Deduplicator;
+
+/// How many articles of one `IngestStream` are processed at once. Responses still leave in request
+/// order; this only overlaps the store round trips of consecutive articles.
+pub const STREAM_WINDOW: usize = 32;
+
+#[derive(Clone)]
+pub struct DedupService {
+    engine: Engine,
+    /// Requests (and stream items) served at once, server-wide: past it, callers wait, and a stream
+    /// stops reading its input, which pushes back on the client through HTTP/2 flow control.
+    limit: Arc<Semaphore>,
+}
+
+impl DedupService {
+    pub fn new(engine: Engine, concurrency_limit: usize) -> Self {
+        DedupService { engine, limit: Arc::new(Semaphore::new(concurrency_limit.max(1))) }
+    }
+
+    async fn permit(&self) -> Result<OwnedSemaphorePermit> {
+        self.limit.clone().acquire_owned().await.map_err(|_| Error::Unavailable("server is shutting down".into()))
+    }
+}
+
+/// Records the outcome of one call in the request metrics.
+fn observe<T>(method: &'static str, started: Instant, result: &Result<T>) {
+    let code = match result {
+        Ok(_) => "ok",
+        Err(error) => status::code(error).description(),
+    };
+    metrics::counter!("dedupd_requests_total", "method" => method, "code" => code).increment(1);
+    metrics::histogram!("dedupd_request_seconds", "method" => method).record(started.elapsed().as_secs_f64());
+}
+
+type IngestStream = Pin<Box<dyn Stream<Item = std::result::Result<proto::IngestResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Deduplicator for DedupService {
+    async fn ingest(
+        &self,
+        request: Request<proto::IngestRequest>,
+    ) -> std::result::Result<Response<proto::IngestResponse>, Status> {
+        let started = Instant::now();
+        let result = async {
+            let article = convert::article(request.into_inner().article)?;
+            let _permit = self.permit().await?;
+            self.engine.ingest(article).await
+        }
+        .await;
+        observe("Ingest", started, &result);
+        Ok(Response::new(convert::ingest_response(result?)))
+    }
+
+    type IngestStreamStream = IngestStream;
+
+    async fn ingest_stream(
+        &self,
+        request: Request<Streaming<proto::IngestRequest>>,
+    ) -> std::result::Result<Response<Self::IngestStreamStream>, Status> {
+        let service = self.clone();
+        let responses = request
+            .into_inner()
+            // a transport error from the client ends the stream: there is no request to answer
+            .take_while(|item| std::future::ready(item.is_ok()))
+            .filter_map(|item| std::future::ready(item.ok()))
+            .map(move |item| {
+                let service = service.clone();
+                async move {
+                    let started = Instant::now();
+                    let id = item.article.as_ref().map(|a| a.id.clone()).unwrap_or_default();
+                    let result = async {
+                        let article = convert::article(item.article)?;
+                        let _permit = service.permit().await?;
+                        service.engine.ingest(article).await
+                    }
+                    .await;
+                    observe("IngestStream", started, &result);
+                    Ok(match result {
+                        Ok(decision) => convert::ingest_response(decision),
+                        Err(error) => {
+                            proto::IngestResponse { id, error: status::stream_error(&error), ..Default::default() }
+                        }
+                    })
+                }
+            })
+            .buffered(STREAM_WINDOW);
+        Ok(Response::new(Box::pin(responses)))
+    }
+
+    async fn check(
+        &self,
+        request: Request<proto::CheckRequest>,
+    ) -> std::result::Result<Response<proto::CheckResponse>, Status> {
+        let started = Instant::now();
+        let result = async {
+            let article = convert::article(request.into_inner().article)?;
+            let _permit = self.permit().await?;
+            self.engine.check(article).await
+        }
+        .await;
+        observe("Check", started, &result);
+        Ok(Response::new(convert::check_response(result?)))
+    }
+
+    async fn get_article(
+        &self,
+        request: Request<proto::GetArticleRequest>,
+    ) -> std::result::Result<Response<proto::ArticleRecord>, Status> {
+        let started = Instant::now();
+        let result = self.engine.article(&request.into_inner().id).await;
+        observe("GetArticle", started, &result);
+        Ok(Response::new(convert::article_record(result?)))
+    }
+
+    async fn get_cluster(
+        &self,
+        request: Request<proto::GetClusterRequest>,
+    ) -> std::result::Result<Response<proto::Cluster>, Status> {
+        let started = Instant::now();
+        let result = self.engine.cluster(&request.into_inner().cluster_id).await;
+        observe("GetCluster", started, &result);
+        let (cluster, members) = result?;
+        Ok(Response::new(convert::cluster(cluster.cluster_id.0, members)))
+    }
+
+    async fn delete_article(
+        &self,
+        request: Request<proto::DeleteArticleRequest>,
+    ) -> std::result::Result<Response<proto::DeleteArticleResponse>, Status> {
+        let started = Instant::now();
+        let result = async {
+            let _permit = self.permit().await?;
+            self.engine.delete(&request.into_inner().id).await
+        }
+        .await;
+        observe("DeleteArticle", started, &result);
+        let deleted = result?;
+        Ok(Response::new(proto::DeleteArticleResponse {
+            deleted: deleted.deleted,
+            canonical_id: deleted.canonical_id.unwrap_or_default(),
+        }))
+    }
+}

@@ -1,0 +1,63 @@
+//! The one place where errors become gRPC statuses. The match is exhaustive on purpose: a new error
+//! kind does not compile until someone decides what a client sees for it.
+
+use tonic::{Code, Status};
+
+use crate::error::Error;
+
+/// The status code a client sees for an error.
+pub fn code(error: &Error) -> Code {
+    match error {
+        Error::InvalidArgument { .. } => Code::InvalidArgument,
+        Error::NotFound { .. } => Code::NotFound,
+        Error::Unavailable(_) => Code::Unavailable,
+        Error::Overloaded(_) => Code::ResourceExhausted,
+        Error::Internal(_) => Code::Internal,
+    }
+}
+
+impl From<Error> for Status {
+    fn from(error: Error) -> Self {
+        let code = code(&error);
+        if code == Code::Internal || code == Code::Unavailable {
+            tracing::warn!(error = %error, "request failed");
+        }
+        Status::new(code, error.to_string())
+    }
+}
+
+/// The text an `IngestStream` response carries in `error`: the status code's name, then the message,
+/// so a pipeline can tell a bad article (`InvalidArgument`, do not retry) from a store outage
+/// (`Unavailable`, retry).
+pub fn stream_error(error: &Error) -> String {
+    format!("{:?}: {error}", code(error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_maps_to_its_code() {
+        let cases = [
+            (Error::invalid("article.id", "must not be empty"), Code::InvalidArgument),
+            (Error::NotFound { what: "article", id: "x".into() }, Code::NotFound),
+            (Error::Unavailable("redis down".into()), Code::Unavailable),
+            (Error::Overloaded("busy".into()), Code::ResourceExhausted),
+            (Error::Internal("corrupt".into()), Code::Internal),
+        ];
+        for (error, expected) in cases {
+            let message = error.to_string();
+            let status = Status::from(error);
+            assert_eq!(status.code(), expected);
+            assert_eq!(status.message(), message);
+        }
+    }
+
+    #[test]
+    fn invalid_argument_names_the_field() {
+        let status = Status::from(Error::invalid("article.body", "must not be empty"));
+        assert!(status.message().contains("article.body"), "{}", status.message());
+        assert_eq!(stream_error(&Error::invalid("article.body", "x")), "InvalidArgument: invalid article.body: x");
+    }
+}

@@ -1,0 +1,161 @@
+//! Server lifecycle: open the store, serve the gRPC service with health and reflection, drain on
+//! shutdown.
+//!
+//! [`Server::start`] takes a bound listener, so tests start the real server on `127.0.0.1:0` in process
+//! exactly as `dedupd serve` does. Shutdown is a [`CancellationToken`]: the health service turns to
+//! NOT_SERVING, the listener stops accepting, requests in flight finish (up to the grace period), then
+//! the store is dropped, which lets the embedded store commit and release its lock.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ServeConfig;
+use crate::engine::Engine;
+use crate::grpc::DedupService;
+use crate::proto::deduplicator_server::DeduplicatorServer;
+use crate::store::{self, Store};
+
+/// Largest gRPC message decoded: twice the body limit plus room for the other fields, so that a body
+/// somewhat over the limit still reaches validation and gets INVALID_ARGUMENT naming `article.body`;
+/// only a message far beyond it is refused by the transport (OUT_OF_RANGE) before it is read.
+fn max_message_bytes(config: &ServeConfig) -> usize {
+    config.max_body_bytes.saturating_mul(2).saturating_add(1024 * 1024)
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    /// Opens the configured store and serves on `listener` until [`Server::shutdown`] (or the token
+    /// passed here) is cancelled.
+    pub async fn start(config: ServeConfig, listener: TcpListener) -> anyhow::Result<Server> {
+        let store = store::open(&config.store, &config.data_dir).await?;
+        Self::start_with_store(config, listener, store).await
+    }
+
+    /// Like [`Server::start`], with a store the caller opened.
+    pub async fn start_with_store(
+        config: ServeConfig,
+        listener: TcpListener,
+        store: Arc<dyn Store>,
+    ) -> anyhow::Result<Server> {
+        let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let engine = Engine::new(store.clone(), config.engine());
+        let service = DedupService::new(engine, config.concurrency_limit);
+        let max_message = max_message_bytes(&config);
+        let dedup = DeduplicatorServer::new(service)
+            .max_decoding_message_size(max_message)
+            .max_encoding_message_size(max_message);
+
+        let (health_reporter, health) = tonic_health::server::health_reporter();
+        health_reporter.set_serving::<DeduplicatorServer<DedupService>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .build_v1()?;
+
+        tracing::info!(%addr, store = store.kind(), "dedupd serving");
+        let stopping = shutdown.clone();
+        let grace = config.shutdown_grace;
+        let task = tokio::spawn(async move {
+            let signal = {
+                let stopping = stopping.clone();
+                async move {
+                    stopping.cancelled().await;
+                    health_reporter.set_not_serving::<DeduplicatorServer<DedupService>>().await;
+                    tracing::info!("shutting down: draining requests in flight");
+                }
+            };
+            let serve = tonic::transport::Server::builder()
+                .add_service(health)
+                .add_service(reflection)
+                .add_service(dedup)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+            tokio::pin!(serve);
+            let served = tokio::select! {
+                served = &mut serve => served,
+                _ = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
+                    tracing::warn!(?grace, "grace period over: dropping requests still in flight");
+                    Ok(())
+                }
+            };
+            drop(store);
+            served.map_err(anyhow::Error::from)
+        });
+        Ok(Server { addr, shutdown, task })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The `http://` URL clients connect to.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A token that stops the server when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops accepting, drains requests in flight and waits until the store is closed.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the server has stopped (after its token is cancelled).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.map_err(|e| anyhow::anyhow!("server task failed: {e}"))?
+    }
+}
+
+/// `dedupd serve`: binds, serves until SIGINT or SIGTERM, then shuts down gracefully.
+pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    if let Some(metrics) = config.metrics_listen {
+        crate::telemetry::init_metrics(metrics)?;
+    }
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;
+    let server = Server::start(config, listener).await?;
+    let token = server.shutdown_token();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        token.cancel();
+    });
+    server.wait().await?;
+    tracing::info!("dedupd stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}

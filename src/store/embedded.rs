@@ -1,0 +1,243 @@
+//! The default store: the in-process index of [`super::local`], made durable in a redb file.
+//!
+//! Reads never touch the disk: the whole index is loaded into memory at start-up and every call is
+//! served from it. Writes go to a journal thread that commits them to redb (fsync'd, `Durability::
+//! Immediate`) and only then lets the call return, so an acknowledged article survives a crash. The
+//! thread takes every change that queued up while the previous commit ran into the next transaction
+//! (group commit): under load, one fsync covers many articles.
+//!
+//! Only article records and cluster forwards are persisted; postings and cluster member lists are
+//! derived from the records when the store opens. redb locks its file, so a second process opening the
+//! same data directory fails with [`Error::Unavailable`] naming the directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
+use tokio::sync::oneshot;
+
+use crate::domain::{ClusterId, ClusterView, Deleted, StoredArticle, now_micros};
+use crate::error::{Error, Result};
+
+use super::local::{Change, LocalIndex};
+use super::{Assigned, Inserted, Lookup, Store};
+
+/// Article id → postcard-encoded [`StoredArticle`].
+const ARTICLES: TableDefinition<&str, &[u8]> = TableDefinition::new("articles");
+/// Merged cluster id → the cluster it was merged into.
+const FORWARDS: TableDefinition<&str, &str> = TableDefinition::new("forwards");
+
+/// The file inside the data directory.
+pub const DATA_FILE: &str = "dedupd.redb";
+
+/// Changes of one call, and where to report that they are durable.
+struct Batch {
+    changes: Vec<Change>,
+    done: oneshot::Sender<Result<()>>,
+}
+
+pub struct EmbeddedStore {
+    index: Mutex<LocalIndex>,
+    journal: Option<mpsc::Sender<Batch>>,
+    writer: Option<JoinHandle<()>>,
+    /// Set when a commit failed: memory is then ahead of the disk, so every later call is refused.
+    failed: std::sync::Arc<AtomicBool>,
+    path: PathBuf,
+}
+
+fn storage_error(path: &Path, error: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("embedded store {}: {error}", path.display()))
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `data_dir`, loading the index into memory.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| Error::Unavailable(format!("cannot create data directory {}: {e}", data_dir.display())))?;
+        let path = data_dir.join(DATA_FILE);
+        let db = Database::create(&path).map_err(|e| match e {
+            DatabaseError::DatabaseAlreadyOpen => {
+                Error::Unavailable(format!("data directory {} is in use by another dedupd process", data_dir.display()))
+            }
+            other => storage_error(&path, other),
+        })?;
+        let index = load(&db, &path)?;
+        tracing::info!(path = %path.display(), articles = index.len(), "embedded store opened");
+        let (journal, queue) = mpsc::channel::<Batch>();
+        let failed = std::sync::Arc::new(AtomicBool::new(false));
+        let writer_failed = failed.clone();
+        let writer_path = path.clone();
+        let writer = std::thread::Builder::new()
+            .name("dedupd-journal".into())
+            .spawn(move || write_journal(db, queue, writer_failed, writer_path))
+            .map_err(|e| storage_error(&path, e))?;
+        Ok(EmbeddedStore { index: Mutex::new(index), journal: Some(journal), writer: Some(writer), failed, path })
+    }
+
+    /// Runs `f` on the index, hands the changes it made to the journal, and waits until they are
+    /// durable.
+    async fn write<T>(&self, f: impl FnOnce(&mut LocalIndex, &mut Vec<Change>) -> T) -> Result<T> {
+        let (value, done) = self.apply(f)?;
+        if let Some(done) = done {
+            done.await.map_err(|_| storage_error(&self.path, "journal thread stopped"))??;
+        }
+        Ok(value)
+    }
+
+    /// Runs `f` on the index and queues the changes it made, without waiting for them to be durable.
+    fn apply<T>(
+        &self,
+        f: impl FnOnce(&mut LocalIndex, &mut Vec<Change>) -> T,
+    ) -> Result<(T, Option<oneshot::Receiver<Result<()>>>)> {
+        {
+            let mut index = self.lock()?;
+            let mut changes = Vec::new();
+            let value = f(&mut index, &mut changes);
+            if changes.is_empty() {
+                return Ok((value, None));
+            }
+            let (done, durable) = oneshot::channel();
+            // sent while the lock is held, so the journal sees changes in the order they were made
+            let journal = self.journal.as_ref().ok_or_else(|| storage_error(&self.path, "journal closed"))?;
+            journal.send(Batch { changes, done }).map_err(|_| storage_error(&self.path, "journal thread stopped"))?;
+            Ok((value, Some(durable)))
+        }
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, LocalIndex>> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(storage_error(&self.path, "a previous write failed; restart dedupd to reload from disk"));
+        }
+        self.index.lock().map_err(|_| storage_error(&self.path, "index lock poisoned"))
+    }
+}
+
+impl Drop for EmbeddedStore {
+    /// Closes the journal and waits for it to commit what is queued and release the file lock, so the
+    /// directory can be reopened as soon as the store is dropped.
+    fn drop(&mut self) {
+        self.journal.take();
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+fn load(db: &Database, path: &Path) -> Result<LocalIndex> {
+    // create the tables on first open, so the read below finds them
+    let txn = db.begin_write().map_err(|e| storage_error(path, e))?;
+    txn.open_table(ARTICLES).map_err(|e| storage_error(path, e))?;
+    txn.open_table(FORWARDS).map_err(|e| storage_error(path, e))?;
+    txn.commit().map_err(|e| storage_error(path, e))?;
+
+    let mut index = LocalIndex::default();
+    let mut unassigned: Vec<String> = Vec::new();
+    let read = db.begin_read().map_err(|e| storage_error(path, e))?;
+    let articles = read.open_table(ARTICLES).map_err(|e| storage_error(path, e))?;
+    for entry in articles.iter().map_err(|e| storage_error(path, e))? {
+        let (id, bytes) = entry.map_err(|e| storage_error(path, e))?;
+        let article: StoredArticle = postcard::from_bytes(bytes.value())
+            .map_err(|e| storage_error(path, format!("article {:?} is corrupt: {e}", id.value())))?;
+        if article.cluster_id.is_none() {
+            // inserted but never assigned: the ingest was cut short and never acknowledged
+            unassigned.push(article.meta.id);
+            continue;
+        }
+        index.restore(article);
+    }
+    let forwards = read.open_table(FORWARDS).map_err(|e| storage_error(path, e))?;
+    for entry in forwards.iter().map_err(|e| storage_error(path, e))? {
+        let (from, into) = entry.map_err(|e| storage_error(path, e))?;
+        index.restore_forward(ClusterId(from.value().to_string()), ClusterId(into.value().to_string()));
+    }
+    drop(read);
+    if !unassigned.is_empty() {
+        tracing::warn!(count = unassigned.len(), "dropping articles whose ingest was interrupted");
+        commit(db, &[unassigned.into_iter().map(Change::Remove).collect()]).map_err(|e| storage_error(path, e))?;
+    }
+    Ok(index)
+}
+
+fn commit(db: &Database, batches: &[Vec<Change>]) -> std::result::Result<(), String> {
+    let txn = db.begin_write().map_err(|e| e.to_string())?;
+    {
+        let mut articles = txn.open_table(ARTICLES).map_err(|e| e.to_string())?;
+        let mut forwards = txn.open_table(FORWARDS).map_err(|e| e.to_string())?;
+        for change in batches.iter().flatten() {
+            match change {
+                Change::Put(article) => {
+                    let bytes = postcard::to_stdvec(article).map_err(|e| e.to_string())?;
+                    articles.insert(article.meta.id.as_str(), bytes.as_slice()).map_err(|e| e.to_string())?;
+                }
+                Change::Remove(id) => {
+                    articles.remove(id.as_str()).map_err(|e| e.to_string())?;
+                }
+                Change::Forward { from, into } => {
+                    forwards.insert(from.as_str(), into.as_str()).map_err(|e| e.to_string())?;
+                }
+            }
+        }
+    }
+    txn.commit().map_err(|e| e.to_string())
+}
+
+/// The journal thread: commits queued batches, as many per transaction as have queued up.
+fn write_journal(db: Database, queue: mpsc::Receiver<Batch>, failed: std::sync::Arc<AtomicBool>, path: PathBuf) {
+    while let Ok(first) = queue.recv() {
+        let mut waiting = vec![first];
+        waiting.extend(queue.try_iter());
+        let changes: Vec<Vec<Change>> = waiting.iter_mut().map(|batch| std::mem::take(&mut batch.changes)).collect();
+        let outcome = if failed.load(Ordering::Acquire) {
+            // never commit past a failed batch: later changes may depend on it
+            Err("an earlier commit failed".to_string())
+        } else {
+            commit(&db, &changes)
+        };
+        if let Err(error) = &outcome {
+            tracing::error!(path = %path.display(), %error, "embedded store commit failed");
+            failed.store(true, Ordering::Release);
+        }
+        metrics::histogram!("dedupd_embedded_commit_batch").record(waiting.len() as f64);
+        for batch in waiting {
+            let _ = batch.done.send(outcome.clone().map_err(|e| storage_error(&path, e)));
+        }
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    fn kind(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<StoredArticle>> {
+        Ok(self.lock()?.get(id))
+    }
+
+    /// Does not wait for the insert to be durable: the journal commits in order and stops at the first
+    /// failure, so the [`Store::assign`] that follows (and acknowledges the article) returns only once
+    /// the insert is durable too. An insert never assigned is dropped when the store reopens.
+    async fn insert_and_lookup(&self, article: StoredArticle, limit: usize) -> Result<Inserted> {
+        let (inserted, _durable) = self.apply(|index, changes| index.insert_and_lookup(article, limit, changes))?;
+        Ok(inserted)
+    }
+
+    async fn lookup(&self, keys: &[u64], limit: usize) -> Result<Lookup> {
+        Ok(self.lock()?.lookup(keys, limit))
+    }
+
+    async fn assign(&self, id: &str, links: &[String]) -> Result<Assigned> {
+        self.write(|index, changes| index.assign(id, links, now_micros(), changes)).await?
+    }
+
+    async fn cluster(&self, cluster_id: &ClusterId) -> Result<Option<ClusterView>> {
+        Ok(self.lock()?.cluster(cluster_id))
+    }
+
+    async fn delete(&self, id: &str) -> Result<Deleted> {
+        self.write(|index, changes| index.delete(id, changes)).await
+    }
+}

@@ -1,0 +1,263 @@
+//! The in-process index shared by the memory and embedded stores.
+//!
+//! One synchronous state machine implements the [`super::Store`] contract; the memory store wraps it in
+//! a mutex, the embedded store additionally persists the [`Change`]s each call produces. Keeping both on
+//! one implementation means the embedded store is exactly as correct as the memory store the
+//! conformance suite checks, and its reads never touch the disk.
+//!
+//! Articles live in a slab and postings hold slab slots (`u32`), not id strings: 4 bytes per posting.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle};
+use crate::error::{Error, Result};
+
+use super::{Assigned, Candidate, ClusterHead, Inserted, Lookup};
+
+/// A durable effect of a call, for the embedded store's journal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// Write (or overwrite) this article record.
+    Put(StoredArticle),
+    /// Remove the article with this id.
+    Remove(String),
+    /// Cluster `from` was merged into `into`.
+    Forward { from: ClusterId, into: ClusterId },
+}
+
+type Slot = u32;
+/// A member in canonical order: (published, ingested, id), with its slot.
+type Rank = (Micros, Micros, String);
+
+#[derive(Default)]
+pub struct LocalIndex {
+    slots: Vec<Option<StoredArticle>>,
+    free: Vec<Slot>,
+    by_id: HashMap<String, Slot>,
+    postings: HashMap<u64, Vec<Slot>>,
+    clusters: HashMap<ClusterId, BTreeSet<Rank>>,
+    forwards: HashMap<ClusterId, ClusterId>,
+}
+
+fn rank(article: &StoredArticle) -> Rank {
+    (article.published_us, article.ingested_us, article.meta.id.clone())
+}
+
+impl LocalIndex {
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    fn article(&self, slot: Slot) -> Option<&StoredArticle> {
+        self.slots.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    pub fn get(&self, id: &str) -> Option<StoredArticle> {
+        self.by_id.get(id).and_then(|&slot| self.article(slot)).cloned()
+    }
+
+    fn canonical_id(&self, cluster_id: &ClusterId) -> Option<String> {
+        self.clusters.get(cluster_id)?.first().map(|(_, _, id)| id.clone())
+    }
+
+    fn resolve(&self, cluster_id: &ClusterId) -> ClusterId {
+        let mut current = cluster_id.clone();
+        // forwards always point to an older id, so this terminates
+        while let Some(next) = self.forwards.get(&current) {
+            current = next.clone();
+        }
+        current
+    }
+
+    /// Restores a record read back from disk (startup of the embedded store).
+    pub fn restore(&mut self, article: StoredArticle) {
+        let keys = article.fingerprint.band_keys();
+        self.place(article, &keys);
+    }
+
+    /// Restores a cluster forward read back from disk.
+    pub fn restore_forward(&mut self, from: ClusterId, into: ClusterId) {
+        self.forwards.insert(from, into);
+    }
+
+    fn place(&mut self, article: StoredArticle, keys: &[u64]) -> Slot {
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as Slot
+            }
+        };
+        for &key in keys {
+            self.postings.entry(key).or_default().push(slot);
+        }
+        if let Some(cluster_id) = &article.cluster_id {
+            self.clusters.entry(cluster_id.clone()).or_default().insert(rank(&article));
+        }
+        self.by_id.insert(article.meta.id.clone(), slot);
+        self.slots[slot as usize] = Some(article);
+        slot
+    }
+
+    pub fn insert_and_lookup(&mut self, article: StoredArticle, limit: usize, changes: &mut Vec<Change>) -> Inserted {
+        debug_assert!(article.cluster_id.is_none(), "new articles are inserted unassigned");
+        if let Some(existing) = self.get(&article.meta.id) {
+            if existing.content_hash == article.content_hash {
+                let canonical_id = existing
+                    .cluster_id
+                    .as_ref()
+                    .and_then(|c| self.canonical_id(c))
+                    .unwrap_or_else(|| existing.meta.id.clone());
+                return Inserted::Unchanged { article: existing, canonical_id };
+            }
+            self.delete(&article.meta.id, changes);
+        }
+        let id = article.meta.id.clone();
+        let keys = article.fingerprint.band_keys();
+        changes.push(Change::Put(article.clone()));
+        self.place(article, &keys);
+        Inserted::New(self.lookup_excluding(&keys, limit, Some(&id)))
+    }
+
+    pub fn lookup(&self, keys: &[u64], limit: usize) -> Lookup {
+        self.lookup_excluding(keys, limit, None)
+    }
+
+    fn lookup_excluding(&self, keys: &[u64], limit: usize, exclude: Option<&str>) -> Lookup {
+        let mut counts: HashMap<Slot, u32> = HashMap::new();
+        for key in keys {
+            for &slot in self.postings.get(key).map(Vec::as_slice).unwrap_or_default() {
+                *counts.entry(slot).or_default() += 1;
+            }
+        }
+        let mut found: Vec<Candidate> = counts
+            .into_iter()
+            .filter_map(|(slot, shared_keys)| {
+                let article = self.article(slot)?;
+                (Some(article.meta.id.as_str()) != exclude).then(|| Candidate { article: article.clone(), shared_keys })
+            })
+            .collect();
+        found.sort_by(|a, b| b.shared_keys.cmp(&a.shared_keys).then_with(|| a.article.meta.id.cmp(&b.article.meta.id)));
+        found.truncate(limit);
+        let mut clusters: Vec<ClusterHead> = Vec::new();
+        for candidate in &found {
+            let Some(cluster_id) = &candidate.article.cluster_id else {
+                continue;
+            };
+            if clusters.iter().any(|head| &head.cluster_id == cluster_id) {
+                continue;
+            }
+            let canonical = self.canonical_id(cluster_id).and_then(|id| self.get(&id));
+            if let Some(canonical) = canonical {
+                clusters.push(ClusterHead { cluster_id: cluster_id.clone(), canonical });
+            }
+        }
+        Lookup { candidates: found, clusters }
+    }
+
+    pub fn assign(&mut self, id: &str, links: &[String], now: Micros, changes: &mut Vec<Change>) -> Result<Assigned> {
+        let Some(article) = self.get(id) else {
+            return Err(Error::NotFound { what: "article", id: id.to_string() });
+        };
+        let mut targets: BTreeSet<ClusterId> = BTreeSet::new();
+        let mut unassigned: Vec<String> = vec![];
+        match &article.cluster_id {
+            Some(cluster_id) => {
+                targets.insert(cluster_id.clone());
+            }
+            None => unassigned.push(id.to_string()),
+        }
+        for link in links {
+            let Some(linked) = self.get(link) else { continue };
+            match linked.cluster_id {
+                Some(cluster_id) => {
+                    targets.insert(cluster_id);
+                }
+                None => unassigned.push(linked.meta.id),
+            }
+        }
+        let survivor = targets.first().cloned().unwrap_or_else(|| ClusterId::new(now, id));
+        for absorbed in targets.iter().skip(1) {
+            self.merge(absorbed, &survivor, changes);
+        }
+        for member in unassigned {
+            self.set_cluster(&member, &survivor, changes);
+        }
+        let canonical_id = self.canonical_id(&survivor).unwrap_or_else(|| id.to_string());
+        Ok(Assigned { cluster_id: survivor, canonical_id })
+    }
+
+    fn set_cluster(&mut self, id: &str, cluster_id: &ClusterId, changes: &mut Vec<Change>) {
+        let Some(&slot) = self.by_id.get(id) else { return };
+        let Some(article) = self.slots[slot as usize].as_mut() else {
+            return;
+        };
+        if let Some(old) = article.cluster_id.replace(cluster_id.clone())
+            && let Some(members) = self.clusters.get_mut(&old)
+        {
+            members.remove(&rank(article));
+        }
+        self.clusters.entry(cluster_id.clone()).or_default().insert(rank(article));
+        changes.push(Change::Put(article.clone()));
+    }
+
+    fn merge(&mut self, absorbed: &ClusterId, survivor: &ClusterId, changes: &mut Vec<Change>) {
+        debug_assert!(absorbed > survivor, "the older (smaller) cluster id survives");
+        let members = self.clusters.remove(absorbed).unwrap_or_default();
+        for (_, _, member) in members {
+            self.set_cluster(&member, survivor, changes);
+        }
+        // clusters that forwarded to the absorbed one now forward to the survivor directly
+        for into in self.forwards.values_mut() {
+            if into == absorbed {
+                *into = survivor.clone();
+            }
+        }
+        self.forwards.insert(absorbed.clone(), survivor.clone());
+        changes.push(Change::Forward { from: absorbed.clone(), into: survivor.clone() });
+    }
+
+    pub fn cluster(&self, cluster_id: &ClusterId) -> Option<ClusterView> {
+        let cluster_id = self.resolve(cluster_id);
+        let members: Vec<StoredArticle> =
+            self.clusters.get(&cluster_id)?.iter().filter_map(|(_, _, id)| self.get(id)).collect();
+        if members.is_empty() {
+            return None;
+        }
+        Some(ClusterView { cluster_id, members })
+    }
+
+    pub fn delete(&mut self, id: &str, changes: &mut Vec<Change>) -> Deleted {
+        let Some(slot) = self.by_id.remove(id) else {
+            return Deleted::default();
+        };
+        let Some(article) = self.slots[slot as usize].take() else {
+            return Deleted::default();
+        };
+        self.free.push(slot);
+        for key in article.fingerprint.band_keys() {
+            if let Some(posting) = self.postings.get_mut(&key) {
+                posting.retain(|&s| s != slot);
+                if posting.is_empty() {
+                    self.postings.remove(&key);
+                }
+            }
+        }
+        changes.push(Change::Remove(id.to_string()));
+        let Some(cluster_id) = article.cluster_id.clone() else {
+            return Deleted { deleted: true, canonical_id: None };
+        };
+        let Some(members) = self.clusters.get_mut(&cluster_id) else {
+            return Deleted { deleted: true, canonical_id: None };
+        };
+        members.remove(&rank(&article));
+        if members.is_empty() {
+            self.clusters.remove(&cluster_id);
+        }
+        Deleted { deleted: true, canonical_id: self.canonical_id(&cluster_id) }
+    }
+}

@@ -1,0 +1,61 @@
+//! `memory://`: the in-process index behind a mutex, kept nowhere. For tests and throwaway runs.
+//!
+//! A `std::sync::Mutex` (not Tokio's): no call awaits while holding it, and each call is a few
+//! microseconds of hash-map work.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use crate::domain::{ClusterId, ClusterView, Deleted, StoredArticle, now_micros};
+use crate::error::{Error, Result};
+
+use super::local::LocalIndex;
+use super::{Assigned, Inserted, Lookup, Store};
+
+#[derive(Default)]
+pub struct MemoryStore {
+    index: Mutex<LocalIndex>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut LocalIndex) -> T) -> Result<T> {
+        let mut index = self.index.lock().map_err(|_| Error::Internal("memory store lock poisoned".into()))?;
+        Ok(f(&mut index))
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<StoredArticle>> {
+        self.with(|index| index.get(id))
+    }
+
+    async fn insert_and_lookup(&self, article: StoredArticle, limit: usize) -> Result<Inserted> {
+        self.with(|index| index.insert_and_lookup(article, limit, &mut Vec::new()))
+    }
+
+    async fn lookup(&self, keys: &[u64], limit: usize) -> Result<Lookup> {
+        self.with(|index| index.lookup(keys, limit))
+    }
+
+    async fn assign(&self, id: &str, links: &[String]) -> Result<Assigned> {
+        self.with(|index| index.assign(id, links, now_micros(), &mut Vec::new()))?
+    }
+
+    async fn cluster(&self, cluster_id: &ClusterId) -> Result<Option<ClusterView>> {
+        self.with(|index| index.cluster(cluster_id))
+    }
+
+    async fn delete(&self, id: &str) -> Result<Deleted> {
+        self.with(|index| index.delete(id, &mut Vec::new()))
+    }
+}

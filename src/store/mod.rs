@@ -1,0 +1,147 @@
+//! Where articles, band postings and clusters live.
+//!
+//! [`Store`] is the only thing the engine knows about storage; its doc comments are the contract, and
+//! `tests/store_conformance.rs` checks every backend against it. The backends:
+//!
+//! - [`memory`]: in-process, gone on exit; tests and throwaway runs (`memory://`);
+//! - [`embedded`]: the same in-process index, made durable in a redb file under the data directory
+//!   (the default);
+//! - [`redis`]: Redis, for several replicas sharing one index (`redis://`, `rediss://`).
+//!
+//! [`open`] picks the backend from a URL, the way a user configures it.
+//!
+//! # The clustering protocol
+//!
+//! An ingest is two atomic steps, so that no lock spans the engine's verification work and several
+//! servers can share a store:
+//!
+//! 1. [`Store::insert_and_lookup`] posts the article under its band keys (unassigned) and, in the same
+//!    atomic step, returns the other articles posted under those keys. Because every article is inserted
+//!    *before* it looks, of two racing near-duplicates at least one sees the other.
+//! 2. [`Store::assign`] unites the article's cluster with the clusters of the candidates the engine
+//!    verified. A verified candidate that is still unassigned is adopted into the same cluster, so the
+//!    racing pair meets whichever of them sees the other.
+
+pub mod embedded;
+pub mod local;
+pub mod memory;
+pub mod redis;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::{ClusterId, ClusterView, Deleted, StoredArticle};
+use crate::error::{Error, Result};
+
+/// An article found under at least one of the band keys looked up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    pub article: StoredArticle,
+    /// How many of the looked-up keys the article is posted under.
+    pub shared_keys: u32,
+}
+
+/// The head of a cluster among the candidates: its canonical, for the merge rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterHead {
+    pub cluster_id: ClusterId,
+    pub canonical: StoredArticle,
+}
+
+/// What a lookup found.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Lookup {
+    /// At most `limit` candidates, most shared keys first (ties by id, so every store agrees).
+    pub candidates: Vec<Candidate>,
+    /// The canonical of every cluster a candidate belongs to, in no particular order.
+    pub clusters: Vec<ClusterHead>,
+}
+
+/// The outcome of [`Store::insert_and_lookup`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Inserted {
+    /// An article with this id and the same `content_hash` exists: nothing was written. Carries the
+    /// stored article (its current cluster) and its cluster's canonical id.
+    Unchanged { article: StoredArticle, canonical_id: String },
+    /// The article was written (replacing an older version of it, if any) and is unassigned.
+    New(Lookup),
+}
+
+/// The outcome of [`Store::assign`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assigned {
+    pub cluster_id: ClusterId,
+    pub canonical_id: String,
+}
+
+/// The storage contract. All methods are atomic with respect to each other: a concurrent caller sees
+/// either none or all of a call's effects. Every id is an article id (a string); unknown ids are never
+/// an error unless said so.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// A short name for logs and metrics: `memory`, `embedded`, `redis`.
+    fn kind(&self) -> &'static str;
+
+    /// The article with this id, with its current `cluster_id` (after any merge), or `None`.
+    async fn get(&self, id: &str) -> Result<Option<StoredArticle>>;
+
+    /// Insert-then-look, atomically:
+    ///
+    /// - if an article with `article.meta.id` exists with the same `content_hash`, changes nothing and
+    ///   returns [`Inserted::Unchanged`];
+    /// - otherwise removes any older version exactly as [`Store::delete`] would, writes `article`
+    ///   (whose `cluster_id` must be `None`) posted under its band keys
+    ///   ([`crate::fingerprint::Fingerprint::band_keys`]), and returns the up to `limit` other articles
+    ///   posted under any of those keys, with their clusters' canonicals.
+    ///
+    /// The write is durable (as far as the store is configured to make it) at the latest when the
+    /// [`Store::assign`] that follows returns: an ingest is acknowledged only after both. An article
+    /// left unassigned by an interrupted ingest is reported `Unchanged` (with `cluster_id: None`) to a
+    /// retry, which then assigns it.
+    async fn insert_and_lookup(&self, article: StoredArticle, limit: usize) -> Result<Inserted>;
+
+    /// The up to `limit` articles posted under any of `keys`, with their clusters' canonicals. Writes
+    /// nothing.
+    async fn lookup(&self, keys: &[u64], limit: usize) -> Result<Lookup>;
+
+    /// Puts article `id` in a cluster, atomically: the union of its current cluster (if it was adopted
+    /// meanwhile) and the current clusters of `links`. Linked articles that are unassigned join too.
+    /// With no cluster to join, a new one is founded, with id `ClusterId::new(now, id)`. When clusters
+    /// merge, the oldest id (the smallest) survives, every member reports it, and the others forward to
+    /// it. Links that no longer exist are ignored.
+    ///
+    /// Fails with `NotFound` if `id` itself does not exist (it was deleted meanwhile).
+    async fn assign(&self, id: &str, links: &[String]) -> Result<Assigned>;
+
+    /// The cluster with this id, or the one it was merged into; `None` if unknown or empty.
+    async fn cluster(&self, cluster_id: &ClusterId) -> Result<Option<ClusterView>>;
+
+    /// Removes the article, its postings and its cluster membership. A cluster whose canonical is
+    /// removed elects the next member in canonical order; the cluster never splits. Deleting an unknown
+    /// id returns `deleted: false`.
+    async fn delete(&self, id: &str) -> Result<Deleted>;
+}
+
+/// Opens the store a URL names: `memory://`, `embedded://` (or empty) for the embedded store in
+/// `data_dir`, `embedded:///some/dir` for one elsewhere, `redis://…` or `rediss://…`.
+pub async fn open(url: &str, data_dir: &Path) -> Result<Arc<dyn Store>> {
+    let url = url.trim();
+    if url.is_empty() || url == "embedded://" || url == "embedded" {
+        return Ok(Arc::new(embedded::EmbeddedStore::open(data_dir)?));
+    }
+    if let Some(dir) = url.strip_prefix("embedded://") {
+        return Ok(Arc::new(embedded::EmbeddedStore::open(Path::new(dir))?));
+    }
+    if url == "memory://" || url == "memory" {
+        return Ok(Arc::new(memory::MemoryStore::new()));
+    }
+    if url.starts_with("redis://") || url.starts_with("rediss://") {
+        return Ok(Arc::new(redis::RedisStore::connect(url).await?));
+    }
+    Err(Error::invalid(
+        "store",
+        format!("unsupported store url {url:?}: expected memory://, embedded://[DIR], redis:// or rediss://"),
+    ))
+}

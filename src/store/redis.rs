@@ -1,0 +1,436 @@
+//! `redis://` / `rediss://`: the index in Redis, shared by any number of dedupd replicas.
+//!
+//! Every [`Store`] call is one Lua script (or one command), so each is atomic on the Redis side and
+//! costs one round trip whatever the corpus size; no call uses `KEYS` or `SCAN`. The scripts live
+//! beside this file in `redis/*.lua`; `common.lua` (key names, removal, lookup) is prepended to each,
+//! and they run by `EVALSHA`, falling back to `EVAL` after a Redis restart emptied the script cache.
+//!
+//! # Key layout
+//!
+//! All keys start with a namespace (default `dedupd`), so several tenants can share one Redis:
+//!
+//! - `ns:a:ID`, hash, one per article: `d` the postcard-encoded [`StoredArticle`] without its cluster
+//!   (so merges never rewrite it), `c` its current cluster id (absent while unassigned), `h` its
+//!   content hash (decimal), `k` its band keys (16 hex digits each, concatenated) so that a delete can
+//!   remove its postings, `m` its member string in its cluster's zset;
+//! - `ns:p:BAND`, set of article ids posted under a band key (16 hex digits);
+//! - `ns:c:CLUSTER`, zset of the cluster's members. Every score is 0 and a member is
+//!   `hex16(published) hex16(ingested) ID`, each time offset by 2^63 so that negative times sort too:
+//!   Redis orders equal scores bytewise, which is exactly the (published, ingested, id) canonical
+//!   order, and `ZRANGE 0 0` is the canonical. (Scores as doubles would lose microseconds beyond
+//!   2^53, about 285 years from 1970.)
+//! - `ns:f:CLUSTER`, string: the cluster this one was merged into. A merge rewrites every forward that
+//!   pointed to the absorbed cluster, so a forward is always one hop;
+//! - `ns:r:CLUSTER`, set: the clusters forwarding to this one, which makes that rewrite possible
+//!   without scanning.
+//!
+//! Like the in-process stores, forwards are never deleted, even once their cluster is empty.
+//!
+//! The scripts compute key names inside Lua from the namespace, which standalone Redis allows. Redis
+//! Cluster does not: it needs every key a script touches declared and in one hash slot, e.g. all of a
+//! namespace's keys under one `{ns}` hash tag, or a layout that splits the scripts.
+//!
+//! # Durability and failures
+//!
+//! A call returns once Redis has applied it in memory. Whether that survives a Redis crash is Redis's
+//! configuration: `appendonly yes` with `appendfsync always` (or `WAIT` for replicas) makes an
+//! acknowledged write durable; the default `everysec` may lose the last second.
+//!
+//! Connection errors, timeouts and a Redis still loading its data are [`Error::Unavailable`]
+//! (retryable); the connection manager reconnects in the background, so a restarted Redis is picked
+//! up again. A script error or an undecodable answer is [`Error::Internal`]. Lua scripts are not
+//! rolled back on error, so each script checks everything it can before its first write.
+
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script, ServerErrorKind, Value};
+
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_micros};
+use crate::error::{Error, Result};
+
+use super::{Assigned, Candidate, ClusterHead, Inserted, Lookup, Store};
+
+/// The namespace of [`RedisStore::connect`].
+pub const DEFAULT_NAMESPACE: &str = "dedupd";
+
+/// One attempt to open a TCP (and TLS) connection.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
+/// One command or script, once sent: a hung Redis must turn into an error, not a hung request.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// A whole call, including waiting for a reconnection in progress.
+const CALL_DEADLINE: Duration = Duration::from_secs(8);
+/// Reconnection attempts before a call gives up; few, because the caller retries anyway and a
+/// `connect` to a dead Redis must fail fast.
+const CONNECTION_RETRIES: usize = 2;
+
+const COMMON_LUA: &str = include_str!("redis/common.lua");
+
+/// The compiled scripts, each `common.lua` followed by its own body.
+struct Scripts {
+    insert: Script,
+    lookup: Script,
+    assign: Script,
+    cluster: Script,
+    delete: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        let script = |body: &str| Script::new(&format!("{COMMON_LUA}\n{body}"));
+        Scripts {
+            insert: script(include_str!("redis/insert.lua")),
+            lookup: script(include_str!("redis/lookup.lua")),
+            assign: script(include_str!("redis/assign.lua")),
+            cluster: script(include_str!("redis/cluster.lua")),
+            delete: script(include_str!("redis/delete.lua")),
+        }
+    }
+
+    fn all(&self) -> [&Script; 5] {
+        [&self.insert, &self.lookup, &self.assign, &self.cluster, &self.delete]
+    }
+}
+
+pub struct RedisStore {
+    /// Cheap to clone (one shared multiplexed connection), and replaced in the background when lost.
+    connection: ConnectionManager,
+    namespace: String,
+    scripts: Scripts,
+}
+
+impl RedisStore {
+    /// Connects with the default namespace, [`DEFAULT_NAMESPACE`].
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with_namespace(url, DEFAULT_NAMESPACE).await
+    }
+
+    /// Connects to the Redis at `url` (`redis://` or `rediss://`), with every key under `namespace`.
+    /// Fails with [`Error::Unavailable`] if Redis cannot be reached or does not answer.
+    pub async fn connect_with_namespace(url: &str, namespace: &str) -> Result<Self> {
+        validate_namespace(namespace)?;
+        let client = redis::Client::open(url)
+            .map_err(|e| Error::invalid("store", format!("invalid redis url {}: {e}", redact(url))))?;
+        let address = client.get_connection_info().addr().to_string();
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(CONNECTION_RETRIES)
+            .set_max_delay(Duration::from_secs(1));
+        let unreachable =
+            |reason: String| Error::Unavailable(format!("cannot connect to redis at {address}: {reason}"));
+        let mut connection = tokio::time::timeout(CALL_DEADLINE, ConnectionManager::new_with_config(client, config))
+            .await
+            .map_err(|_| unreachable(format!("no answer within {CALL_DEADLINE:?}")))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        let scripts = Scripts::new();
+        // loaded now so that a Redis without scripting (or refusing it) fails at start-up, not at the
+        // first ingest
+        for script in scripts.all() {
+            tokio::time::timeout(CALL_DEADLINE, script.load_async(&mut connection))
+                .await
+                .map_err(|_| unreachable(format!("no answer within {CALL_DEADLINE:?}")))?
+                .map_err(|e| redis_error("script load", e))?;
+        }
+        tracing::info!(%address, namespace, "redis store connected");
+        Ok(RedisStore { connection, namespace: namespace.to_string(), scripts })
+    }
+
+    /// Runs one Redis call under [`CALL_DEADLINE`], mapping its errors.
+    async fn call<T>(&self, what: &'static str, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
+        match tokio::time::timeout(CALL_DEADLINE, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(redis_error(what, error)),
+            Err(_) => Err(Error::Unavailable(format!("redis {what}: no answer within {CALL_DEADLINE:?}"))),
+        }
+    }
+
+    fn article_key(&self, id: &str) -> String {
+        format!("{}:a:{id}", self.namespace)
+    }
+}
+
+/// Namespaces become key prefixes: keep them to characters that cannot collide with the layout's
+/// separators or with Redis Cluster hash tags.
+fn validate_namespace(namespace: &str) -> Result<()> {
+    let valid = !namespace.is_empty()
+        && namespace.len() <= 64
+        && namespace.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+    if valid {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "store",
+        format!("invalid redis namespace {namespace:?}: expected 1 to 64 of a-z, A-Z, 0-9, '_', '-', '.'"),
+    ))
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(unparsable)".to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+/// Connection trouble is retryable ([`Error::Unavailable`]); anything else means a script or protocol
+/// bug ([`Error::Internal`]).
+fn redis_error(what: &str, error: RedisError) -> Error {
+    let retryable = error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+        || matches!(
+            error.kind(),
+            redis::ErrorKind::Server(
+                ServerErrorKind::BusyLoading
+                    | ServerErrorKind::TryAgain
+                    | ServerErrorKind::ClusterDown
+                    | ServerErrorKind::MasterDown
+                    | ServerErrorKind::ReadOnly
+            )
+        );
+    if retryable {
+        Error::Unavailable(format!("redis {what}: {error}"))
+    } else {
+        Error::Internal(format!("redis {what}: {error}"))
+    }
+}
+
+fn protocol_error(what: &str, detail: impl std::fmt::Display) -> Error {
+    Error::Internal(format!("redis {what}: unexpected answer: {detail}"))
+}
+
+/// Band keys as the scripts take them: 16 hex digits each, concatenated.
+fn encode_bands(keys: &[u64]) -> String {
+    keys.iter().map(|key| format!("{key:016x}")).collect()
+}
+
+/// A time as 16 hex digits that sort bytewise as the signed value does.
+fn sortable(micros: Micros) -> String {
+    format!("{:016x}", (micros as u64) ^ (1 << 63))
+}
+
+/// The article's member in its cluster's zset: see the module doc.
+fn member(article: &StoredArticle) -> String {
+    format!("{}{}{}", sortable(article.published_us), sortable(article.ingested_us), article.meta.id)
+}
+
+fn decode_article(what: &str, blob: &[u8], cluster_id: Option<ClusterId>) -> Result<StoredArticle> {
+    let mut article: StoredArticle =
+        postcard::from_bytes(blob).map_err(|e| Error::Internal(format!("redis {what}: undecodable article: {e}")))?;
+    article.cluster_id = cluster_id;
+    Ok(article)
+}
+
+// Decoding of script answers. Lua tables arrive as arrays, strings as bulk strings, numbers as integers
+// and `false` as nil.
+
+fn array(what: &str, value: Value) -> Result<Vec<Value>> {
+    match value {
+        Value::Array(items) => Ok(items),
+        other => Err(protocol_error(what, format!("expected an array, got {other:?}"))),
+    }
+}
+
+fn bytes(what: &str, value: Value) -> Result<Vec<u8>> {
+    match value {
+        Value::BulkString(data) => Ok(data),
+        other => Err(protocol_error(what, format!("expected a string, got {other:?}"))),
+    }
+}
+
+fn string(what: &str, value: Value) -> Result<String> {
+    String::from_utf8(bytes(what, value)?).map_err(|e| protocol_error(what, e))
+}
+
+fn integer(what: &str, value: Value) -> Result<i64> {
+    match value {
+        Value::Int(n) => Ok(n),
+        other => Err(protocol_error(what, format!("expected an integer, got {other:?}"))),
+    }
+}
+
+/// An array of exactly `N` values.
+fn tuple<const N: usize>(what: &str, value: Value) -> Result<[Value; N]> {
+    let items = array(what, value)?;
+    let len = items.len();
+    items.try_into().map_err(|_| protocol_error(what, format!("expected {N} values, got {len}")))
+}
+
+/// A cluster id field, where '' means unassigned.
+fn cluster_field(what: &str, value: Value) -> Result<Option<ClusterId>> {
+    let id = string(what, value)?;
+    Ok((!id.is_empty()).then_some(ClusterId(id)))
+}
+
+/// `{candidates, heads}` as `lookup` in `common.lua` returns them.
+fn decode_lookup(what: &str, candidates: Value, heads: Value) -> Result<Lookup> {
+    let mut lookup = Lookup::default();
+    for candidate in array(what, candidates)? {
+        let [shared, blob, cluster] = tuple(what, candidate)?;
+        let shared_keys = u32::try_from(integer(what, shared)?).map_err(|e| protocol_error(what, e))?;
+        let article = decode_article(what, &bytes(what, blob)?, cluster_field(what, cluster)?)?;
+        lookup.candidates.push(Candidate { article, shared_keys });
+    }
+    for head in array(what, heads)? {
+        let [cluster, blob] = tuple(what, head)?;
+        let cluster_id = ClusterId(string(what, cluster)?);
+        let canonical = decode_article(what, &bytes(what, blob)?, Some(cluster_id.clone()))?;
+        lookup.clusters.push(ClusterHead { cluster_id, canonical });
+    }
+    Ok(lookup)
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<StoredArticle>> {
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("HMGET");
+        command.arg(self.article_key(id)).arg("d").arg("c");
+        let (blob, cluster): (Option<Vec<u8>>, Option<String>) =
+            self.call("get", command.query_async(&mut connection)).await?;
+        let Some(blob) = blob else { return Ok(None) };
+        decode_article("get", &blob, cluster.map(ClusterId)).map(Some)
+    }
+
+    async fn insert_and_lookup(&self, article: StoredArticle, limit: usize) -> Result<Inserted> {
+        const WHAT: &str = "insert";
+        debug_assert!(article.cluster_id.is_none(), "new articles are inserted unassigned");
+        let bands = encode_bands(&article.fingerprint.band_keys());
+        let member = member(&article);
+        let record = StoredArticle { cluster_id: None, ..article };
+        let blob = postcard::to_stdvec(&record)
+            .map_err(|e| Error::Internal(format!("redis {WHAT}: cannot encode article: {e}")))?;
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.insert.prepare_invoke();
+        invocation
+            .arg(&self.namespace)
+            .arg(&record.meta.id)
+            .arg(record.content_hash.to_string())
+            .arg(blob)
+            .arg(bands)
+            .arg(member)
+            .arg(limit);
+        let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        let mut items = array(WHAT, answer)?.into_iter();
+        let tag = items.next().map(|tag| string(WHAT, tag)).transpose()?;
+        match (tag.as_deref(), items.next(), items.next(), items.next(), items.next()) {
+            (Some("u"), Some(blob), Some(cluster), Some(canonical), None) => {
+                let article = decode_article(WHAT, &bytes(WHAT, blob)?, cluster_field(WHAT, cluster)?)?;
+                Ok(Inserted::Unchanged { article, canonical_id: string(WHAT, canonical)? })
+            }
+            (Some("n"), Some(candidates), Some(heads), None, None) => {
+                Ok(Inserted::New(decode_lookup(WHAT, candidates, heads)?))
+            }
+            _ => Err(protocol_error(WHAT, "expected a 'u' or 'n' answer")),
+        }
+    }
+
+    async fn lookup(&self, keys: &[u64], limit: usize) -> Result<Lookup> {
+        const WHAT: &str = "lookup";
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.lookup.prepare_invoke();
+        invocation.arg(&self.namespace).arg(encode_bands(keys)).arg(limit);
+        let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        let [candidates, heads] = tuple(WHAT, answer)?;
+        decode_lookup(WHAT, candidates, heads)
+    }
+
+    async fn assign(&self, id: &str, links: &[String]) -> Result<Assigned> {
+        const WHAT: &str = "assign";
+        let founded = ClusterId::new(now_micros(), id);
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.assign.prepare_invoke();
+        invocation.arg(&self.namespace).arg(id).arg(founded.as_str()).arg(links);
+        let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        if matches!(answer, Value::Nil) {
+            return Err(Error::NotFound { what: "article", id: id.to_string() });
+        }
+        let [cluster, canonical] = tuple(WHAT, answer)?;
+        Ok(Assigned { cluster_id: ClusterId(string(WHAT, cluster)?), canonical_id: string(WHAT, canonical)? })
+    }
+
+    async fn cluster(&self, cluster_id: &ClusterId) -> Result<Option<ClusterView>> {
+        const WHAT: &str = "cluster";
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.cluster.prepare_invoke();
+        invocation.arg(&self.namespace).arg(cluster_id.as_str());
+        let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        if matches!(answer, Value::Nil) {
+            return Ok(None);
+        }
+        let [resolved, members] = tuple(WHAT, answer)?;
+        let cluster_id = ClusterId(string(WHAT, resolved)?);
+        let members = array(WHAT, members)?
+            .into_iter()
+            .map(|member| {
+                let [blob, cluster] = tuple(WHAT, member)?;
+                decode_article(WHAT, &bytes(WHAT, blob)?, cluster_field(WHAT, cluster)?)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(ClusterView { cluster_id, members }))
+    }
+
+    async fn delete(&self, id: &str) -> Result<Deleted> {
+        const WHAT: &str = "delete";
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.delete.prepare_invoke();
+        invocation.arg(&self.namespace).arg(id);
+        let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        let mut items = array(WHAT, answer)?.into_iter();
+        let deleted = items.next().map(|flag| integer(WHAT, flag)).transpose()? == Some(1);
+        let canonical_id = items.next().map(|canonical| string(WHAT, canonical)).transpose()?;
+        Ok(Deleted { deleted, canonical_id })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The zset member order must be the canonical order, negative times included.
+    #[test]
+    fn member_order_is_canonical_order() {
+        let times: [Micros; 7] = [i64::MIN, -1_000_000, -1, 0, 1, 1_700_000_000_000_000, i64::MAX];
+        let mut ranks = Vec::new();
+        for &published in &times {
+            for &ingested in &times {
+                for id in ["a", "ab", "b"] {
+                    let key = format!("{}{}{id}", sortable(published), sortable(ingested));
+                    ranks.push(((published, ingested, id), key));
+                }
+            }
+        }
+        let mut by_rank = ranks.clone();
+        by_rank.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut by_member = ranks;
+        by_member.sort_by(|a, b| a.1.as_bytes().cmp(b.1.as_bytes()));
+        assert_eq!(by_rank, by_member);
+    }
+
+    #[test]
+    fn redact_hides_passwords() {
+        assert_eq!(redact("redis://:secret@host:6379/0"), "redis://***@host:6379/0");
+        assert_eq!(redact("rediss://host:6380"), "rediss://host:6380");
+    }
+
+    #[test]
+    fn namespaces_are_restricted() {
+        assert!(validate_namespace("dedupd").is_ok());
+        assert!(validate_namespace("tenant-1.prod").is_ok());
+        assert!(validate_namespace("").is_err());
+        assert!(validate_namespace("a:b").is_err());
+        assert!(validate_namespace("{a}").is_err());
+    }
+}

@@ -1,0 +1,21 @@
+-- cluster: ARGV = ns, cluster id. Returns false for an unknown or empty cluster, else
+-- {resolved cluster id, {{blob, cluster}, ...}} with members in canonical order.
+
+local cid = ARGV[2]
+-- merges rewrite every forward to point at the survivor, so one hop is enough; the bound only guards
+-- against a cycle that a bug or a hand edit could create
+for _ = 1, 8 do
+  local into = redis.call('GET', forward_key(cid))
+  if not into then break end
+  cid = into
+end
+
+local members = {}
+for _, member in ipairs(redis.call('ZRANGE', cluster_key(cid), 0, -1)) do
+  local fields = redis.call('HMGET', article_key(member_id(member)), 'd', 'c')
+  if fields[1] then
+    members[#members + 1] = {fields[1], fields[2] or cid}
+  end
+end
+if #members == 0 then return false end
+return {cid, members}

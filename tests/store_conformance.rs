@@ -1,0 +1,533 @@
+//! The `Store` contract (see `src/store/mod.rs`), checked against every backend.
+//!
+//! Each case is a plain `async fn` over `Arc<dyn Store>`; [`conformance!`] turns every (backend, case)
+//! pair into its own test, so `cargo test --test store_conformance redis::` runs one backend and a
+//! failure names both. A new backend is done when it passes this file. Backend-specific behaviour
+//! (embedded persistence and locking, Redis reconnection) is tested at the end.
+
+mod common;
+
+use std::any::Any;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dedupd::domain::{ClusterId, Micros, StoredArticle};
+use dedupd::error::Error;
+use dedupd::store::embedded::EmbeddedStore;
+use dedupd::store::memory::MemoryStore;
+use dedupd::store::redis::RedisStore;
+use dedupd::store::{Assigned, Inserted, Lookup, Store};
+
+use common::{RedisServer, article_text, free_port, stored_article};
+
+/// Generous: every case expects fewer candidates than this.
+const LIMIT: usize = 100;
+/// Words per test article: enough for all 16 band keys.
+const WORDS: usize = 300;
+
+/// A store under test, with whatever must outlive it (a directory, a Redis server).
+struct Backend {
+    store: Arc<dyn Store>,
+    _guard: Box<dyn Any + Send>,
+}
+
+async fn memory() -> Backend {
+    Backend { store: Arc::new(MemoryStore::new()), _guard: Box::new(()) }
+}
+
+async fn embedded() -> Backend {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let store = EmbeddedStore::open(dir.path()).expect("open embedded store");
+    Backend { store: Arc::new(store), _guard: Box::new(dir) }
+}
+
+async fn redis() -> Backend {
+    let server = RedisServer::start();
+    let store = RedisStore::connect_with_namespace(&server.url(), "conformance").await.expect("connect to redis");
+    Backend { store: Arc::new(store), _guard: Box::new(server) }
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        conformance!(@backend memory: $($case),*);
+        conformance!(@backend embedded: $($case),*);
+        conformance!(@backend redis: $($case),*);
+    };
+    (@backend $backend:ident: $($case:ident),*) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let backend = super::$backend().await;
+                    super::$case(backend.store.clone()).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    insert_then_lookup_finds_copies_but_not_self,
+    unrelated_texts_are_not_candidates,
+    same_content_is_unchanged,
+    new_content_replaces_the_old_version,
+    assign_without_links_founds_a_cluster,
+    assign_with_a_link_joins_its_cluster,
+    assign_adopts_an_unassigned_link,
+    merge_keeps_the_oldest_cluster,
+    canonical_is_first_by_published_ingested_id,
+    deleting_the_canonical_elects_the_next,
+    deleting_an_unknown_id_deletes_nothing,
+    deleting_the_last_member_removes_the_cluster,
+    assign_of_an_unknown_id_is_not_found,
+    lookup_limit_keeps_the_most_shared_keys,
+    concurrent_ingests_of_copies_form_one_cluster,
+);
+
+// ---------------------------------------------------------------------------------------------------
+// helpers
+
+/// An article of text `seed`, published and ingested at the given times.
+fn article(id: &str, seed: u64, published_us: Micros, ingested_us: Micros) -> StoredArticle {
+    stored_article(id, &article_text(seed, WORDS), published_us, ingested_us)
+}
+
+fn new_lookup(inserted: Inserted) -> Lookup {
+    match inserted {
+        Inserted::New(lookup) => lookup,
+        Inserted::Unchanged { article, .. } => {
+            panic!("expected a new article, {} was unchanged", article.meta.id)
+        }
+    }
+}
+
+fn ids(lookup: &Lookup) -> Vec<&str> {
+    lookup.candidates.iter().map(|c| c.article.meta.id.as_str()).collect()
+}
+
+/// What the engine does, minus verification: insert, then link every candidate.
+async fn ingest(store: &dyn Store, article: StoredArticle) -> Assigned {
+    let id = article.meta.id.clone();
+    let lookup = new_lookup(store.insert_and_lookup(article, LIMIT).await.expect("insert"));
+    let links: Vec<String> = lookup.candidates.iter().map(|c| c.article.meta.id.clone()).collect();
+    store.assign(&id, &links).await.expect("assign")
+}
+
+/// Inserts and assigns with explicit links, ignoring what the lookup found.
+async fn ingest_linked(store: &dyn Store, article: StoredArticle, links: &[&str]) -> Assigned {
+    let id = article.meta.id.clone();
+    new_lookup(store.insert_and_lookup(article, LIMIT).await.expect("insert"));
+    let links: Vec<String> = links.iter().map(|s| s.to_string()).collect();
+    store.assign(&id, &links).await.expect("assign")
+}
+
+async fn cluster_of(store: &dyn Store, id: &str) -> ClusterId {
+    let article = store.get(id).await.expect("get").unwrap_or_else(|| panic!("{id} is stored"));
+    article.cluster_id.unwrap_or_else(|| panic!("{id} is assigned"))
+}
+
+async fn member_ids(store: &dyn Store, cluster_id: &ClusterId) -> Vec<String> {
+    let view = store.cluster(cluster_id).await.expect("cluster").expect("the cluster exists");
+    view.members.into_iter().map(|m| m.meta.id).collect()
+}
+
+/// Founding times come from the clock: make sure the next cluster id is larger than the last.
+async fn tick() {
+    tokio::time::sleep(Duration::from_millis(2)).await;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// cases
+
+/// A copy posted under the same band keys is a candidate, with its cluster's canonical; an article
+/// is never its own candidate; a plain lookup writes nothing and excludes nobody.
+async fn insert_then_lookup_finds_copies_but_not_self(store: Arc<dyn Store>) {
+    let original = article("original", 1, 1_000, 1_000);
+    let keys = original.fingerprint.band_keys();
+    let first = new_lookup(store.insert_and_lookup(original, LIMIT).await.unwrap());
+    assert!(first.candidates.is_empty(), "the first article finds nothing, not even itself");
+    let assigned = store.assign("original", &[]).await.unwrap();
+
+    let copy = article("copy", 1, 2_000, 2_000);
+    let lookup = new_lookup(store.insert_and_lookup(copy, LIMIT).await.unwrap());
+    assert_eq!(ids(&lookup), ["original"]);
+    assert_eq!(lookup.candidates[0].shared_keys as usize, keys.len());
+    assert_eq!(lookup.candidates[0].article.cluster_id.as_ref(), Some(&assigned.cluster_id));
+    assert_eq!(lookup.clusters.len(), 1);
+    assert_eq!(lookup.clusters[0].cluster_id, assigned.cluster_id);
+    assert_eq!(lookup.clusters[0].canonical.meta.id, "original");
+
+    let both = store.lookup(&keys, LIMIT).await.unwrap();
+    assert_eq!(ids(&both), ["copy", "original"], "equal shared keys: ordered by id");
+    assert!(both.candidates.iter().all(|c| c.shared_keys as usize == keys.len()));
+    assert_eq!(store.get("copy").await.unwrap().unwrap().cluster_id, None, "lookup assigns nothing");
+}
+
+/// Texts of different seeds share no band key.
+async fn unrelated_texts_are_not_candidates(store: Arc<dyn Store>) {
+    for seed in 100..110 {
+        let id = format!("unrelated-{seed}");
+        let lookup = new_lookup(store.insert_and_lookup(article(&id, seed, 0, 0), LIMIT).await.unwrap());
+        assert!(lookup.candidates.is_empty(), "{id} found {:?}", ids(&lookup));
+        store.assign(&id, &[]).await.unwrap();
+    }
+}
+
+/// Re-inserting the same content changes nothing and reports the current cluster and canonical.
+async fn same_content_is_unchanged(store: Arc<dyn Store>) {
+    ingest(&*store, article("early", 2, 1_000, 1_000)).await;
+    let assigned = ingest(&*store, article("late", 2, 5_000, 5_000)).await;
+    assert_eq!(assigned.canonical_id, "early");
+    let before = store.get("late").await.unwrap().unwrap();
+
+    // same content, ingested again later: the stored version (and its ingest time) stays
+    let again = article("late", 2, 5_000, 9_000);
+    match store.insert_and_lookup(again, LIMIT).await.unwrap() {
+        Inserted::Unchanged { article, canonical_id } => {
+            assert_eq!(article, before);
+            assert_eq!(article.cluster_id, Some(assigned.cluster_id.clone()));
+            assert_eq!(canonical_id, "early");
+        }
+        Inserted::New(_) => panic!("same content must be unchanged"),
+    }
+    assert_eq!(store.get("late").await.unwrap().unwrap(), before);
+    assert_eq!(member_ids(&*store, &assigned.cluster_id).await, ["early", "late"]);
+
+    // an unassigned article is its own canonical
+    store.insert_and_lookup(article("alone", 3, 0, 0), LIMIT).await.unwrap();
+    match store.insert_and_lookup(article("alone", 3, 0, 0), LIMIT).await.unwrap() {
+        Inserted::Unchanged { article, canonical_id } => {
+            assert_eq!(article.cluster_id, None);
+            assert_eq!(canonical_id, "alone");
+        }
+        Inserted::New(_) => panic!("same content must be unchanged"),
+    }
+}
+
+/// New content under an existing id replaces the old version as a delete would: old postings and the
+/// old cluster membership go, and the new version is unassigned.
+async fn new_content_replaces_the_old_version(store: Arc<dyn Store>) {
+    let old_keys = article("a", 4, 0, 0).fingerprint.band_keys();
+    ingest(&*store, article("a", 4, 1_000, 1_000)).await;
+    let assigned = ingest(&*store, article("b", 4, 2_000, 2_000)).await;
+    assert_eq!(member_ids(&*store, &assigned.cluster_id).await, ["a", "b"]);
+
+    let lookup = new_lookup(store.insert_and_lookup(article("a", 5, 3_000, 3_000), LIMIT).await.unwrap());
+    assert!(lookup.candidates.is_empty(), "the new text shares nothing with b");
+    assert_eq!(ids(&store.lookup(&old_keys, LIMIT).await.unwrap()), ["b"], "old postings are gone");
+    assert_eq!(member_ids(&*store, &assigned.cluster_id).await, ["b"], "a left its old cluster");
+    let a = store.get("a").await.unwrap().unwrap();
+    assert_eq!(a.cluster_id, None);
+    assert_eq!(a.ingested_us, 3_000);
+    let new_keys = a.fingerprint.band_keys();
+    assert_eq!(ids(&store.lookup(&new_keys, LIMIT).await.unwrap()), ["a"]);
+}
+
+/// With no links and no cluster, assign founds one holding the article alone.
+async fn assign_without_links_founds_a_cluster(store: Arc<dyn Store>) {
+    store.insert_and_lookup(article("solo", 6, 0, 0), LIMIT).await.unwrap();
+    let assigned = store.assign("solo", &[]).await.unwrap();
+    assert_eq!(assigned.canonical_id, "solo");
+    assert_eq!(cluster_of(&*store, "solo").await, assigned.cluster_id);
+    let view = store.cluster(&assigned.cluster_id).await.unwrap().unwrap();
+    assert_eq!(view.cluster_id, assigned.cluster_id);
+    assert_eq!(view.members.len(), 1);
+    assert_eq!(view.members[0].cluster_id, Some(assigned.cluster_id.clone()));
+
+    // assigning again changes nothing
+    assert_eq!(store.assign("solo", &[]).await.unwrap(), assigned);
+}
+
+/// A link's cluster is joined, and the canonical is the earliest member.
+async fn assign_with_a_link_joins_its_cluster(store: Arc<dyn Store>) {
+    let first = ingest_linked(&*store, article("first", 7, 5_000, 5_000), &[]).await;
+    let second = ingest_linked(&*store, article("second", 8, 1_000, 6_000), &["first", "missing"]).await;
+    assert_eq!(second.cluster_id, first.cluster_id);
+    assert_eq!(second.canonical_id, "second", "published earlier, so it is the canonical");
+    assert_eq!(cluster_of(&*store, "second").await, first.cluster_id);
+    assert_eq!(member_ids(&*store, &first.cluster_id).await, ["second", "first"]);
+}
+
+/// A linked article that is still unassigned joins the cluster too.
+async fn assign_adopts_an_unassigned_link(store: Arc<dyn Store>) {
+    store.insert_and_lookup(article("racer-1", 9, 1_000, 1_000), LIMIT).await.unwrap();
+    store.insert_and_lookup(article("racer-2", 9, 2_000, 2_000), LIMIT).await.unwrap();
+    let assigned = store.assign("racer-2", &["racer-1".to_string()]).await.unwrap();
+    assert_eq!(assigned.canonical_id, "racer-1");
+    assert_eq!(cluster_of(&*store, "racer-1").await, assigned.cluster_id);
+    assert_eq!(member_ids(&*store, &assigned.cluster_id).await, ["racer-1", "racer-2"]);
+
+    // the adopted article's own assign finds it already placed
+    assert_eq!(store.assign("racer-1", &[]).await.unwrap(), assigned);
+}
+
+/// Merges keep the oldest cluster id; members report it, and absorbed ids (even absorbed twice over)
+/// answer the survivor.
+async fn merge_keeps_the_oldest_cluster(store: Arc<dyn Store>) {
+    let oldest = ingest_linked(&*store, article("v", 10, 0, 0), &[]).await.cluster_id;
+    tick().await;
+    let older = ingest_linked(&*store, article("x", 11, 0, 0), &[]).await.cluster_id;
+    tick().await;
+    let newer = ingest_linked(&*store, article("y", 12, 0, 0), &[]).await.cluster_id;
+    assert!(oldest < older && older < newer);
+
+    let merged = ingest_linked(&*store, article("d", 13, 0, 0), &["y", "x"]).await;
+    assert_eq!(merged.cluster_id, older);
+    for id in ["x", "y", "d"] {
+        assert_eq!(cluster_of(&*store, id).await, older, "{id} reports the survivor");
+    }
+    let view = store.cluster(&newer).await.unwrap().expect("an absorbed id answers the survivor");
+    assert_eq!(view.cluster_id, older);
+    assert_eq!(view.members.len(), 3);
+    assert!(view.members.iter().all(|m| m.cluster_id.as_ref() == Some(&older)));
+
+    // now the survivor is absorbed in turn: both absorbed ids lead to the oldest
+    let final_merge = ingest_linked(&*store, article("e", 14, 0, 0), &["d", "v"]).await;
+    assert_eq!(final_merge.cluster_id, oldest);
+    for id in ["v", "x", "y", "d", "e"] {
+        assert_eq!(cluster_of(&*store, id).await, oldest, "{id} reports the survivor");
+    }
+    for absorbed in [&older, &newer] {
+        let view = store.cluster(absorbed).await.unwrap().expect("an absorbed id answers the survivor");
+        assert_eq!(view.cluster_id, oldest);
+        assert_eq!(view.members.len(), 5);
+    }
+    assert_eq!(store.cluster(&ClusterId("0000000000000000-00000000".into())).await.unwrap(), None);
+}
+
+/// Members are in canonical order: published, then ingested, then id (bytewise); negative times too.
+async fn canonical_is_first_by_published_ingested_id(store: Arc<dyn Store>) {
+    let first = ingest_linked(&*store, article("p", 15, 100, 5), &[]).await;
+    let cases: [(&str, u64, Micros, Micros); 5] =
+        [("s", 16, 200, 1), ("q", 17, 100, 3), ("r", 18, 100, 3), ("R", 19, 100, 3), ("t", 20, -5, 9)];
+    for (id, seed, published, ingested) in cases {
+        ingest_linked(&*store, article(id, seed, published, ingested), &["p"]).await;
+    }
+    assert_eq!(member_ids(&*store, &first.cluster_id).await, ["t", "R", "q", "r", "p", "s"]);
+    assert_eq!(store.assign("s", &[]).await.unwrap().canonical_id, "t");
+}
+
+/// Deleting the canonical elects the next member in canonical order; the rest stays together.
+async fn deleting_the_canonical_elects_the_next(store: Arc<dyn Store>) {
+    let a = article("a", 21, 1_000, 1_000);
+    let keys = a.fingerprint.band_keys();
+    ingest(&*store, a).await;
+    ingest(&*store, article("b", 21, 2_000, 2_000)).await;
+    let assigned = ingest(&*store, article("c", 21, 3_000, 3_000)).await;
+    assert_eq!(assigned.canonical_id, "a");
+
+    let deleted = store.delete("a").await.unwrap();
+    assert!(deleted.deleted);
+    assert_eq!(deleted.canonical_id.as_deref(), Some("b"));
+    assert_eq!(store.get("a").await.unwrap(), None);
+    assert_eq!(ids(&store.lookup(&keys, LIMIT).await.unwrap()), ["b", "c"], "its postings are gone");
+    assert_eq!(member_ids(&*store, &assigned.cluster_id).await, ["b", "c"]);
+    assert_eq!(store.assign("c", &[]).await.unwrap().canonical_id, "b");
+}
+
+/// An unknown id is not an error.
+async fn deleting_an_unknown_id_deletes_nothing(store: Arc<dyn Store>) {
+    let deleted = store.delete("never-stored").await.unwrap();
+    assert!(!deleted.deleted);
+    assert_eq!(deleted.canonical_id, None);
+    ingest(&*store, article("once", 22, 0, 0)).await;
+    assert!(store.delete("once").await.unwrap().deleted);
+    assert!(!store.delete("once").await.unwrap().deleted, "a second delete finds nothing");
+}
+
+/// A cluster without members is gone; an unassigned article deletes without a canonical.
+async fn deleting_the_last_member_removes_the_cluster(store: Arc<dyn Store>) {
+    let assigned = ingest(&*store, article("last", 23, 0, 0)).await;
+    let deleted = store.delete("last").await.unwrap();
+    assert!(deleted.deleted);
+    assert_eq!(deleted.canonical_id, None);
+    assert_eq!(store.cluster(&assigned.cluster_id).await.unwrap(), None);
+
+    store.insert_and_lookup(article("pending", 24, 0, 0), LIMIT).await.unwrap();
+    let deleted = store.delete("pending").await.unwrap();
+    assert!(deleted.deleted);
+    assert_eq!(deleted.canonical_id, None);
+}
+
+/// Assigning an article that does not exist (never inserted, or deleted meanwhile) is `NotFound`.
+async fn assign_of_an_unknown_id_is_not_found(store: Arc<dyn Store>) {
+    let outcome = store.assign("ghost", &[]).await;
+    assert!(matches!(outcome, Err(Error::NotFound { ref id, .. }) if id == "ghost"), "{outcome:?}");
+
+    store.insert_and_lookup(article("gone", 25, 0, 0), LIMIT).await.unwrap();
+    store.delete("gone").await.unwrap();
+    let outcome = store.assign("gone", &[]).await;
+    assert!(matches!(outcome, Err(Error::NotFound { .. })), "{outcome:?}");
+}
+
+/// The limit keeps the candidates sharing the most keys, ties by id.
+async fn lookup_limit_keeps_the_most_shared_keys(store: Arc<dyn Store>) {
+    let articles = [article("a", 26, 0, 0), article("b", 27, 0, 0), article("c", 28, 0, 0), article("d", 29, 0, 0)];
+    let keys: Vec<Vec<u64>> = articles.iter().map(|a| a.fingerprint.band_keys()).collect();
+    let distinct: HashSet<u64> = keys.iter().flatten().copied().collect();
+    assert_eq!(distinct.len(), keys.iter().map(Vec::len).sum::<usize>(), "the test texts share no key");
+    for article in articles {
+        ingest_linked(&*store, article, &[]).await;
+    }
+    // a: all its keys; b and d: two each; c: one
+    let query: Vec<u64> = [&keys[0][..], &keys[3][..2], &keys[2][..1], &keys[1][..2]].concat();
+    let all = store.lookup(&query, LIMIT).await.unwrap();
+    assert_eq!(ids(&all), ["a", "b", "d", "c"]);
+    let shared: Vec<u32> = all.candidates.iter().map(|c| c.shared_keys).collect();
+    assert_eq!(shared, [keys[0].len() as u32, 2, 2, 1]);
+    assert_eq!(all.clusters.len(), 4);
+
+    let limited = store.lookup(&query, 2).await.unwrap();
+    assert_eq!(ids(&limited), ["a", "b"]);
+    assert_eq!(limited.clusters.len(), 2, "heads only of the candidates kept");
+    assert!(store.lookup(&query, 0).await.unwrap().candidates.is_empty());
+    assert!(store.lookup(&[], LIMIT).await.unwrap().candidates.is_empty());
+}
+
+/// Racing ingests of copies, each linking whatever it saw, end in one cluster: insert-then-look
+/// guarantees that of any two, one sees the other.
+async fn concurrent_ingests_of_copies_form_one_cluster(store: Arc<dyn Store>) {
+    const TASKS: usize = 16;
+    let base = article_text(30, WORDS);
+    let mut tasks = Vec::new();
+    for i in 0..TASKS {
+        let store = store.clone();
+        let text = format!("{base} Update {i}.");
+        tasks.push(tokio::spawn(async move {
+            let id = format!("copy-{i:02}");
+            let record = stored_article(&id, &text, 1_000 + i as Micros, 1_000 + i as Micros);
+            ingest(&*store, record).await
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let cluster_id = cluster_of(&*store, "copy-00").await;
+    for i in 0..TASKS {
+        assert_eq!(cluster_of(&*store, &format!("copy-{i:02}")).await, cluster_id);
+    }
+    let members = member_ids(&*store, &cluster_id).await;
+    assert_eq!(members.len(), TASKS);
+    assert_eq!(members[0], "copy-00");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// embedded only
+
+/// Articles, clusters and forwards survive a close and reopen.
+#[tokio::test]
+async fn embedded_data_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (merged_away, survivor) = {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let old = ingest_linked(&store, article("a", 31, 0, 0), &[]).await.cluster_id;
+        tick().await;
+        let young = ingest_linked(&store, article("b", 32, 0, 0), &[]).await.cluster_id;
+        ingest_linked(&store, article("c", 33, 0, 0), &["b", "a"]).await;
+        (young, old)
+    };
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    for id in ["a", "b", "c"] {
+        assert_eq!(cluster_of(&store, id).await, survivor);
+    }
+    let view = store.cluster(&merged_away).await.unwrap().expect("the forward survives");
+    assert_eq!(view.cluster_id, survivor);
+    assert_eq!(view.members.len(), 3);
+    let keys = article("x", 31, 0, 0).fingerprint.band_keys();
+    assert_eq!(ids(&store.lookup(&keys, LIMIT).await.unwrap()), ["a"], "postings are rebuilt");
+}
+
+/// Two stores on one directory would corrupt it: the second open fails, naming the directory.
+#[tokio::test]
+async fn embedded_second_open_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = EmbeddedStore::open(dir.path()).unwrap();
+    match EmbeddedStore::open(dir.path()) {
+        Err(Error::Unavailable(message)) => {
+            assert!(message.contains(&dir.path().display().to_string()), "{message}")
+        }
+        Err(other) => panic!("expected unavailable, got {other:?}"),
+        Ok(_) => panic!("a second open of the same directory must fail"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// redis only
+
+/// After a Redis restart (which loses the data: the test server persists nothing) the store
+/// reconnects by itself: at most the first calls fail, and only as unavailable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_reconnects_after_a_restart() {
+    let mut server = RedisServer::start();
+    let store = RedisStore::connect(&server.url()).await.unwrap();
+    ingest(&store, article("before", 34, 0, 0)).await;
+
+    server.restart();
+    let mut recovered = false;
+    for _ in 0..50 {
+        match store.insert_and_lookup(article("after", 35, 0, 0), LIMIT).await {
+            Ok(_) => {
+                recovered = true;
+                break;
+            }
+            Err(Error::Unavailable(_)) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(other) => panic!("a lost connection must be unavailable, got {other:?}"),
+        }
+    }
+    assert!(recovered, "the store did not reconnect");
+    // scripts were flushed with the restart: every call must reload its own
+    let assigned = store.assign("after", &[]).await.unwrap();
+    assert_eq!(store.get("after").await.unwrap().unwrap().cluster_id, Some(assigned.cluster_id.clone()));
+    assert_eq!(store.cluster(&assigned.cluster_id).await.unwrap().unwrap().members.len(), 1);
+    assert!(store.lookup(&[1, 2, 3], LIMIT).await.unwrap().candidates.is_empty());
+    assert!(store.delete("after").await.unwrap().deleted);
+    assert_eq!(store.get("before").await.unwrap(), None, "the restarted test server starts empty");
+}
+
+/// Nothing listening: `connect` fails quickly, as unavailable, naming the address.
+#[tokio::test]
+async fn redis_connect_to_a_closed_port_fails_fast() {
+    let port = free_port();
+    let started = Instant::now();
+    let outcome = RedisStore::connect(&format!("redis://127.0.0.1:{port}")).await;
+    let elapsed = started.elapsed();
+    match outcome {
+        Err(Error::Unavailable(message)) => {
+            assert!(message.contains(&port.to_string()), "{message}")
+        }
+        Err(other) => panic!("expected unavailable, got {other:?}"),
+        Ok(_) => panic!("nothing listens on port {port}"),
+    }
+    assert!(elapsed < Duration::from_secs(5), "connect took {elapsed:?}");
+}
+
+/// A Redis that accepts connections but never answers makes calls fail as unavailable, not hang.
+#[tokio::test]
+async fn redis_hung_server_is_unavailable() {
+    let server = RedisServer::start();
+    let store = RedisStore::connect(&server.url()).await.unwrap();
+    server.pause();
+    let started = Instant::now();
+    let outcome = store.get("anything").await;
+    let elapsed = started.elapsed();
+    server.resume();
+    assert!(matches!(outcome, Err(Error::Unavailable(_))), "{outcome:?}");
+    assert!(elapsed < Duration::from_secs(10), "the call took {elapsed:?}");
+    assert_eq!(store.get("anything").await.unwrap(), None, "answers again once the server does");
+}
+
+/// Two namespaces on one Redis do not see each other's articles.
+#[tokio::test]
+async fn redis_namespaces_are_isolated() {
+    let server = RedisServer::start();
+    let tenant_a = RedisStore::connect_with_namespace(&server.url(), "tenant-a").await.unwrap();
+    let tenant_b = RedisStore::connect_with_namespace(&server.url(), "tenant-b").await.unwrap();
+    let record = article("shared-id", 36, 0, 0);
+    let keys = record.fingerprint.band_keys();
+    ingest(&tenant_a, record.clone()).await;
+    assert_eq!(tenant_b.get("shared-id").await.unwrap(), None);
+    assert!(tenant_b.lookup(&keys, LIMIT).await.unwrap().candidates.is_empty());
+    assert!(new_lookup(tenant_b.insert_and_lookup(record, LIMIT).await.unwrap()).candidates.is_empty());
+    assert!(RedisStore::connect_with_namespace(&server.url(), "bad:namespace").await.is_err());
+}
