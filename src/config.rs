@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::engine::{EngineConfig, validate};
+use crate::fingerprint::MatchRule;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -46,6 +47,9 @@ pub struct ServeConfig {
     #[arg(long, env = "DEDUPD_CONCURRENCY_LIMIT", default_value_t = 256)]
     pub concurrency_limit: usize,
 
+    #[command(flatten)]
+    pub rule: RuleArgs,
+
     /// How long shutdown waits for requests in flight before giving up.
     #[arg(long, env = "DEDUPD_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: std::time::Duration,
@@ -53,7 +57,7 @@ pub struct ServeConfig {
 
 impl ServeConfig {
     pub fn engine(&self) -> EngineConfig {
-        EngineConfig { max_body_bytes: self.max_body_bytes, ..EngineConfig::default() }
+        EngineConfig { max_body_bytes: self.max_body_bytes, rule: self.rule.rule(), ..EngineConfig::default() }
     }
 }
 
@@ -67,7 +71,55 @@ impl Default for ServeConfig {
             log_format: LogFormat::Text,
             max_body_bytes: validate::DEFAULT_MAX_BODY_BYTES,
             concurrency_limit: 256,
+            rule: RuleArgs::default(),
             shutdown_grace: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+/// The match thresholds (see [`MatchRule`]), shared by `serve` and `eval` so that what is tuned with
+/// `eval` is what the server runs.
+#[derive(Debug, Clone, Copy, PartialEq, clap::Args)]
+pub struct RuleArgs {
+    /// Word-shingle containment that alone makes a match.
+    #[arg(long, env = "DEDUPD_MATCH_WORDS", default_value_t = MatchRule::default().words)]
+    pub match_words: f64,
+    /// Skeleton containment that makes a match (with --match-words-floor).
+    #[arg(long, env = "DEDUPD_MATCH_SKELETON", default_value_t = MatchRule::default().skeleton)]
+    pub match_skeleton: f64,
+    /// Word-shingle containment a skeleton match needs too.
+    #[arg(long, env = "DEDUPD_MATCH_WORDS_FLOOR", default_value_t = MatchRule::default().words_floor)]
+    pub match_words_floor: f64,
+    /// Articles with fewer tokens than this follow the short-text rule.
+    #[arg(long, env = "DEDUPD_SHORT_TOKENS", default_value_t = MatchRule::default().short_tokens)]
+    pub short_tokens: u32,
+    /// Word-shingle containment a short text needs.
+    #[arg(long, env = "DEDUPD_SHORT_WORDS", default_value_t = MatchRule::default().short_words)]
+    pub short_words: f64,
+}
+
+impl Default for RuleArgs {
+    fn default() -> Self {
+        let rule = MatchRule::default();
+        RuleArgs {
+            match_words: rule.words,
+            match_skeleton: rule.skeleton,
+            match_words_floor: rule.words_floor,
+            short_tokens: rule.short_tokens,
+            short_words: rule.short_words,
+        }
+    }
+}
+
+impl RuleArgs {
+    pub fn rule(&self) -> MatchRule {
+        MatchRule {
+            words: self.match_words,
+            skeleton: self.match_skeleton,
+            words_floor: self.match_words_floor,
+            short_tokens: self.short_tokens,
+            short_words: self.short_words,
+            ..MatchRule::default()
         }
     }
 }

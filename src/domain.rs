@@ -48,6 +48,9 @@ pub struct StoredArticle {
     /// Hash of everything the client sent, so that a re-ingest of the same content is recognised.
     pub content_hash: u64,
     pub fingerprint: Fingerprint,
+    /// The band keys the article is posted under (see [`Fingerprint::band_keys`]): fixed at ingest,
+    /// since what counts as boilerplate is learned over time.
+    pub band_keys: Vec<u64>,
     /// The cluster the article belongs to; `None` only between insert and assignment (see
     /// [`crate::store::Store::assign`]). Stores always return the current (merged-into) cluster.
     pub cluster_id: Option<ClusterId>,
@@ -88,7 +91,7 @@ impl std::fmt::Display for ClusterId {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Match {
     pub id: String,
-    /// See [`crate::fingerprint::similarity`].
+    /// See [`crate::fingerprint::Comparison::similarity`].
     pub similarity: f64,
     pub hamming_distance: u32,
 }

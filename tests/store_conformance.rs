@@ -144,7 +144,7 @@ async fn tick() {
 /// is never its own candidate; a plain lookup writes nothing and excludes nobody.
 async fn insert_then_lookup_finds_copies_but_not_self(store: Arc<dyn Store>) {
     let original = article("original", 1, 1_000, 1_000);
-    let keys = original.fingerprint.band_keys();
+    let keys = original.band_keys.clone();
     let first = new_lookup(store.insert_and_lookup(original, LIMIT).await.unwrap());
     assert!(first.candidates.is_empty(), "the first article finds nothing, not even itself");
     let assigned = store.assign("original", &[]).await.unwrap();
@@ -185,7 +185,7 @@ async fn same_content_is_unchanged(store: Arc<dyn Store>) {
     let again = article("late", 2, 5_000, 9_000);
     match store.insert_and_lookup(again, LIMIT).await.unwrap() {
         Inserted::Unchanged { article, canonical_id } => {
-            assert_eq!(article, before);
+            assert_eq!(*article, before);
             assert_eq!(article.cluster_id, Some(assigned.cluster_id.clone()));
             assert_eq!(canonical_id, "early");
         }
@@ -208,7 +208,7 @@ async fn same_content_is_unchanged(store: Arc<dyn Store>) {
 /// New content under an existing id replaces the old version as a delete would: old postings and the
 /// old cluster membership go, and the new version is unassigned.
 async fn new_content_replaces_the_old_version(store: Arc<dyn Store>) {
-    let old_keys = article("a", 4, 0, 0).fingerprint.band_keys();
+    let old_keys = article("a", 4, 0, 0).band_keys.clone();
     ingest(&*store, article("a", 4, 1_000, 1_000)).await;
     let assigned = ingest(&*store, article("b", 4, 2_000, 2_000)).await;
     assert_eq!(member_ids(&*store, &assigned.cluster_id).await, ["a", "b"]);
@@ -220,7 +220,7 @@ async fn new_content_replaces_the_old_version(store: Arc<dyn Store>) {
     let a = store.get("a").await.unwrap().unwrap();
     assert_eq!(a.cluster_id, None);
     assert_eq!(a.ingested_us, 3_000);
-    let new_keys = a.fingerprint.band_keys();
+    let new_keys = a.band_keys.clone();
     assert_eq!(ids(&store.lookup(&new_keys, LIMIT).await.unwrap()), ["a"]);
 }
 
@@ -311,7 +311,7 @@ async fn canonical_is_first_by_published_ingested_id(store: Arc<dyn Store>) {
 /// Deleting the canonical elects the next member in canonical order; the rest stays together.
 async fn deleting_the_canonical_elects_the_next(store: Arc<dyn Store>) {
     let a = article("a", 21, 1_000, 1_000);
-    let keys = a.fingerprint.band_keys();
+    let keys = a.band_keys.clone();
     ingest(&*store, a).await;
     ingest(&*store, article("b", 21, 2_000, 2_000)).await;
     let assigned = ingest(&*store, article("c", 21, 3_000, 3_000)).await;
@@ -364,7 +364,7 @@ async fn assign_of_an_unknown_id_is_not_found(store: Arc<dyn Store>) {
 /// The limit keeps the candidates sharing the most keys, ties by id.
 async fn lookup_limit_keeps_the_most_shared_keys(store: Arc<dyn Store>) {
     let articles = [article("a", 26, 0, 0), article("b", 27, 0, 0), article("c", 28, 0, 0), article("d", 29, 0, 0)];
-    let keys: Vec<Vec<u64>> = articles.iter().map(|a| a.fingerprint.band_keys()).collect();
+    let keys: Vec<Vec<u64>> = articles.iter().map(|a| a.band_keys.clone()).collect();
     let distinct: HashSet<u64> = keys.iter().flatten().copied().collect();
     assert_eq!(distinct.len(), keys.iter().map(Vec::len).sum::<usize>(), "the test texts share no key");
     for article in articles {
@@ -434,7 +434,7 @@ async fn embedded_data_survives_reopen() {
     let view = store.cluster(&merged_away).await.unwrap().expect("the forward survives");
     assert_eq!(view.cluster_id, survivor);
     assert_eq!(view.members.len(), 3);
-    let keys = article("x", 31, 0, 0).fingerprint.band_keys();
+    let keys = article("x", 31, 0, 0).band_keys.clone();
     assert_eq!(ids(&store.lookup(&keys, LIMIT).await.unwrap()), ["a"], "postings are rebuilt");
 }
 
@@ -524,7 +524,7 @@ async fn redis_namespaces_are_isolated() {
     let tenant_a = RedisStore::connect_with_namespace(&server.url(), "tenant-a").await.unwrap();
     let tenant_b = RedisStore::connect_with_namespace(&server.url(), "tenant-b").await.unwrap();
     let record = article("shared-id", 36, 0, 0);
-    let keys = record.fingerprint.band_keys();
+    let keys = record.band_keys.clone();
     ingest(&tenant_a, record.clone()).await;
     assert_eq!(tenant_b.get("shared-id").await.unwrap(), None);
     assert!(tenant_b.lookup(&keys, LIMIT).await.unwrap().candidates.is_empty());

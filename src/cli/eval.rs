@@ -26,16 +26,30 @@ pub struct EvalArgs {
     /// Print the scores as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub rule: crate::config::RuleArgs,
+    /// Also write every article's placement ({"id", "cluster_id", "canonical_id"} per line) here.
+    #[arg(long)]
+    pub placements: Option<PathBuf>,
 }
 
 pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     let set = LabelledSet::load(&args.dir)?;
     let started = Instant::now();
     let placements = match &args.server {
-        None => in_process(&set).await?,
+        None => in_process(&set, EngineConfig { rule: args.rule.rule(), ..EngineConfig::default() }).await?,
         Some(server) => through_server(server, &args.dir).await?,
     };
     let elapsed = started.elapsed().as_secs_f64();
+    if let Some(path) = &args.placements {
+        let lines: Vec<String> = placements
+            .iter()
+            .map(|p| {
+                serde_json::json!({"id": p.id, "cluster_id": p.cluster_id, "canonical_id": p.canonical_id}).to_string()
+            })
+            .collect();
+        std::fs::write(path, lines.join("\n") + "\n").with_context(|| format!("cannot write {}", path.display()))?;
+    }
     let scores = score(&set, &placements);
     print(&scores, elapsed, args.json);
     Ok(())
@@ -53,8 +67,8 @@ fn print(scores: &Scores, elapsed: f64, json: bool) {
 }
 
 /// Ingests every article into a fresh in-process engine, in file order, then reads back placements.
-pub async fn in_process(set: &LabelledSet) -> anyhow::Result<Vec<Placement>> {
-    let engine = Engine::new(Arc::new(MemoryStore::new()), EngineConfig::default());
+pub async fn in_process(set: &LabelledSet, config: EngineConfig) -> anyhow::Result<Vec<Placement>> {
+    let engine = Engine::new(Arc::new(MemoryStore::new()), config);
     for line in &set.articles {
         let article = line.clone().into_article()?;
         engine.ingest(article).await.with_context(|| format!("ingesting {}", line.id))?;

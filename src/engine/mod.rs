@@ -4,7 +4,8 @@
 //! the store owns atomicity (see the protocol in [`crate::store`]):
 //!
 //! - **candidates** are the articles sharing a band key with the new one;
-//! - **verification** keeps those whose [`fingerprint::similarity`] passes [`fingerprint::verified`];
+//! - **verification** keeps those whose [`fingerprint::compare`] passes the [`MatchRule`], with
+//!   boilerplate learned per source left out ([`Boilerplate`]);
 //! - **assignment**: the article joins the cluster of its best match. Another matched cluster is merged
 //!   in only if its canonical verifies against the joined cluster's canonical (after the article
 //!   joined). That is what stops a round-up that quotes two briefs from gluing the briefs' clusters
@@ -15,7 +16,7 @@
 
 pub mod validate;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use xxhash_rust::xxh3::Xxh3;
 
@@ -23,7 +24,8 @@ use crate::domain::{
     Article, ArticleMeta, ClusterId, ClusterView, Decision, Deleted, Match, StoredArticle, now_micros,
 };
 use crate::error::{Error, Result};
-use crate::fingerprint::{self, FINGERPRINT_VERSION, Fingerprint, simhash::hamming};
+use crate::fingerprint::boilerplate::Boilerplate;
+use crate::fingerprint::{self, FINGERPRINT_VERSION, Fingerprint, MatchRule, simhash::hamming};
 use crate::store::{ClusterHead, Inserted, Lookup, Store};
 
 /// Most matches reported per decision.
@@ -39,11 +41,17 @@ pub struct EngineConfig {
     pub max_body_bytes: usize,
     /// Most candidates verified per article.
     pub candidate_limit: usize,
+    /// When a candidate is a match.
+    pub rule: MatchRule,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { max_body_bytes: validate::DEFAULT_MAX_BODY_BYTES, candidate_limit: 64 }
+        EngineConfig {
+            max_body_bytes: validate::DEFAULT_MAX_BODY_BYTES,
+            candidate_limit: 64,
+            rule: MatchRule::default(),
+        }
     }
 }
 
@@ -65,6 +73,9 @@ pub struct MemberView {
 pub struct Engine {
     store: Arc<dyn Store>,
     config: EngineConfig,
+    /// Learned online from the articles this engine ingests; see [`Boilerplate`]. A std lock: held
+    /// for microseconds, never across an await.
+    boilerplate: Arc<RwLock<Boilerplate>>,
 }
 
 /// A verified candidate, before it is reported.
@@ -75,7 +86,49 @@ struct Verified {
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Self {
-        Engine { store, config }
+        Engine { store, config, boilerplate: Arc::default() }
+    }
+
+    /// Runs `f` with the boilerplate model (a poisoned lock only means another thread panicked while
+    /// holding it; the model is still usable).
+    fn with_boilerplate<T>(&self, f: impl FnOnce(&Boilerplate) -> T) -> T {
+        let model = self.boilerplate.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&model)
+    }
+
+    /// Learns from an article being ingested, then fixes its band keys with what is known now.
+    fn learn(&self, record: &mut StoredArticle) {
+        let mut model = self.boilerplate.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        model.learn(&record.meta.source, &record.fingerprint);
+        record.band_keys = record.fingerprint.band_keys(|kind, value| model.contains(kind, value));
+    }
+
+    /// The verified candidates, best first (ties by id, so the order never depends on the store).
+    fn verify(&self, fingerprint: &Fingerprint, lookup: &Lookup) -> Vec<Verified> {
+        let rule = self.config.rule;
+        let mut verified: Vec<Verified> = self.with_boilerplate(|model| {
+            lookup
+                .candidates
+                .iter()
+                .filter(|candidate| candidate.article.fingerprint.version == fingerprint.version)
+                .filter_map(|candidate| {
+                    let comparison =
+                        fingerprint::compare(fingerprint, &candidate.article.fingerprint, |k, v| model.contains(k, v));
+                    rule.matches(&comparison)
+                        .then(|| Verified { article: candidate.article.clone(), similarity: comparison.similarity() })
+                })
+                .collect()
+        });
+        verified.sort_by(|a, b| {
+            b.similarity.total_cmp(&a.similarity).then_with(|| a.article.meta.id.cmp(&b.article.meta.id))
+        });
+        verified
+    }
+
+    /// Whether two stored fingerprints verify against each other, and their similarity.
+    fn pair(&self, a: &Fingerprint, b: &Fingerprint) -> (bool, f64) {
+        let comparison = self.with_boilerplate(|model| fingerprint::compare(a, b, |k, v| model.contains(k, v)));
+        (self.config.rule.matches(&comparison), comparison.similarity())
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -85,20 +138,21 @@ impl Engine {
     /// Fingerprints, stores and clusters an article. Returns once the store has accepted it.
     pub async fn ingest(&self, article: Article) -> Result<Decision> {
         validate::article(&article, self.config.max_body_bytes)?;
-        let record = self.prepare(article).await?;
+        let mut record = self.prepare(article).await?;
+        self.learn(&mut record);
         let id = record.meta.id.clone();
         let fingerprint = record.fingerprint.clone();
         let published_us = record.published_us;
         let lookup = match self.store.insert_and_lookup(record, self.config.candidate_limit).await? {
             Inserted::New(lookup) => lookup,
             Inserted::Unchanged { article, canonical_id } if article.cluster_id.is_some() => {
-                return self.replay(article, canonical_id).await;
+                return self.replay(*article, canonical_id).await;
             }
             // stored by an ingest that failed before its assignment: finish that ingest now
             Inserted::Unchanged { article, .. } => self.lookup_others(&article).await?,
         };
-        let matches = verify(&fingerprint, &lookup);
-        let links = links(&id, &fingerprint, published_us, &matches, &lookup.clusters);
+        let matches = self.verify(&fingerprint, &lookup);
+        let links = links(|a, b| self.pair(a, b).0, &id, &fingerprint, published_us, &matches, &lookup.clusters);
         let assigned = self.store.assign(&id, &links).await?;
         metrics::counter!("dedupd_ingested_total").increment(1);
         if assigned.canonical_id != id {
@@ -118,7 +172,9 @@ impl Engine {
     /// The decision `ingest` would make, storing nothing.
     pub async fn check(&self, article: Article) -> Result<Decision> {
         validate::article(&article, self.config.max_body_bytes)?;
-        let record = self.prepare(article).await?;
+        let mut record = self.prepare(article).await?;
+        record.band_keys =
+            self.with_boilerplate(|model| record.fingerprint.band_keys(|kind, value| model.contains(kind, value)));
         let lookup = self.lookup_others(&record).await?;
         Ok(self.hypothetical(&record, &lookup))
     }
@@ -127,7 +183,7 @@ impl Engine {
     /// with its matches recomputed (nothing is written).
     async fn replay(&self, article: StoredArticle, canonical_id: String) -> Result<Decision> {
         let lookup = self.lookup_others(&article).await?;
-        let matches = verify(&article.fingerprint, &lookup);
+        let matches = self.verify(&article.fingerprint, &lookup);
         Ok(Decision {
             duplicate: canonical_id != article.meta.id,
             id: article.meta.id.clone(),
@@ -140,15 +196,16 @@ impl Engine {
 
     /// The candidates of an article, other than itself. Writes nothing.
     async fn lookup_others(&self, article: &StoredArticle) -> Result<Lookup> {
-        let mut lookup = self.store.lookup(&article.fingerprint.band_keys(), self.config.candidate_limit).await?;
+        let mut lookup = self.store.lookup(&article.band_keys, self.config.candidate_limit).await?;
         lookup.candidates.retain(|candidate| candidate.article.meta.id != article.meta.id);
         Ok(lookup)
     }
 
     fn hypothetical(&self, record: &StoredArticle, lookup: &Lookup) -> Decision {
         let id = record.meta.id.clone();
-        let matches = verify(&record.fingerprint, lookup);
-        let links = links(&id, &record.fingerprint, record.published_us, &matches, &lookup.clusters);
+        let matches = self.verify(&record.fingerprint, lookup);
+        let links =
+            links(|a, b| self.pair(a, b).0, &id, &record.fingerprint, record.published_us, &matches, &lookup.clusters);
         // the clusters the article would unite, and their canonicals
         let mut cluster_id: Option<ClusterId> = None;
         let mut canonical = record.clone();
@@ -222,7 +279,7 @@ impl Engine {
             .iter()
             .map(|member| MemberView {
                 article: member.clone(),
-                similarity: fingerprint::similarity(&canonical, &member.fingerprint),
+                similarity: self.pair(&canonical, &member.fingerprint).1,
             })
             .collect();
         Ok((cluster, members))
@@ -249,6 +306,8 @@ fn record(article: Article, now: i64) -> StoredArticle {
         ingested_us: now,
         content_hash,
         fingerprint,
+        // fixed by the engine once it knows what is boilerplate
+        band_keys: Vec::new(),
         cluster_id: None,
     }
 }
@@ -267,25 +326,10 @@ fn content_hash(article: &Article) -> u64 {
     hasher.digest()
 }
 
-/// The verified candidates, best first (ties by id, so the order never depends on the store).
-fn verify(fingerprint: &Fingerprint, lookup: &Lookup) -> Vec<Verified> {
-    let mut verified: Vec<Verified> = lookup
-        .candidates
-        .iter()
-        .filter(|candidate| candidate.article.fingerprint.version == fingerprint.version)
-        .filter_map(|candidate| {
-            let similarity = fingerprint::similarity(fingerprint, &candidate.article.fingerprint);
-            fingerprint::verified(fingerprint, &candidate.article.fingerprint, similarity)
-                .then(|| Verified { article: candidate.article.clone(), similarity })
-        })
-        .collect();
-    verified
-        .sort_by(|a, b| b.similarity.total_cmp(&a.similarity).then_with(|| a.article.meta.id.cmp(&b.article.meta.id)));
-    verified
-}
-
-/// The matches the article's cluster is united with (see the module doc for the rule).
+/// The matches the article's cluster is united with (see the module doc for the rule); `verifies`
+/// says whether two canonicals verify against each other.
 fn links(
+    verifies: impl Fn(&Fingerprint, &Fingerprint) -> bool,
     id: &str,
     fingerprint: &Fingerprint,
     published_us: i64,
@@ -320,8 +364,7 @@ fn links(
             continue;
         };
         let (_, canonical_fp, _) = joined_canonical;
-        let similarity = fingerprint::similarity(canonical_fp, &other_head.canonical.fingerprint);
-        if fingerprint::verified(canonical_fp, &other_head.canonical.fingerprint, similarity) {
+        if verifies(canonical_fp, &other_head.canonical.fingerprint) {
             links.push(other.article.meta.id.clone());
             joined.push(Some(cluster_id.clone()));
         }

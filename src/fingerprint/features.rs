@@ -1,13 +1,14 @@
-//! Features: what the simhash and the sketch are computed over.
+//! Features: what the simhash and the sketches are computed over. Two kinds, as 64-bit hashes:
 //!
-//! Two families, both as 64-bit hashes:
+//! - **word shingles** ([`FeatureKind::Words`], 3 consecutive tokens): precise, the classic
+//!   near-duplicate feature, and what the whole-text simhash is computed over;
+//! - **skeleton shingles** ([`FeatureKind::Skeleton`], 6 consecutive skeleton tokens): spinners swap
+//!   content words for synonyms but leave function words and numbers alone (DSpin, NDSS 2014). In the
+//!   skeleton, stopwords and tokens with a digit stay as they are and every other word becomes a gap;
+//!   a run of gaps collapses into one, so "readout" → "read aloud" changes nothing. Low entropy on its
+//!   own ("_ of the _ in the"), which is why verification pairs it with a floor on word shingles.
 //!
-//! - **word shingles** (3 consecutive tokens): the classic near-duplicate feature, for the whole-text
-//!   simhash that the API reports;
-//! - **skeleton shingles**: spinners swap content words for synonyms but leave function words, numbers
-//!   and names alone (DSpin, NDSS 2014). In the skeleton every content word is replaced by a gap marker
-//!   (runs of content words collapse into one, so "readout" → "read aloud" changes nothing), and the
-//!   shingles of that stream survive spinning.
+//! Each kind mixes in its own tag, so equal token runs of the two kinds never collide.
 
 use super::tokenize::{Token, TokenKind};
 
@@ -16,17 +17,33 @@ pub const WORD_SHINGLE: usize = 3;
 /// Skeleton tokens per skeleton shingle.
 pub const SKELETON_SHINGLE: usize = 6;
 
-/// A fixed hash for "one or more content words here".
+/// The two feature families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FeatureKind {
+    Words,
+    Skeleton,
+}
+
+impl FeatureKind {
+    fn tag(self) -> u64 {
+        match self {
+            FeatureKind::Words => 0x7733_0000_0000_0003,
+            FeatureKind::Skeleton => 0x736b_0000_0000_0006,
+        }
+    }
+}
+
+/// The skeleton's gap: "one or more content words here".
 const GAP: u64 = 0x9E37_79B9_7F4A_7C15;
 
-/// Mixes a sequence of hashes into one (order-sensitive, stable across platforms).
+/// Mixes a tagged sequence of hashes into one (order-sensitive, stable across platforms).
 #[inline]
-pub fn combine(hashes: &[u64]) -> u64 {
-    let mut acc: u64 = 0xA076_1D64_78BD_642F;
+fn combine(kind: FeatureKind, hashes: &[u64]) -> u64 {
+    let mut acc: u64 = kind.tag();
     for &h in hashes {
         acc = (acc ^ h).wrapping_mul(0xE703_7ED1_A0B4_28DB).rotate_left(29);
     }
-    // final avalanche (splitmix64) so that the high bits, which the sketch samples, are well mixed
+    // final avalanche (splitmix64) so that the high bits, which the sketches keep, are well mixed
     acc ^= acc >> 30;
     acc = acc.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     acc ^= acc >> 27;
@@ -34,42 +51,79 @@ pub fn combine(hashes: &[u64]) -> u64 {
     acc ^ (acc >> 31)
 }
 
-/// Word shingles of `tokens` into `out` (cleared first). A text shorter than one shingle yields one
-/// feature over all its tokens.
-pub fn word_shingles(tokens: &[Token], out: &mut Vec<u64>) {
+/// Shingles of `width` over `hashes` into `out`; a stream shorter than one shingle yields a single
+/// shingle of all of it.
+fn shingles(kind: FeatureKind, hashes: &[u64], width: usize, out: &mut Vec<u64>) {
     out.clear();
-    let hashes: Vec<u64> = tokens.iter().map(|t| t.hash).collect();
     if hashes.is_empty() {
         return;
     }
-    if hashes.len() < WORD_SHINGLE {
-        out.push(combine(&hashes));
+    if hashes.len() < width {
+        out.push(combine(kind, hashes));
         return;
     }
-    out.extend(hashes.windows(WORD_SHINGLE).map(combine));
+    out.extend(hashes.windows(width).map(|window| combine(kind, window)));
 }
 
-/// Skeleton shingles of `tokens` into `out` (cleared first).
-pub fn skeleton_shingles(tokens: &[Token], out: &mut Vec<u64>) {
-    out.clear();
-    let mut skeleton: Vec<u64> = Vec::with_capacity(tokens.len());
+/// Word shingles of `tokens` into `out` (cleared first); `scratch` is reused space.
+pub fn word_shingles(tokens: &[Token], scratch: &mut Vec<u64>, out: &mut Vec<u64>) {
+    scratch.clear();
+    scratch.extend(tokens.iter().map(|t| t.hash));
+    shingles(FeatureKind::Words, scratch, WORD_SHINGLE, out);
+}
+
+/// Skeleton shingles of `tokens` into `out` (cleared first); `scratch` is reused space.
+pub fn skeleton_shingles(tokens: &[Token], scratch: &mut Vec<u64>, out: &mut Vec<u64>) {
+    scratch.clear();
     for token in tokens {
-        let kept = match token.kind {
-            TokenKind::Stopword | TokenKind::Number | TokenKind::Bigram => Some(token.hash),
-            TokenKind::Word if token.capitalized => Some(token.hash),
-            TokenKind::Word => None,
-        };
-        match kept {
-            Some(hash) => skeleton.push(hash),
-            None if skeleton.last() != Some(&GAP) => skeleton.push(GAP),
-            None => {}
+        match token.kind {
+            TokenKind::Stopword | TokenKind::Number | TokenKind::Bigram => scratch.push(token.hash),
+            TokenKind::Word if scratch.last() != Some(&GAP) => scratch.push(GAP),
+            TokenKind::Word => {}
         }
     }
-    if skeleton.len() < SKELETON_SHINGLE {
-        if !skeleton.is_empty() {
-            out.push(combine(&skeleton));
+    shingles(FeatureKind::Skeleton, scratch, SKELETON_SHINGLE, out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::normalize::normalize;
+    use crate::fingerprint::tokenize::tokenize;
+
+    fn features(text: &str, kind: FeatureKind) -> Vec<u64> {
+        let mut tokens = Vec::new();
+        tokenize(&normalize(text), &mut tokens);
+        let (mut scratch, mut out) = (Vec::new(), Vec::new());
+        match kind {
+            FeatureKind::Words => word_shingles(&tokens, &mut scratch, &mut out),
+            FeatureKind::Skeleton => skeleton_shingles(&tokens, &mut scratch, &mut out),
         }
-        return;
+        out
     }
-    out.extend(skeleton.windows(SKELETON_SHINGLE).map(combine));
+
+    #[test]
+    fn synonyms_do_not_change_the_skeleton() {
+        let original = "The spokesman said on Tuesday that the readout of the call was issued in 2022 by the office.";
+        let spun =
+            "The interpreter stated on Tuesday that the read aloud of the phone was released in 2022 by the agency.";
+        assert_eq!(features(original, FeatureKind::Skeleton), features(spun, FeatureKind::Skeleton));
+        assert_ne!(features(original, FeatureKind::Words), features(spun, FeatureKind::Words));
+    }
+
+    #[test]
+    fn numbers_anchor_the_skeleton() {
+        let a = features("Profits rose to 5 mln in the first quarter of the year from 4 mln", FeatureKind::Skeleton);
+        let b = features("Profits rose to 7 mln in the first quarter of the year from 2 mln", FeatureKind::Skeleton);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn kinds_do_not_collide_and_short_texts_give_one_shingle() {
+        assert_eq!(features("of the", FeatureKind::Words).len(), 1);
+        assert_eq!(features("of the", FeatureKind::Skeleton).len(), 1);
+        assert_ne!(features("of the", FeatureKind::Words), features("of the", FeatureKind::Skeleton));
+        assert!(features("   ", FeatureKind::Words).is_empty());
+        assert_eq!(features("one two three four five", FeatureKind::Words).len(), 3);
+    }
 }

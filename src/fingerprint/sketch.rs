@@ -1,70 +1,117 @@
-//! The verification sketch: a consistent sample of an article's feature hashes.
+//! Sketches: small, consistent samples of an article's feature hashes, for verification.
 //!
-//! Threshold sampling (Broder's "mod-m" sampling in its hash-threshold form): a feature is kept when its
-//! 32-bit hash falls below a fixed threshold, so two articles sample their shared features alike and the
-//! sample of an excerpt is (about) a subset of the sample of the whole. That is what makes containment
-//! estimable, which bottom-k MinHash does poorly when one text is a short excerpt of the other. Long
-//! articles would keep too many: the sample is capped at [`CAPACITY`] smallest hashes, and two sketches
-//! are then compared below the lower of their effective thresholds, which keeps the estimate consistent.
+//! A sketch is a bottom-k sample: the [`CAPACITY`] smallest distinct values of the top 32 bits of the
+//! feature hashes. Bottom-k samples of two texts agree on every value below the smaller of their two
+//! largest kept values, so comparing only below that cut gives an unbiased sample of both sets; from it
+//! [`Sketch::overlap`] estimates *containment* (shared ÷ the smaller sample), which still works when
+//! one text is a 30–70% excerpt of the other. A text with fewer distinct features than the capacity
+//! keeps them all (`saturated: false`) and is compared exactly.
 
 use serde::{Deserialize, Serialize};
 
-/// At most this many sampled hashes are kept (4 bytes each).
-pub const CAPACITY: usize = 64;
+/// Values kept per sketch (4 bytes each).
+pub const CAPACITY: usize = 48;
 
-/// A feature is sampled when its 32-bit hash is below this (1 in 8).
-pub const SAMPLE_THRESHOLD: u32 = u32::MAX / 8;
-
-/// A consistent sample of feature hashes.
+/// A bottom-k sample of 32-bit feature values.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Sketch {
-    /// Sampled 32-bit feature hashes, ascending, distinct.
-    pub hashes: Vec<u32>,
-    /// True when more features were sampled than fit: only hashes up to the last one are complete.
+    /// The smallest distinct values, ascending; at most [`CAPACITY`].
+    pub values: Vec<u32>,
+    /// More distinct values existed than were kept: the sample is complete only up to the last one.
     pub saturated: bool,
 }
 
+/// What two sketches share, counted below their common cut, with excluded values left out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Overlap {
+    pub shared: usize,
+    /// Size of the smaller of the two samples.
+    pub smaller: usize,
+}
+
+impl Overlap {
+    /// shared ÷ smaller, 0 when either sample is empty.
+    pub fn containment(&self) -> f64 {
+        if self.smaller == 0 {
+            return 0.0;
+        }
+        self.shared as f64 / self.smaller as f64
+    }
+}
+
 impl Sketch {
-    /// Samples distinct feature hashes (64-bit; the high half is what is sampled).
-    pub fn from_features(features: impl IntoIterator<Item = u64>) -> Self {
-        let mut hashes: Vec<u32> = features
-            .into_iter()
-            .map(|feature| (feature >> 32) as u32)
-            .filter(|&hash| hash < SAMPLE_THRESHOLD)
-            .collect();
-        hashes.sort_unstable();
-        hashes.dedup();
-        let saturated = hashes.len() > CAPACITY;
-        hashes.truncate(CAPACITY);
-        Sketch { hashes, saturated }
+    /// The sketch of 64-bit feature hashes (their high halves are sampled). `scratch` is reused space.
+    pub fn from_features(features: &[u64], scratch: &mut Vec<u32>) -> Self {
+        scratch.clear();
+        scratch.extend(features.iter().map(|&feature| (feature >> 32) as u32));
+        // only the smallest CAPACITY + 1 distinct values matter (the +1 tells saturation): select a
+        // few times that many before sorting, and fall back to sorting everything when repeated
+        // features leave too few distinct values among them
+        let keep = CAPACITY + 1;
+        let total = scratch.len();
+        if total > keep * 4 {
+            scratch.select_nth_unstable(keep * 4 - 1);
+            scratch.truncate(keep * 4);
+            scratch.sort_unstable();
+            scratch.dedup();
+            if scratch.len() < keep {
+                scratch.clear();
+                scratch.extend(features.iter().map(|&feature| (feature >> 32) as u32));
+                scratch.sort_unstable();
+                scratch.dedup();
+            }
+        } else {
+            scratch.sort_unstable();
+            scratch.dedup();
+        }
+        let saturated = scratch.len() > CAPACITY;
+        scratch.truncate(CAPACITY);
+        Sketch { values: scratch.clone(), saturated }
     }
 
-    /// The largest hash below which this sketch is complete.
-    fn complete_below(&self) -> u32 {
-        match (self.saturated, self.hashes.last()) {
+    /// The largest value up to which this sample is complete.
+    fn complete_up_to(&self) -> u32 {
+        match (self.saturated, self.values.last()) {
             (true, Some(&last)) => last,
             _ => u32::MAX,
         }
     }
 
-    /// (shared, size of self, size of other) counted below the common complete threshold.
-    pub fn overlap(&self, other: &Sketch) -> (usize, usize, usize) {
-        let limit = self.complete_below().min(other.complete_below());
-        let mine: Vec<u32> = self.hashes.iter().copied().take_while(|&h| h <= limit).collect();
-        let theirs: Vec<u32> = other.hashes.iter().copied().take_while(|&h| h <= limit).collect();
-        let (mut i, mut j, mut shared) = (0, 0, 0);
-        while i < mine.len() && j < theirs.len() {
-            match mine[i].cmp(&theirs[j]) {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-                std::cmp::Ordering::Equal => {
+    /// Overlap with `other`, ignoring values for which `excluded` is true (boilerplate).
+    pub fn overlap(&self, other: &Sketch, excluded: impl Fn(u32) -> bool) -> Overlap {
+        let cut = self.complete_up_to().min(other.complete_up_to());
+        let mut mine = self.values.iter().copied().take_while(|&v| v <= cut).filter(|&v| !excluded(v)).peekable();
+        let mut theirs = other.values.iter().copied().take_while(|&v| v <= cut).filter(|&v| !excluded(v)).peekable();
+        let (mut shared, mut in_mine, mut in_theirs) = (0, 0, 0);
+        loop {
+            match (mine.peek(), theirs.peek()) {
+                (Some(a), Some(b)) if a == b => {
                     shared += 1;
-                    i += 1;
-                    j += 1;
+                    in_mine += 1;
+                    in_theirs += 1;
+                    mine.next();
+                    theirs.next();
                 }
+                (Some(a), Some(b)) if a < b => {
+                    in_mine += 1;
+                    mine.next();
+                }
+                (Some(_), Some(_)) => {
+                    in_theirs += 1;
+                    theirs.next();
+                }
+                (Some(_), None) => {
+                    in_mine += 1;
+                    mine.next();
+                }
+                (None, Some(_)) => {
+                    in_theirs += 1;
+                    theirs.next();
+                }
+                (None, None) => break,
             }
         }
-        (shared, mine.len(), theirs.len())
+        Overlap { shared, smaller: in_mine.min(in_theirs) }
     }
 }
 
@@ -72,34 +119,72 @@ impl Sketch {
 mod tests {
     use super::*;
 
-    fn feature(i: u64) -> u64 {
-        xxhash_rust::xxh3::xxh3_64(&i.to_le_bytes())
+    fn features(range: std::ops::Range<u64>) -> Vec<u64> {
+        range.map(|i| xxhash_rust::xxh3::xxh3_64(&i.to_le_bytes())).collect()
+    }
+
+    fn sketch(range: std::ops::Range<u64>) -> Sketch {
+        Sketch::from_features(&features(range), &mut Vec::new())
     }
 
     #[test]
-    fn samples_about_one_in_eight_and_caps() {
-        let small = Sketch::from_features((0..200).map(feature));
+    fn keeps_the_smallest_distinct_values() {
+        let all = features(0..1000);
+        let sketch = Sketch::from_features(&all, &mut Vec::new());
+        let mut expected: Vec<u32> = all.iter().map(|f| (f >> 32) as u32).collect();
+        expected.sort_unstable();
+        expected.dedup();
+        expected.truncate(CAPACITY);
+        assert_eq!(sketch.values, expected);
+        assert!(sketch.saturated);
+        let small = sketch_of_small();
         assert!(!small.saturated);
-        assert!((10..=45).contains(&small.hashes.len()), "{}", small.hashes.len());
-        let large = Sketch::from_features((0..10_000).map(feature));
-        assert!(large.saturated);
-        assert_eq!(large.hashes.len(), CAPACITY);
-        assert!(large.hashes.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(small.values.len(), 10);
+    }
+
+    fn sketch_of_small() -> Sketch {
+        let mut repeated = features(0..10);
+        repeated.extend(features(0..10));
+        Sketch::from_features(&repeated, &mut Vec::new())
+    }
+
+    #[test]
+    fn heavy_repetition_still_gives_the_true_sample() {
+        // 200 copies of each of 40 features: the preselection sees few distinct values
+        let distinct = features(0..40);
+        let repeated: Vec<u64> = distinct.iter().flat_map(|&f| std::iter::repeat_n(f, 200)).collect();
+        assert_eq!(
+            Sketch::from_features(&repeated, &mut Vec::new()),
+            Sketch::from_features(&distinct, &mut Vec::new())
+        );
     }
 
     #[test]
     fn an_excerpt_is_contained_in_the_whole() {
-        let whole = Sketch::from_features((0..3000).map(feature));
-        let excerpt = Sketch::from_features((0..900).map(feature));
-        let (shared, a, b) = excerpt.overlap(&whole);
-        assert_eq!(shared, a.min(b));
-        assert!(shared > 10);
+        let whole = sketch(0..3000);
+        let excerpt = sketch(0..900);
+        let overlap = excerpt.overlap(&whole, |_| false);
+        assert!(overlap.smaller > 0);
+        assert_eq!(overlap.shared, overlap.smaller);
+        assert_eq!(overlap.containment(), 1.0);
     }
 
     #[test]
-    fn unrelated_sets_share_nothing() {
-        let a = Sketch::from_features((0..1000).map(feature));
-        let b = Sketch::from_features((5000..6000).map(feature));
-        assert_eq!(a.overlap(&b).0, 0);
+    fn unrelated_sets_share_nothing_and_overlap_is_symmetric() {
+        let a = sketch(0..1000);
+        let b = sketch(5000..6000);
+        assert_eq!(a.overlap(&b, |_| false).shared, 0);
+        let c = sketch(500..1500);
+        assert_eq!(a.overlap(&c, |_| false), c.overlap(&a, |_| false));
+        let half = a.overlap(&c, |_| false).containment();
+        assert!((0.2..0.8).contains(&half), "{half}");
+    }
+
+    #[test]
+    fn excluded_values_do_not_count() {
+        let a = sketch(0..20);
+        let overlap = a.overlap(&a, |v| v % 2 == 0);
+        assert_eq!(overlap.shared, overlap.smaller);
+        assert!(overlap.shared < a.values.len());
     }
 }

@@ -75,7 +75,7 @@ impl LocalIndex {
 
     /// Restores a record read back from disk (startup of the embedded store).
     pub fn restore(&mut self, article: StoredArticle) {
-        let keys = article.fingerprint.band_keys();
+        let keys = article.band_keys.clone();
         self.place(article, &keys);
     }
 
@@ -112,12 +112,12 @@ impl LocalIndex {
                     .as_ref()
                     .and_then(|c| self.canonical_id(c))
                     .unwrap_or_else(|| existing.meta.id.clone());
-                return Inserted::Unchanged { article: existing, canonical_id };
+                return Inserted::Unchanged { article: Box::new(existing), canonical_id };
             }
             self.delete(&article.meta.id, changes);
         }
         let id = article.meta.id.clone();
-        let keys = article.fingerprint.band_keys();
+        let keys = article.band_keys.clone();
         changes.push(Change::Put(article.clone()));
         self.place(article, &keys);
         Inserted::New(self.lookup_excluding(&keys, limit, Some(&id)))
@@ -239,11 +239,11 @@ impl LocalIndex {
             return Deleted::default();
         };
         self.free.push(slot);
-        for key in article.fingerprint.band_keys() {
-            if let Some(posting) = self.postings.get_mut(&key) {
+        for key in &article.band_keys {
+            if let Some(posting) = self.postings.get_mut(key) {
                 posting.retain(|&s| s != slot);
                 if posting.is_empty() {
-                    self.postings.remove(&key);
+                    self.postings.remove(key);
                 }
             }
         }

@@ -64,7 +64,7 @@ pub struct Lookup {
 pub enum Inserted {
     /// An article with this id and the same `content_hash` exists: nothing was written. Carries the
     /// stored article (its current cluster) and its cluster's canonical id.
-    Unchanged { article: StoredArticle, canonical_id: String },
+    Unchanged { article: Box<StoredArticle>, canonical_id: String },
     /// The article was written (replacing an older version of it, if any) and is unassigned.
     New(Lookup),
 }
@@ -92,8 +92,7 @@ pub trait Store: Send + Sync + 'static {
     /// - if an article with `article.meta.id` exists with the same `content_hash`, changes nothing and
     ///   returns [`Inserted::Unchanged`];
     /// - otherwise removes any older version exactly as [`Store::delete`] would, writes `article`
-    ///   (whose `cluster_id` must be `None`) posted under its band keys
-    ///   ([`crate::fingerprint::Fingerprint::band_keys`]), and returns the up to `limit` other articles
+    ///   (whose `cluster_id` must be `None`) posted under its `band_keys`, and returns the up to `limit` other articles
     ///   posted under any of those keys, with their clusters' canonicals.
     ///
     /// The write is durable (as far as the store is configured to make it) at the latest when the

@@ -307,7 +307,7 @@ impl Store for RedisStore {
     async fn insert_and_lookup(&self, article: StoredArticle, limit: usize) -> Result<Inserted> {
         const WHAT: &str = "insert";
         debug_assert!(article.cluster_id.is_none(), "new articles are inserted unassigned");
-        let bands = encode_bands(&article.fingerprint.band_keys());
+        let bands = encode_bands(&article.band_keys);
         let member = member(&article);
         let record = StoredArticle { cluster_id: None, ..article };
         let blob = postcard::to_stdvec(&record)
@@ -328,7 +328,7 @@ impl Store for RedisStore {
         match (tag.as_deref(), items.next(), items.next(), items.next(), items.next()) {
             (Some("u"), Some(blob), Some(cluster), Some(canonical), None) => {
                 let article = decode_article(WHAT, &bytes(WHAT, blob)?, cluster_field(WHAT, cluster)?)?;
-                Ok(Inserted::Unchanged { article, canonical_id: string(WHAT, canonical)? })
+                Ok(Inserted::Unchanged { article: Box::new(article), canonical_id: string(WHAT, canonical)? })
             }
             (Some("n"), Some(candidates), Some(heads), None, None) => {
                 Ok(Inserted::New(decode_lookup(WHAT, candidates, heads)?))

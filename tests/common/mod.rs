@@ -379,6 +379,7 @@ pub fn article_text(seed: u64, words: usize) -> String {
 
 /// An unassigned record of `text`, as the engine would insert it.
 pub fn stored_article(id: &str, text: &str, published_us: Micros, ingested_us: Micros) -> StoredArticle {
+    let fingerprint = dedupd::fingerprint::fingerprint(text);
     StoredArticle {
         meta: ArticleMeta {
             id: id.to_string(),
@@ -389,7 +390,8 @@ pub fn stored_article(id: &str, text: &str, published_us: Micros, ingested_us: M
         published_us,
         ingested_us,
         content_hash: xxhash_rust::xxh3::xxh3_64(text.as_bytes()),
-        fingerprint: dedupd::fingerprint::fingerprint(text),
+        band_keys: fingerprint.band_keys(|_, _| false),
+        fingerprint,
         cluster_id: None,
     }
 }

@@ -1,0 +1,158 @@
+//! Boilerplate learned online: sketch values that one source repeats across its articles (an
+//! aggregator's header and footer, "Related Articles", share buttons).
+//!
+//! Left in, a long shared footer makes two unrelated short excerpts from the same aggregator look
+//! contained in each other. A value becomes boilerplate once it has been seen in at least
+//! [`MIN_ARTICLES`] articles of one source *and* in at least [`MIN_SHARE`] of that source's articles;
+//! the relative condition keeps a high-volume wire service from blacklisting its ordinary phrases.
+//! Boilerplate values are then ignored on both sides of every comparison and are not posted as band
+//! keys. The set only grows, so sketches stored earlier stay comparable.
+//!
+//! Counting every value of every source exactly would grow without bound, so each source counts with
+//! lossy counting (Manku & Motwani, VLDB 2002): entries that cannot reach the threshold are pruned
+//! every [`BUCKET`] values, and every value above 1/[`BUCKET`] of the source's stream is kept. One
+//! boilerplate value occurs once per article, about 1/64 of the article's values, so a value in 5% of
+//! a source's articles is about 1/1280 of its stream: above the 1/2000 guarantee.
+//!
+//! The model is learned from the articles this process ingests (the order of arrival matters, as for
+//! any online statistic); it is not stored.
+
+use std::collections::{HashMap, HashSet};
+
+use super::Fingerprint;
+use super::features::FeatureKind;
+
+/// A value must be seen in at least this many articles of one source to be boilerplate.
+pub const MIN_ARTICLES: u32 = 3;
+/// … and in at least this share of that source's articles.
+pub const MIN_SHARE: f64 = 0.05;
+/// Lossy-counting bucket width (values): the error bound is 1/BUCKET of a source's stream.
+const BUCKET: u64 = 2000;
+
+/// Lossy counter of one source's sketch values of one kind.
+#[derive(Debug, Default)]
+struct LossyCounter {
+    /// value → (count, the most it may have been undercounted by)
+    entries: HashMap<u32, (u32, u32)>,
+    seen: u64,
+}
+
+impl LossyCounter {
+    /// Counts one occurrence; returns the value's count.
+    fn add(&mut self, value: u32) -> u32 {
+        self.seen += 1;
+        let bucket = self.seen.div_ceil(BUCKET) as u32;
+        let entry = self.entries.entry(value).or_insert((0, bucket - 1));
+        entry.0 += 1;
+        let count = entry.0;
+        if self.seen.is_multiple_of(BUCKET) {
+            self.entries.retain(|_, (count, error)| *count + *error > bucket);
+        }
+        count
+    }
+}
+
+#[derive(Debug, Default)]
+struct SourceCounts {
+    articles: u64,
+    words: LossyCounter,
+    skeleton: LossyCounter,
+}
+
+/// The learned boilerplate values.
+#[derive(Debug, Default)]
+pub struct Boilerplate {
+    sources: HashMap<String, SourceCounts>,
+    words: HashSet<u32>,
+    skeleton: HashSet<u32>,
+}
+
+impl Boilerplate {
+    /// Whether `value` of `kind` is known boilerplate.
+    pub fn contains(&self, kind: FeatureKind, value: u32) -> bool {
+        match kind {
+            FeatureKind::Words => self.words.contains(&value),
+            FeatureKind::Skeleton => self.skeleton.contains(&value),
+        }
+    }
+
+    /// Number of boilerplate values learned, of both kinds.
+    pub fn len(&self) -> usize {
+        self.words.len() + self.skeleton.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Learns from one article of `source`.
+    pub fn learn(&mut self, source: &str, fingerprint: &Fingerprint) {
+        let counts = match self.sources.get_mut(source) {
+            Some(counts) => counts,
+            None => self.sources.entry(source.to_string()).or_default(),
+        };
+        counts.articles += 1;
+        let needed = MIN_ARTICLES.max((MIN_SHARE * counts.articles as f64).ceil() as u32);
+        for &value in &fingerprint.words.values {
+            if counts.words.add(value) >= needed {
+                self.words.insert(value);
+            }
+        }
+        for &value in &fingerprint.skeleton.values {
+            if counts.skeleton.add(value) >= needed {
+                self.skeleton.insert(value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fingerprint::fingerprint;
+
+    const FOOTER: &str = "This post was aggregated automatically from a wire feed and may contain errors. \
+        Spotted a problem? Let us know. Follow us on every network for breaking updates and more.";
+
+    /// Sixty words no other seed uses.
+    fn story(seed: u64) -> String {
+        (0..60).map(|i| format!("w{}", (seed * 1000 + i) * 7919 % 1_000_003)).collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn a_footer_repeated_by_one_source_becomes_boilerplate() {
+        let mut model = Boilerplate::default();
+        for seed in 0..10 {
+            model.learn("aggregator.example", &fingerprint(&format!("{} {FOOTER}", story(seed))));
+        }
+        // two new, unrelated articles of that source share only the footer: once it is learned,
+        // nothing of what they share is left to compare
+        let a = fingerprint(&format!("{} {FOOTER}", story(100)));
+        let b = fingerprint(&format!("{} {FOOTER}", story(101)));
+        let raw = crate::fingerprint::compare(&a, &b, |_, _| false);
+        let filtered = crate::fingerprint::compare(&a, &b, |kind, value| model.contains(kind, value));
+        assert!(raw.words.shared > 0, "the footer is shared before filtering");
+        assert_eq!(filtered.words.shared, 0);
+        let story_fp = fingerprint(&story(99));
+        assert!(story_fp.words.values.iter().all(|&v| !model.contains(FeatureKind::Words, v)));
+    }
+
+    #[test]
+    fn text_spread_over_sources_is_not_boilerplate() {
+        let mut model = Boilerplate::default();
+        for seed in 0..10 {
+            model.learn(&format!("site{seed}.example"), &fingerprint(&format!("{} {FOOTER}", story(seed))));
+        }
+        assert!(model.is_empty(), "each source saw the footer once");
+    }
+
+    #[test]
+    fn lossy_counting_keeps_frequent_values_and_bounds_memory() {
+        let mut counter = LossyCounter::default();
+        for i in 0..200_000u32 {
+            counter.add(if i % 500 == 0 { 7 } else { i + 100 });
+        }
+        assert!(counter.entries.get(&7).is_some_and(|&(count, _)| count >= 399));
+        assert!(counter.entries.len() < 2 * BUCKET as usize, "{} entries", counter.entries.len());
+    }
+}
