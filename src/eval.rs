@@ -96,7 +96,13 @@ fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<Vec<T
 }
 
 impl LabelledSet {
-    pub fn load(dir: &Path) -> anyhow::Result<Self> {
+    /// Loads a labelled directory, or a bare JSONL file of articles (no labels: only the cluster sizes
+    /// can be reported, e.g. for `../shared/bench/reuters21578.jsonl`).
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        if path.is_file() {
+            return Ok(LabelledSet { articles: read_jsonl(path)?, labels: HashMap::new(), ambiguous: vec![] });
+        }
+        let dir = path;
         let articles = read_jsonl(&dir.join("articles.jsonl"))?;
         let labels: Vec<Label> = read_jsonl(&dir.join("labels.jsonl"))?;
         let ambiguous_path = dir.join("ambiguous_pairs.jsonl");
@@ -125,6 +131,8 @@ pub struct Scores {
     pub copy_recall: BTreeMap<String, (usize, usize)>,
     pub largest_cluster: usize,
     pub largest_story: usize,
+    /// Cluster size → number of clusters of that size, over all placed articles (labelled or not).
+    pub cluster_sizes: BTreeMap<usize, usize>,
 }
 
 fn pairs(n: usize) -> u64 {
@@ -210,7 +218,16 @@ pub fn score(set: &LabelledSet, placements: &[Placement]) -> Scores {
             entry.0 += 1;
         }
     }
+    let mut sizes: HashMap<&str, usize> = HashMap::new();
+    for placement in placements {
+        *sizes.entry(placement.cluster_id.as_str()).or_default() += 1;
+    }
+    let mut cluster_sizes: BTreeMap<usize, usize> = BTreeMap::new();
+    for size in sizes.values() {
+        *cluster_sizes.entry(*size).or_default() += 1;
+    }
     Scores {
+        cluster_sizes,
         articles: placements.len(),
         precision,
         recall,
@@ -225,6 +242,12 @@ pub fn score(set: &LabelledSet, placements: &[Placement]) -> Scores {
 impl std::fmt::Display for Scores {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "articles            {}", self.articles)?;
+        let sizes: Vec<String> =
+            self.cluster_sizes.iter().rev().map(|(size, count)| format!("{size}:{count}")).collect();
+        writeln!(f, "cluster sizes       {} (size:clusters, largest first)", sizes.join(" "))?;
+        if self.largest_story == 0 {
+            return Ok(());
+        }
         writeln!(f, "pair precision      {:.4}", self.precision)?;
         writeln!(f, "pair recall         {:.4}", self.recall)?;
         writeln!(f, "pair F1             {:.4}", self.f1)?;
@@ -285,6 +308,7 @@ mod tests {
         assert_eq!(scores.copy_recall["spin30"], (1, 1));
         assert_eq!(scores.copy_recall["verbatim"], (1, 1));
         assert_eq!(scores.largest_cluster, 3);
+        assert_eq!(scores.cluster_sizes, BTreeMap::from([(1, 2), (3, 1)]));
     }
 
     #[test]

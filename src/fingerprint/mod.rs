@@ -181,3 +181,92 @@ impl MatchRule {
         on_words || on_skeleton
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Property tests: fingerprints ignore what a copycat changes without changing the text.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const WORDS: &[&str] = &[
+        "the",
+        "of",
+        "and",
+        "in",
+        "to",
+        "minister",
+        "said",
+        "market",
+        "rates",
+        "bank",
+        "2024",
+        "37",
+        "Reuters",
+        "don't",
+        "government",
+        "talks",
+        "prices",
+        "rose",
+        "fell",
+        "week",
+        "on",
+        "Tuesday",
+        "London",
+        "was",
+    ];
+
+    /// A text of 20–200 words from a small vocabulary, as a list of words.
+    fn words() -> impl Strategy<Value = Vec<&'static str>> {
+        prop::collection::vec(prop::sample::select(WORDS), 20..200)
+    }
+
+    proptest! {
+        #[test]
+        fn whitespace_does_not_matter(words in words(), seps in prop::collection::vec(prop::sample::select(&[" ", "  ", "\n", "\t", " \n\n "][..]), 200)) {
+            let plain = words.join(" ");
+            let spaced: String = words.iter().zip(seps.iter().cycle()).map(|(w, s)| format!("{w}{s}")).collect();
+            prop_assert_eq!(fingerprint(&plain), fingerprint(&spaced));
+        }
+
+        #[test]
+        fn quote_style_does_not_matter(words in words()) {
+            let straight = format!("\"{}\" he said, 'quoting' it's", words.join(" "));
+            let curly = format!("\u{201C}{}\u{201D} he said, \u{2018}quoting\u{2019} it\u{2019}s", words.join(" "));
+            prop_assert_eq!(fingerprint(&straight), fingerprint(&curly));
+        }
+
+        #[test]
+        fn invisible_characters_do_not_matter(words in words(), at in prop::collection::vec(0usize..8, 200), which in prop::collection::vec(prop::sample::select(&['\u{200B}', '\u{00AD}', '\u{200D}', '\u{FEFF}', '\u{2060}'][..]), 200)) {
+            let plain = words.join(" ");
+            let tricked: String = words
+                .iter()
+                .zip(at.iter().zip(which.iter()))
+                .map(|(w, (&i, &c))| {
+                    let cut = w.char_indices().nth(i % w.chars().count()).map(|(b, _)| b).unwrap_or(0);
+                    format!("{}{c}{}", &w[..cut], &w[cut..])
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            prop_assert_eq!(fingerprint(&plain), fingerprint(&tricked));
+        }
+
+        #[test]
+        fn letter_case_does_not_matter(words in words()) {
+            let text = words.join(" ");
+            prop_assert_eq!(fingerprint(&text), fingerprint(&text.to_uppercase()));
+            prop_assert_eq!(fingerprint(&text), fingerprint(&text.to_lowercase()));
+        }
+
+        #[test]
+        fn comparison_and_match_are_symmetric(a in words(), b in words(), cut in 0usize..200) {
+            // b starts with a prefix of a, so that some pairs match and some do not
+            let mixed: Vec<&str> = a.iter().take(cut).chain(b.iter()).copied().collect();
+            let (a, b) = (fingerprint(&a.join(" ")), fingerprint(&mixed.join(" ")));
+            let (ab, ba) = (compare(&a, &b, |_, _| false), compare(&b, &a, |_, _| false));
+            prop_assert_eq!(ab, ba);
+            prop_assert_eq!(MatchRule::default().matches(&ab), MatchRule::default().matches(&ba));
+        }
+    }
+}

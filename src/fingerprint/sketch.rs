@@ -42,25 +42,31 @@ impl Overlap {
 impl Sketch {
     /// The sketch of 64-bit feature hashes (their high halves are sampled). `scratch` is reused space.
     pub fn from_features(features: &[u64], scratch: &mut Vec<u32>) -> Self {
-        scratch.clear();
-        scratch.extend(features.iter().map(|&feature| (feature >> 32) as u32));
-        // only the smallest CAPACITY + 1 distinct values matter (the +1 tells saturation): select a
-        // few times that many before sorting, and fall back to sorting everything when repeated
-        // features leave too few distinct values among them
+        // Only the smallest CAPACITY + 1 distinct values matter (the +1 tells saturation). A histogram
+        // of the top byte finds a cut below which there are enough of them, so only those few are
+        // sorted: two linear passes instead of sorting every feature of a long article.
         let keep = CAPACITY + 1;
-        let total = scratch.len();
-        if total > keep * 4 {
-            scratch.select_nth_unstable(keep * 4 - 1);
-            scratch.truncate(keep * 4);
-            scratch.sort_unstable();
-            scratch.dedup();
-            if scratch.len() < keep {
-                scratch.clear();
-                scratch.extend(features.iter().map(|&feature| (feature >> 32) as u32));
-                scratch.sort_unstable();
-                scratch.dedup();
+        let mut histogram = [0u32; 256];
+        for &feature in features {
+            histogram[(feature >> 56) as usize] += 1;
+        }
+        let mut cut = 255usize;
+        let mut below = 0u32;
+        for (byte, &count) in histogram.iter().enumerate() {
+            below += count;
+            if below as usize >= keep {
+                cut = byte;
+                break;
             }
-        } else {
+        }
+        scratch.clear();
+        scratch.extend(features.iter().filter(|&&f| (f >> 56) as usize <= cut).map(|&f| (f >> 32) as u32));
+        scratch.sort_unstable();
+        scratch.dedup();
+        if scratch.len() < keep && cut < 255 {
+            // repeated features: too few distinct values below the cut, so take them all
+            scratch.clear();
+            scratch.extend(features.iter().map(|&f| (f >> 32) as u32));
             scratch.sort_unstable();
             scratch.dedup();
         }
