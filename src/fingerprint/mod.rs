@@ -157,8 +157,8 @@ pub struct MatchRule {
 impl Default for MatchRule {
     fn default() -> Self {
         MatchRule {
-            words: 0.65,
-            skeleton: 0.60,
+            words: 0.60,
+            skeleton: 0.55,
             words_floor: 0.15,
             min_shared: 4,
             short_tokens: 50,
