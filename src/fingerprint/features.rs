@@ -85,6 +85,14 @@ pub fn skeleton_shingles(tokens: &[Token], scratch: &mut Vec<u64>, out: &mut Vec
     shingles(FeatureKind::Skeleton, scratch, SKELETON_SHINGLE, out);
 }
 
+/// The number tokens of `tokens` into `out` (cleared first), as 64-bit hashes.
+pub fn numbers(tokens: &[Token], out: &mut Vec<u64>) {
+    out.clear();
+    // the token hashes are already well mixed; re-mix so that equal numbers of the two families of
+    // features never meet
+    out.extend(tokens.iter().filter(|t| t.kind == TokenKind::Number).map(|t| combine(FeatureKind::Words, &[t.hash])));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

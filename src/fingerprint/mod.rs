@@ -30,6 +30,9 @@ use self::tokenize::Token;
 /// the engine never compares fingerprints of different versions.
 pub const FINGERPRINT_VERSION: u32 = 1;
 
+/// Values kept in the numbers sketch.
+pub const NUMBERS_CAPACITY: usize = 16;
+
 /// Band keys posted per sketch: the smallest values that are not boilerplate.
 pub const BAND_KEYS_PER_SKETCH: usize = 12;
 
@@ -43,6 +46,8 @@ pub struct Fingerprint {
     pub words: Sketch,
     /// Bottom-k sample of the skeleton shingles.
     pub skeleton: Sketch,
+    /// Bottom-k sample of the distinct numbers in the text ([`NUMBERS_CAPACITY`] values).
+    pub numbers: Sketch,
     /// Number of tokens in the body (saturating).
     pub tokens: u32,
 }
@@ -93,11 +98,15 @@ impl Fingerprinter {
         features::skeleton_shingles(&self.tokens, &mut self.scratch, &mut self.features);
         let skeleton = Sketch::from_features(&self.features, &mut self.values);
 
+        features::numbers(&self.tokens, &mut self.features);
+        let numbers = Sketch::with_capacity(&self.features, NUMBERS_CAPACITY, &mut self.values);
+
         Fingerprint {
             version: FINGERPRINT_VERSION,
             simhash: simhash.finish(),
             words,
             skeleton,
+            numbers,
             tokens: u32::try_from(self.tokens.len()).unwrap_or(u32::MAX),
         }
     }
@@ -113,6 +122,7 @@ pub fn fingerprint(body: &str) -> Fingerprint {
 pub struct Comparison {
     pub words: Overlap,
     pub skeleton: Overlap,
+    pub numbers: Overlap,
     /// The fewer tokens of the two texts.
     pub tokens: u32,
 }
@@ -129,6 +139,7 @@ pub fn compare(a: &Fingerprint, b: &Fingerprint, boilerplate: impl Fn(FeatureKin
     Comparison {
         words: a.words.overlap(&b.words, |v| boilerplate(FeatureKind::Words, v)),
         skeleton: a.skeleton.overlap(&b.skeleton, |v| boilerplate(FeatureKind::Skeleton, v)),
+        numbers: a.numbers.overlap(&b.numbers, |_| false),
         tokens: a.tokens.min(b.tokens),
     }
 }
@@ -152,6 +163,12 @@ pub struct MatchRule {
     pub short_tokens: u32,
     pub short_words: f64,
     pub short_min_shared: usize,
+    /// Numbers veto: when both texts have at least [`MatchRule::numbers_min`] sampled numbers, fewer
+    /// than this share of the smaller set in the other means different facts (templated wire items:
+    /// the same earnings or bond-issue template with other figures). Spinners leave numbers alone, and
+    /// containment tolerates the numbers a header adds (dates) or an excerpt drops.
+    pub numbers: f64,
+    pub numbers_min: usize,
 }
 
 impl Default for MatchRule {
@@ -164,6 +181,8 @@ impl Default for MatchRule {
             short_tokens: 50,
             short_words: 0.7,
             short_min_shared: 3,
+            numbers: 0.25,
+            numbers_min: 5,
         }
     }
 }
@@ -172,6 +191,9 @@ impl MatchRule {
     /// Whether a comparison is a verified match.
     pub fn matches(&self, c: &Comparison) -> bool {
         let (words, skeleton) = (c.words.containment(), c.skeleton.containment());
+        if c.numbers.smaller >= self.numbers_min && c.numbers.containment() < self.numbers {
+            return false;
+        }
         if c.tokens < self.short_tokens {
             return words >= self.short_words && c.words.shared >= self.short_min_shared;
         }

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Values kept per sketch (4 bytes each).
+/// Values kept per shingle sketch (4 bytes each).
 pub const CAPACITY: usize = 48;
 
 /// A bottom-k sample of 32-bit feature values.
@@ -40,12 +40,18 @@ impl Overlap {
 }
 
 impl Sketch {
-    /// The sketch of 64-bit feature hashes (their high halves are sampled). `scratch` is reused space.
+    /// The sketch of 64-bit feature hashes (their high halves are sampled), [`CAPACITY`] values.
+    /// `scratch` is reused space.
     pub fn from_features(features: &[u64], scratch: &mut Vec<u32>) -> Self {
+        Self::with_capacity(features, CAPACITY, scratch)
+    }
+
+    /// The sketch of 64-bit feature hashes keeping at most `capacity` values.
+    pub fn with_capacity(features: &[u64], capacity: usize, scratch: &mut Vec<u32>) -> Self {
         // Only the smallest CAPACITY + 1 distinct values matter (the +1 tells saturation). A histogram
         // of the top byte finds a cut below which there are enough of them, so only those few are
         // sorted: two linear passes instead of sorting every feature of a long article.
-        let keep = CAPACITY + 1;
+        let keep = capacity + 1;
         let mut histogram = [0u32; 256];
         for &feature in features {
             histogram[(feature >> 56) as usize] += 1;
@@ -70,8 +76,8 @@ impl Sketch {
             scratch.sort_unstable();
             scratch.dedup();
         }
-        let saturated = scratch.len() > CAPACITY;
-        scratch.truncate(CAPACITY);
+        let saturated = scratch.len() > capacity;
+        scratch.truncate(capacity);
         Sketch { values: scratch.clone(), saturated }
     }
 

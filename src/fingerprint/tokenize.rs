@@ -123,6 +123,11 @@ pub fn tokenize(text: &str, out: &mut Vec<Token>) {
         tokenize_ascii(text.as_bytes(), out);
         return;
     }
+    tokenize_chars(text, out);
+}
+
+/// The general path: any Unicode text.
+fn tokenize_chars(text: &str, out: &mut Vec<Token>) {
     let mut word = WordBuffer::default();
     let mut previous_unspaced: Option<char> = None;
     let mut chars = text.chars().peekable();
@@ -172,44 +177,76 @@ const ASCII_CLASS: [u8; 256] = {
 };
 const DIGIT: u8 = 2;
 
-/// The fast path for ASCII text (most English news): finds each word with a table lookup per byte and
-/// hashes it eight bytes at a time. Produces exactly what the general path would.
+/// The fast path for ASCII text (most English news). A first, branch-free pass turns the text into
+/// bitmasks (one bit per byte: part of a word, a digit, an apostrophe); the second walks the words
+/// with bit scans and hashes each eight bytes at a time. Branching per byte mispredicted at every word
+/// boundary and cost about half of the fingerprinting time. Produces exactly what the general path
+/// would.
 fn tokenize_ascii(bytes: &[u8], out: &mut Vec<Token>) {
-    let n = bytes.len();
-    let mut i = 0;
+    let blocks = bytes.len().div_ceil(64);
+    let mut word_bits = vec![0u64; blocks];
+    let mut digit_bits = vec![0u64; blocks];
+    let mut apostrophe_bits = vec![0u64; blocks];
+    for (block, chunk) in bytes.chunks(64).enumerate() {
+        let (mut word, mut digit, mut apostrophe) = (0u64, 0u64, 0u64);
+        for (i, &byte) in chunk.iter().enumerate() {
+            let class = ASCII_CLASS[byte as usize];
+            word |= u64::from(class != 0) << i;
+            digit |= u64::from(class == DIGIT) << i;
+            apostrophe |= u64::from(byte == b'\'') << i;
+        }
+        word_bits[block] = word;
+        digit_bits[block] = digit;
+        apostrophe_bits[block] = apostrophe;
+    }
+    // "england's" is one word, "englands": an apostrophe between two word bytes joins them
+    if apostrophe_bits.iter().any(|&bits| bits != 0) {
+        let letters = word_bits.clone();
+        for block in 0..blocks {
+            let before = (letters[block] << 1) | if block > 0 { letters[block - 1] >> 63 } else { 0 };
+            let after = (letters[block] >> 1) | if block + 1 < blocks { letters[block + 1] << 63 } else { 0 };
+            apostrophe_bits[block] &= before & after;
+            word_bits[block] |= apostrophe_bits[block];
+        }
+    }
     let mut word: Vec<u8> = Vec::new();
-    while i < n {
-        while i < n && ASCII_CLASS[bytes[i] as usize] == 0 {
-            i += 1;
-        }
-        if i == n {
-            break;
-        }
-        let start = i;
-        let mut classes = 0u8;
-        let mut apostrophes = false;
-        loop {
-            while i < n && ASCII_CLASS[bytes[i] as usize] != 0 {
-                classes |= ASCII_CLASS[bytes[i] as usize];
-                i += 1;
-            }
-            // "england's" is one word, "englands": an apostrophe inside a word is dropped
-            if i + 1 < n && bytes[i] == b'\'' && ASCII_CLASS[bytes[i + 1] as usize] != 0 {
-                apostrophes = true;
-                i += 1;
-                continue;
-            }
-            break;
-        }
-        let hash = if apostrophes {
+    let mut at = 0;
+    while let Some(start) = next_bit(&word_bits, at, true) {
+        let end = next_bit(&word_bits, start, false).unwrap_or(bytes.len());
+        let hash = if any_bit(&apostrophe_bits, start, end) {
             word.clear();
-            word.extend(bytes[start..i].iter().filter(|&&b| b != b'\'').map(u8::to_ascii_lowercase));
+            word.extend(bytes[start..end].iter().filter(|&&b| b != b'\'').map(u8::to_ascii_lowercase));
             hash_bytes(&word)
         } else {
-            hash_ascii_lowercase(bytes, start, i)
+            hash_ascii_lowercase(bytes, start, end)
         };
-        out.push(ascii_token(hash, bytes[start].is_ascii_uppercase(), classes & DIGIT != 0));
+        out.push(ascii_token(hash, bytes[start].is_ascii_uppercase(), any_bit(&digit_bits, start, end)));
+        at = end;
     }
+}
+
+/// The first position at or after `from` whose bit is `set` (or clear), if any.
+#[inline]
+fn next_bit(bits: &[u64], from: usize, set: bool) -> Option<usize> {
+    let mut block = from / 64;
+    let flip = if set { 0 } else { u64::MAX };
+    let mut current = (*bits.get(block)? ^ flip) & (u64::MAX << (from % 64));
+    while current == 0 {
+        block += 1;
+        current = *bits.get(block)? ^ flip;
+    }
+    Some(block * 64 + current.trailing_zeros() as usize)
+}
+
+/// Whether any bit in `start..end` is set.
+#[inline]
+fn any_bit(bits: &[u64], start: usize, end: usize) -> bool {
+    let (first, last) = (start / 64, (end - 1) / 64);
+    (first..=last).any(|block| {
+        let low = if block == first { u64::MAX << (start % 64) } else { u64::MAX };
+        let high = if block == last { u64::MAX >> (63 - (end - 1) % 64) } else { u64::MAX };
+        bits[block] & low & high != 0
+    })
 }
 
 #[inline]
@@ -325,6 +362,16 @@ mod tests {
         tokenize(&format!("{ascii} \u{00e9}"), &mut general);
         general.pop();
         assert_eq!(fast, general);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ascii_fast_path_agrees_with_the_general_path_on_any_ascii(text in "[a-zA-Z0-9' .,\n-]{0,300}") {
+            let (mut fast, mut general) = (Vec::new(), Vec::new());
+            tokenize_ascii(text.as_bytes(), &mut fast);
+            tokenize_chars(&text, &mut general);
+            proptest::prop_assert_eq!(fast, general);
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use super::{Assigned, Candidate, ClusterHead, Inserted, Lookup};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// Write (or overwrite) this article record.
-    Put(StoredArticle),
+    Put(Box<StoredArticle>),
     /// Remove the article with this id.
     Remove(String),
     /// Cluster `from` was merged into `into`.
@@ -118,7 +118,7 @@ impl LocalIndex {
         }
         let id = article.meta.id.clone();
         let keys = article.band_keys.clone();
-        changes.push(Change::Put(article.clone()));
+        changes.push(Change::Put(Box::new(article.clone())));
         self.place(article, &keys);
         Inserted::New(self.lookup_excluding(&keys, limit, Some(&id)))
     }
@@ -202,7 +202,7 @@ impl LocalIndex {
             members.remove(&rank(article));
         }
         self.clusters.entry(cluster_id.clone()).or_default().insert(rank(article));
-        changes.push(Change::Put(article.clone()));
+        changes.push(Change::Put(Box::new(article.clone())));
     }
 
     fn merge(&mut self, absorbed: &ClusterId, survivor: &ClusterId, changes: &mut Vec<Change>) {
