@@ -1,8 +1,9 @@
 //! 64-bit simhash (Charikar 2002) over weighted feature hashes.
 //!
-//! Written here rather than taken from the `simhash` crate: that crate hashes with SipHash, whose output
-//! Rust does not promise to keep across releases (stored fingerprints must not change), tokenises on
-//! its own terms, and allocates per feature. See the README for the comparison on `../shared/eval/dev`.
+//! Written here rather than taken from the `simhash` crate: on `../shared/eval/dev` the crate's
+//! word-level simhash separates copies from unrelated articles worse and is slower (README, `cargo bench
+//! --bench simhash_crate`), and it feeds words to SipHash through std's `Hash for str`, whose byte feed
+//! std does not promise to keep across releases, while stored fingerprints must never change.
 
 /// Accumulates weighted features into a 64-bit simhash.
 ///

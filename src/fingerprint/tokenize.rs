@@ -158,25 +158,6 @@ fn tokenize_chars(text: &str, out: &mut Vec<Token>) {
     word.flush(out);
 }
 
-/// Byte classes for the ASCII path: 1 letter, 2 digit, 0 anything else.
-const ASCII_CLASS: [u8; 256] = {
-    let mut table = [0u8; 256];
-    let mut byte = 0;
-    while byte < 256 {
-        let b = byte as u8;
-        table[byte] = if b.is_ascii_alphabetic() {
-            1
-        } else if b.is_ascii_digit() {
-            2
-        } else {
-            0
-        };
-        byte += 1;
-    }
-    table
-};
-const DIGIT: u8 = 2;
-
 /// The fast path for ASCII text (most English news). A first, branch-free pass turns the text into
 /// bitmasks (one bit per byte: part of a word, a digit, an apostrophe); the second walks the words
 /// with bit scans and hashes each eight bytes at a time. Branching per byte mispredicted at every word
@@ -189,11 +170,11 @@ fn tokenize_ascii(bytes: &[u8], out: &mut Vec<Token>) {
     let mut apostrophe_bits = vec![0u64; blocks];
     for (block, chunk) in bytes.chunks(64).enumerate() {
         let (mut word, mut digit, mut apostrophe) = (0u64, 0u64, 0u64);
-        for (i, &byte) in chunk.iter().enumerate() {
-            let class = ASCII_CLASS[byte as usize];
-            word |= u64::from(class != 0) << i;
-            digit |= u64::from(class == DIGIT) << i;
-            apostrophe |= u64::from(byte == b'\'') << i;
+        for (lane, at) in (0..chunk.len()).step_by(8).enumerate() {
+            let (w, d, a) = classify8(load(chunk, at, (chunk.len() - at).min(8)));
+            word |= u64::from(w) << (lane * 8);
+            digit |= u64::from(d) << (lane * 8);
+            apostrophe |= u64::from(a) << (lane * 8);
         }
         word_bits[block] = word;
         digit_bits[block] = digit;
@@ -223,6 +204,35 @@ fn tokenize_ascii(bytes: &[u8], out: &mut Vec<Token>) {
         out.push(ascii_token(hash, bytes[start].is_ascii_uppercase(), any_bit(&digit_bits, start, end)));
         at = end;
     }
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// High bit of each byte of `bytes` (all ASCII, < 0x80) set when the byte is in `lo..=hi`. No carry
+/// crosses a byte: every sum stays below 0x100.
+#[inline]
+fn bytes_in_range(bytes: u64, lo: u8, hi: u8) -> u64 {
+    let at_least_lo = bytes + ONES * u64::from(0x80 - lo);
+    let above_hi = bytes + ONES * u64::from(0x7F - hi);
+    at_least_lo & !above_hi & HIGH_BITS
+}
+
+/// One bit per byte from the high bits of the eight bytes, byte 0 → bit 0.
+#[inline]
+fn gather_high_bits(high: u64) -> u8 {
+    ((high >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u8
+}
+
+/// Classifies eight ASCII bytes at once (SWAR): which are letters or digits, which are digits, which
+/// are apostrophes; one bit per byte each.
+#[inline]
+fn classify8(bytes: u64) -> (u8, u8, u8) {
+    let digits = bytes_in_range(bytes, b'0', b'9');
+    // setting bit 5 maps A..Z onto a..z and nothing else into a..z
+    let letters = bytes_in_range(bytes | (ONES * 0x20), b'a', b'z');
+    let apostrophes = bytes_in_range(bytes, b'\'', b'\'');
+    (gather_high_bits(digits | letters), gather_high_bits(digits), gather_high_bits(apostrophes))
 }
 
 /// The first position at or after `from` whose bit is `set` (or clear), if any.
@@ -362,6 +372,20 @@ mod tests {
         tokenize(&format!("{ascii} \u{00e9}"), &mut general);
         general.pop();
         assert_eq!(fast, general);
+    }
+
+    #[test]
+    fn swar_classification_matches_the_byte_definitions() {
+        for byte in 0u8..0x80 {
+            for lane in 0..8 {
+                let (word, digit, apostrophe) = classify8(u64::from(byte) << (lane * 8));
+                assert_eq!(word, u8::from(byte.is_ascii_alphanumeric()) << lane, "byte {byte:#x} lane {lane}");
+                assert_eq!(digit, u8::from(byte.is_ascii_digit()) << lane, "byte {byte:#x} lane {lane}");
+                assert_eq!(apostrophe, u8::from(byte == b'\'') << lane, "byte {byte:#x} lane {lane}");
+            }
+        }
+        let (word, _, _) = classify8(u64::from_le_bytes(*b"ab1 'Z9."));
+        assert_eq!(word, 0b0110_0111);
     }
 
     proptest::proptest! {
