@@ -16,9 +16,6 @@ pub enum Error {
     /// The store cannot be reached right now (Redis down, connection lost); retrying later may work.
     #[error("store unavailable: {0}")]
     Unavailable(String),
-    /// The server is at its concurrency limit; the client should back off.
-    #[error("overloaded: {0}")]
-    Overloaded(String),
     /// The store answered with something it should not have, or failed to persist: not retryable by
     /// the client, and worth an alert.
     #[error("store failure: {0}")]

@@ -88,7 +88,8 @@ impl Server {
                     Ok(())
                 }
             };
-            drop(store);
+            // the embedded store's drop waits for its journal's last commit: not on a runtime thread
+            let _ = tokio::task::spawn_blocking(move || drop(store)).await;
             served.map_err(anyhow::Error::from)
         });
         Ok(Server { addr, shutdown, task })
@@ -108,7 +109,9 @@ impl Server {
         self.shutdown.clone()
     }
 
-    /// Stops accepting, drains requests in flight and waits until the store is closed.
+    /// Stops accepting, drains requests in flight (up to the grace period) and waits until the server
+    /// task has released its handle on the store. Connections still open after the grace period keep
+    /// theirs until they end, so the store closes only then.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.shutdown.cancel();
         self.wait().await

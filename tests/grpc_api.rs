@@ -289,6 +289,7 @@ async fn bad_input_is_an_invalid_argument(h: &mut Harness) {
         (article("", "some text", 0), "article.id"),
         (article("x", "   \n\t ", 0), "article.body"),
         (article("x", "", 0), "article.body"),
+        (article("x", "!!! ??? \u{200B} --", 0), "article.body"),
         (article(&"i".repeat(513), "text", 0), "article.id"),
         (article("bad\u{7}id", "text", 0), "article.id"),
         (article("big", &"word ".repeat(500_000), 0), "article.body"),
@@ -340,6 +341,17 @@ async fn stream_answers_in_order_and_survives_bad_articles(h: &mut Harness) {
     assert_eq!(copy.canonical_id, "s-orig");
     let status = h.client.get_article(proto::GetArticleRequest { id: "s-bad".into() }).await.expect_err("not stored");
     assert_eq!(status.code(), Code::NotFound);
+
+    // two versions of one id back to back: the later one is what is stored, even when the earlier one
+    // is large enough to be fingerprinted on another thread
+    let mut first = article("s-versioned", &original_text(300).repeat(30), 0);
+    first.title = "first version".into();
+    let mut second = article("s-versioned", &original_text(301), 0);
+    second.title = "second version".into();
+    let outbound = tokio_stream::iter([first, second].into_iter().map(|a| IngestRequest { article: Some(a) }));
+    let mut inbound = h.client.ingest_stream(outbound).await.expect("stream").into_inner();
+    while inbound.message().await.expect("stream item").is_some() {}
+    assert_eq!(h.get("s-versioned").await.title, "second version");
 }
 
 /// A future publication time is clamped to the time of ingest, so a post-dated copy cannot outrank an

@@ -31,8 +31,8 @@ use crate::store::{ClusterHead, Inserted, Lookup, Store};
 /// Most matches reported per decision.
 pub const MAX_MATCHES: usize = 10;
 
-/// Bodies larger than this are fingerprinted on the blocking pool, so that no async task runs for more
-/// than a fraction of a millisecond.
+/// ASCII bodies larger than this (other text: a quarter of it, NFKC is slower) are fingerprinted on
+/// the blocking pool, so that no async task runs for more than a fraction of a millisecond.
 const INLINE_FINGERPRINT_BYTES: usize = 32 * 1024;
 
 /// Engine settings.
@@ -76,6 +76,15 @@ pub struct Engine {
     /// Learned online from the articles this engine ingests; see [`Boilerplate`]. A std lock: held
     /// for microseconds, never across an await.
     boilerplate: Arc<RwLock<Boilerplate>>,
+    /// Striped locks that order the ingests of one id (see [`Engine::ingest`]).
+    id_locks: Arc<[tokio::sync::Mutex<()>]>,
+}
+
+/// Number of [`Engine::id_locks`] stripes: two different ids share one rarely enough not to matter.
+const ID_STRIPES: usize = 256;
+
+fn id_stripe(id: &str) -> usize {
+    (xxhash_rust::xxh3::xxh3_64(id.as_bytes()) % ID_STRIPES as u64) as usize
 }
 
 /// A verified candidate, before it is reported.
@@ -86,7 +95,8 @@ struct Verified {
 
 impl Engine {
     pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Self {
-        Engine { store, config, boilerplate: Arc::default() }
+        let id_locks = (0..ID_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
+        Engine { store, config, boilerplate: Arc::default(), id_locks }
     }
 
     /// Runs `f` with the boilerplate model (a poisoned lock only means another thread panicked while
@@ -96,38 +106,45 @@ impl Engine {
         f(&model)
     }
 
-    /// Learns from an article being ingested, then fixes its band keys with what is known now.
-    fn learn(&self, record: &mut StoredArticle) {
+    /// The article's band keys, leaving out what is known boilerplate of its source.
+    fn band_keys(&self, record: &StoredArticle) -> Vec<u64> {
+        self.with_boilerplate(|model| {
+            let filter = model.filter(&record.meta.source, &record.meta.source);
+            record.fingerprint.band_keys(|kind, value| filter.contains(kind, value))
+        })
+    }
+
+    /// Learns boilerplate from an article that was just stored (not from retries of stored content,
+    /// which would teach the model that an article's own text is boilerplate).
+    fn learn(&self, record: &StoredArticle) {
         let mut model = self.boilerplate.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         model.learn(&record.meta.source, &record.fingerprint);
-        record.band_keys = record.fingerprint.band_keys(|kind, value| model.contains(kind, value));
     }
 
     /// The verified candidates, best first (ties by id, so the order never depends on the store).
-    fn verify(&self, fingerprint: &Fingerprint, lookup: &Lookup) -> Vec<Verified> {
-        let rule = self.config.rule;
-        let mut verified: Vec<Verified> = self.with_boilerplate(|model| {
-            lookup
-                .candidates
-                .iter()
-                .filter(|candidate| candidate.article.fingerprint.version == fingerprint.version)
-                .filter_map(|candidate| {
-                    let comparison =
-                        fingerprint::compare(fingerprint, &candidate.article.fingerprint, |k, v| model.contains(k, v));
-                    rule.matches(&comparison)
-                        .then(|| Verified { article: candidate.article.clone(), similarity: comparison.similarity() })
-                })
-                .collect()
-        });
+    fn verify(&self, record: &StoredArticle, lookup: &Lookup) -> Vec<Verified> {
+        let mut verified: Vec<Verified> = lookup
+            .candidates
+            .iter()
+            .filter(|candidate| candidate.article.fingerprint.version == record.fingerprint.version)
+            .filter_map(|candidate| {
+                let (verified, similarity) = self.pair(record, &candidate.article);
+                verified.then(|| Verified { article: candidate.article.clone(), similarity })
+            })
+            .collect();
         verified.sort_by(|a, b| {
             b.similarity.total_cmp(&a.similarity).then_with(|| a.article.meta.id.cmp(&b.article.meta.id))
         });
         verified
     }
 
-    /// Whether two stored fingerprints verify against each other, and their similarity.
-    fn pair(&self, a: &Fingerprint, b: &Fingerprint) -> (bool, f64) {
-        let comparison = self.with_boilerplate(|model| fingerprint::compare(a, b, |k, v| model.contains(k, v)));
+    /// Whether two articles verify against each other, and their similarity; the boilerplate of both
+    /// sources is left out.
+    fn pair(&self, a: &StoredArticle, b: &StoredArticle) -> (bool, f64) {
+        let comparison = self.with_boilerplate(|model| {
+            let filter = model.filter(&a.meta.source, &b.meta.source);
+            fingerprint::compare(&a.fingerprint, &b.fingerprint, |kind, value| filter.contains(kind, value))
+        });
         (self.config.rule.matches(&comparison), comparison.similarity())
     }
 
@@ -138,22 +155,29 @@ impl Engine {
     /// Fingerprints, stores and clusters an article. Returns once the store has accepted it.
     pub async fn ingest(&self, article: Article) -> Result<Decision> {
         validate::article(&article, self.config.max_body_bytes)?;
+        // ingests of one id run one at a time, in the order they arrived (taken before fingerprinting,
+        // which may move to another thread), so that two versions sent back to back are stored in order
+        let _same_id = self.id_locks[id_stripe(&article.id)].lock().await;
         let mut record = self.prepare(article).await?;
-        self.learn(&mut record);
+        record.band_keys = self.band_keys(&record);
         let id = record.meta.id.clone();
-        let fingerprint = record.fingerprint.clone();
-        let published_us = record.published_us;
-        let lookup = match self.store.insert_and_lookup(record, self.config.candidate_limit).await? {
-            Inserted::New(lookup) => lookup,
+        let (record, lookup) = match self.store.insert_and_lookup(record.clone(), self.config.candidate_limit).await? {
+            Inserted::New(lookup) => {
+                self.learn(&record);
+                (record, lookup)
+            }
             Inserted::Unchanged { article, canonical_id } if article.cluster_id.is_some() => {
                 return self.replay(*article, canonical_id).await;
             }
             // stored by an ingest that failed before its assignment: finish that ingest now
-            Inserted::Unchanged { article, .. } => self.lookup_others(&article).await?,
+            Inserted::Unchanged { article, .. } => {
+                let lookup = self.lookup_others(&article).await?;
+                (*article, lookup)
+            }
         };
-        let matches = self.verify(&fingerprint, &lookup);
-        let links = links(|a, b| self.pair(a, b).0, &id, &fingerprint, published_us, &matches, &lookup.clusters);
-        let assigned = self.store.assign(&id, &links).await?;
+        let matches = self.verify(&record, &lookup);
+        let linked = links(|a, b| self.pair(a, b).0, &record, &matches, &lookup.clusters);
+        let assigned = self.store.assign(&id, &linked).await?;
         metrics::counter!("dedupd_ingested_total").increment(1);
         if assigned.canonical_id != id {
             metrics::counter!("dedupd_duplicates_total").increment(1);
@@ -164,8 +188,8 @@ impl Engine {
             id,
             cluster_id: Some(assigned.cluster_id),
             canonical_id: assigned.canonical_id,
-            matches: report(&fingerprint, &matches),
-            simhash: fingerprint.simhash,
+            matches: report(&record.fingerprint, &matches),
+            simhash: record.fingerprint.simhash,
         })
     }
 
@@ -173,8 +197,7 @@ impl Engine {
     pub async fn check(&self, article: Article) -> Result<Decision> {
         validate::article(&article, self.config.max_body_bytes)?;
         let mut record = self.prepare(article).await?;
-        record.band_keys =
-            self.with_boilerplate(|model| record.fingerprint.band_keys(|kind, value| model.contains(kind, value)));
+        record.band_keys = self.band_keys(&record);
         let lookup = self.lookup_others(&record).await?;
         Ok(self.hypothetical(&record, &lookup))
     }
@@ -183,7 +206,7 @@ impl Engine {
     /// with its matches recomputed (nothing is written).
     async fn replay(&self, article: StoredArticle, canonical_id: String) -> Result<Decision> {
         let lookup = self.lookup_others(&article).await?;
-        let matches = self.verify(&article.fingerprint, &lookup);
+        let matches = self.verify(&article, &lookup);
         Ok(Decision {
             duplicate: canonical_id != article.meta.id,
             id: article.meta.id.clone(),
@@ -203,13 +226,12 @@ impl Engine {
 
     fn hypothetical(&self, record: &StoredArticle, lookup: &Lookup) -> Decision {
         let id = record.meta.id.clone();
-        let matches = self.verify(&record.fingerprint, lookup);
-        let links =
-            links(|a, b| self.pair(a, b).0, &id, &record.fingerprint, record.published_us, &matches, &lookup.clusters);
+        let matches = self.verify(record, lookup);
+        let linked = links(|a, b| self.pair(a, b).0, record, &matches, &lookup.clusters);
         // the clusters the article would unite, and their canonicals
         let mut cluster_id: Option<ClusterId> = None;
         let mut canonical = record.clone();
-        for link in &links {
+        for link in &linked {
             let Some(linked) = matches.iter().find(|m| &m.article.meta.id == link) else {
                 continue;
             };
@@ -242,12 +264,19 @@ impl Engine {
     /// Fingerprints an article into the record a store keeps (unassigned).
     async fn prepare(&self, article: Article) -> Result<StoredArticle> {
         let now = now_micros();
-        if article.body.len() <= INLINE_FINGERPRINT_BYTES {
-            return Ok(record(article, now));
+        let inline_limit =
+            if article.body.is_ascii() { INLINE_FINGERPRINT_BYTES } else { INLINE_FINGERPRINT_BYTES / 4 };
+        let record = if article.body.len() <= inline_limit {
+            record(article, now)
+        } else {
+            tokio::task::spawn_blocking(move || record(article, now))
+                .await
+                .map_err(|e| Error::Internal(format!("fingerprinting task failed: {e}")))?
+        };
+        if record.fingerprint.tokens == 0 {
+            return Err(Error::invalid("article.body", "has no letters or digits to fingerprint"));
         }
-        tokio::task::spawn_blocking(move || record(article, now))
-            .await
-            .map_err(|e| Error::Internal(format!("fingerprinting task failed: {e}")))
+        Ok(record)
     }
 
     /// An article with its current canonical.
@@ -273,14 +302,11 @@ impl Engine {
         }
         let not_found = || Error::NotFound { what: "cluster", id: cluster_id.to_string() };
         let cluster = self.store.cluster(&ClusterId(cluster_id.to_string())).await?.ok_or_else(not_found)?;
-        let canonical = cluster.members.first().ok_or_else(not_found)?.fingerprint.clone();
+        let canonical = cluster.members.first().ok_or_else(not_found)?.clone();
         let members = cluster
             .members
             .iter()
-            .map(|member| MemberView {
-                article: member.clone(),
-                similarity: self.pair(&canonical, &member.fingerprint).1,
-            })
+            .map(|member| MemberView { article: member.clone(), similarity: self.pair(&canonical, member).1 })
             .collect();
         Ok((cluster, members))
     }
@@ -329,10 +355,8 @@ fn content_hash(article: &Article) -> u64 {
 /// The matches the article's cluster is united with (see the module doc for the rule); `verifies`
 /// says whether two canonicals verify against each other.
 fn links(
-    verifies: impl Fn(&Fingerprint, &Fingerprint) -> bool,
-    id: &str,
-    fingerprint: &Fingerprint,
-    published_us: i64,
+    verifies: impl Fn(&StoredArticle, &StoredArticle) -> bool,
+    record: &StoredArticle,
     matches: &[Verified],
     clusters: &[ClusterHead],
 ) -> Vec<String> {
@@ -340,21 +364,16 @@ fn links(
     let head = |cluster_id: &Option<ClusterId>| {
         cluster_id.as_ref().and_then(|c| clusters.iter().find(|head| &head.cluster_id == c))
     };
-    // the canonical of the joined cluster once the article is in it
-    let joined_canonical: (i64, &Fingerprint, &str) = {
-        let best_canonical = head(&best.article.cluster_id).map(|h| &h.canonical).unwrap_or(&best.article);
-        if (published_us, id) < (best_canonical.published_us, best_canonical.meta.id.as_str()) {
-            (published_us, fingerprint, id)
-        } else {
-            (best_canonical.published_us, &best_canonical.fingerprint, best_canonical.meta.id.as_str())
-        }
-    };
-    let mut links = vec![best.article.meta.id.clone()];
+    // the canonical of the joined cluster once the article is in it, in the store's canonical order
+    let best_canonical = head(&best.article.cluster_id).map(|h| &h.canonical).unwrap_or(&best.article);
+    let joined_canonical =
+        if record.canonical_rank() < best_canonical.canonical_rank() { record } else { best_canonical };
+    let mut linked = vec![best.article.meta.id.clone()];
     let mut joined: Vec<Option<ClusterId>> = vec![best.article.cluster_id.clone()];
     for other in &matches[1..] {
         let Some(cluster_id) = &other.article.cluster_id else {
             // unassigned: an ingest racing with this one; linking it is what makes the two meet
-            links.push(other.article.meta.id.clone());
+            linked.push(other.article.meta.id.clone());
             continue;
         };
         if joined.contains(&Some(cluster_id.clone())) {
@@ -363,13 +382,12 @@ fn links(
         let Some(other_head) = head(&other.article.cluster_id) else {
             continue;
         };
-        let (_, canonical_fp, _) = joined_canonical;
-        if verifies(canonical_fp, &other_head.canonical.fingerprint) {
-            links.push(other.article.meta.id.clone());
+        if verifies(joined_canonical, &other_head.canonical) {
+            linked.push(other.article.meta.id.clone());
             joined.push(Some(cluster_id.clone()));
         }
     }
-    links
+    linked
 }
 
 /// The reported form of the verified matches: best first, at most [`MAX_MATCHES`].
@@ -449,6 +467,21 @@ mod tests {
             let a_now = engine.article(&a.id).await.expect("article");
             a_now.article.cluster_id == b.cluster_id
         })
+    }
+
+    /// Retries of one stored article teach the boilerplate model nothing: its copy elsewhere still
+    /// matches.
+    #[tokio::test]
+    async fn retries_are_not_learned_as_boilerplate() {
+        let engine = Engine::new(Arc::new(MemoryStore::new()), EngineConfig::default());
+        let seed: Vec<usize> = (0..400).map(|i| (i * 7919) % 1000).collect();
+        let body = text(&seed);
+        for _ in 0..5 {
+            engine.ingest(article("orig", body.clone(), 1_000)).await.expect("ingest");
+        }
+        let copy = engine.ingest(article("copy", body, 2_000)).await.expect("ingest");
+        assert!(copy.duplicate);
+        assert_eq!(copy.canonical_id, "orig");
     }
 
     proptest! {

@@ -5,8 +5,10 @@
 //! contained in each other. A value becomes boilerplate once it has been seen in at least
 //! [`MIN_ARTICLES`] articles of one source *and* in at least [`MIN_SHARE`] of that source's articles;
 //! the relative condition keeps a high-volume wire service from blacklisting its ordinary phrases.
-//! Boilerplate values are then ignored on both sides of every comparison and are not posted as band
-//! keys. The set only grows, so sketches stored earlier stay comparable.
+//! A source's boilerplate values are then ignored on both sides of every comparison that involves an
+//! article of that source, and are not posted as its band keys. Per source, not global: a source that
+//! repeats some text can only hide that text in comparisons with itself, never another source's. The
+//! sets only grow, so sketches stored earlier stay comparable.
 //!
 //! Counting every value of every source exactly would grow without bound, so each source counts with
 //! lossy counting (Manku & Motwani, VLDB 2002): entries that cannot reach the threshold are pruned
@@ -18,6 +20,7 @@
 //! any online statistic); it is not stored.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::Fingerprint;
 use super::features::FeatureKind;
@@ -29,11 +32,36 @@ pub const MIN_SHARE: f64 = 0.05;
 /// Lossy-counting bucket width (values): the error bound is 1/BUCKET of a source's stream.
 const BUCKET: u64 = 2000;
 
+/// Sketch values are already uniformly distributed hash bits, so the sets and counters key on them
+/// as they are: SipHash on every lookup was a fifth of the engine's time in `dedupd eval`.
+#[derive(Default)]
+struct ValueHasher(u64);
+
+impl Hasher for ValueHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 << 8) | u64::from(byte);
+        }
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        // spread into the high bits too: hashbrown takes its control byte from the top seven
+        self.0 = u64::from(value).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type ValueSet = HashSet<u32, BuildHasherDefault<ValueHasher>>;
+type ValueMap<V> = HashMap<u32, V, BuildHasherDefault<ValueHasher>>;
+
 /// Lossy counter of one source's sketch values of one kind.
 #[derive(Debug, Default)]
 struct LossyCounter {
     /// value → (count, the most it may have been undercounted by)
-    entries: HashMap<u32, (u32, u32)>,
+    entries: ValueMap<(u32, u32)>,
     seen: u64,
 }
 
@@ -52,33 +80,64 @@ impl LossyCounter {
     }
 }
 
+/// What is known of one source.
 #[derive(Debug, Default)]
-struct SourceCounts {
+struct Source {
     articles: u64,
     words: LossyCounter,
     skeleton: LossyCounter,
+    /// The values found to be boilerplate.
+    bad_words: ValueSet,
+    bad_skeleton: ValueSet,
 }
 
-/// The learned boilerplate values.
+/// The boilerplate of one or two sources, looked up once.
+#[derive(Debug, Clone, Copy)]
+pub struct Filter<'a> {
+    a: Option<&'a Source>,
+    b: Option<&'a Source>,
+}
+
+impl Filter<'_> {
+    /// Whether `value` of `kind` is boilerplate of either source.
+    #[inline]
+    pub fn contains(&self, kind: FeatureKind, value: u32) -> bool {
+        let bad = |source: Option<&Source>| {
+            source.is_some_and(|s| match kind {
+                FeatureKind::Words => s.bad_words.contains(&value),
+                FeatureKind::Skeleton => s.bad_skeleton.contains(&value),
+            })
+        };
+        bad(self.a) || bad(self.b)
+    }
+}
+
+/// The learned boilerplate values, per source.
 #[derive(Debug, Default)]
 pub struct Boilerplate {
-    sources: HashMap<String, SourceCounts>,
-    words: HashSet<u32>,
-    skeleton: HashSet<u32>,
+    sources: HashMap<String, Source>,
 }
 
 impl Boilerplate {
-    /// Whether `value` of `kind` is known boilerplate.
-    pub fn contains(&self, kind: FeatureKind, value: u32) -> bool {
-        match kind {
-            FeatureKind::Words => self.words.contains(&value),
-            FeatureKind::Skeleton => self.skeleton.contains(&value),
-        }
+    /// A filter for values that are boilerplate of either source: what a comparison of an article of
+    /// `a` with one of `b` ignores. Looks the sources up once, not per value.
+    pub fn filter(&self, a: &str, b: &str) -> Filter<'_> {
+        Filter { a: self.sources.get(a), b: if a == b { None } else { self.sources.get(b) } }
     }
 
-    /// Number of boilerplate values learned, of both kinds.
+    /// Whether `value` of `kind` is known boilerplate of `source`.
+    pub fn contains(&self, source: &str, kind: FeatureKind, value: u32) -> bool {
+        self.filter(source, source).contains(kind, value)
+    }
+
+    /// Whether `value` is boilerplate of either source.
+    pub fn either(&self, a: &str, b: &str, kind: FeatureKind, value: u32) -> bool {
+        self.filter(a, b).contains(kind, value)
+    }
+
+    /// Number of boilerplate values learned, over all sources and both kinds.
     pub fn len(&self) -> usize {
-        self.words.len() + self.skeleton.len()
+        self.sources.values().map(|s| s.bad_words.len() + s.bad_skeleton.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -95,12 +154,12 @@ impl Boilerplate {
         let needed = MIN_ARTICLES.max((MIN_SHARE * counts.articles as f64).ceil() as u32);
         for &value in &fingerprint.words.values {
             if counts.words.add(value) >= needed {
-                self.words.insert(value);
+                counts.bad_words.insert(value);
             }
         }
         for &value in &fingerprint.skeleton.values {
             if counts.skeleton.add(value) >= needed {
-                self.skeleton.insert(value);
+                counts.bad_skeleton.insert(value);
             }
         }
     }
@@ -130,11 +189,17 @@ mod tests {
         let a = fingerprint(&format!("{} {FOOTER}", story(100)));
         let b = fingerprint(&format!("{} {FOOTER}", story(101)));
         let raw = crate::fingerprint::compare(&a, &b, |_, _| false);
-        let filtered = crate::fingerprint::compare(&a, &b, |kind, value| model.contains(kind, value));
+        let source = "aggregator.example";
+        let filtered = crate::fingerprint::compare(&a, &b, |kind, value| model.either(source, source, kind, value));
         assert!(raw.words.shared > 0, "the footer is shared before filtering");
         assert_eq!(filtered.words.shared, 0);
         let story_fp = fingerprint(&story(99));
-        assert!(story_fp.words.values.iter().all(|&v| !model.contains(FeatureKind::Words, v)));
+        assert!(story_fp.words.values.iter().all(|&v| !model.contains(source, FeatureKind::Words, v)));
+        // another source comparing with an article of this one ignores the footer too, but a third
+        // source's own comparisons are untouched
+        let footer = fingerprint(FOOTER);
+        assert!(footer.words.values.iter().any(|&v| model.either("other.example", source, FeatureKind::Words, v)));
+        assert!(footer.words.values.iter().all(|&v| !model.contains("other.example", FeatureKind::Words, v)));
     }
 
     #[test]

@@ -8,9 +8,15 @@ use crate::error::{Error, Result};
 use crate::proto;
 
 /// Microseconds since the epoch from a protobuf timestamp; out-of-range values are rejected.
+/// The range protobuf allows for `Timestamp.seconds`: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
+
 pub fn micros_from_timestamp(field: &'static str, timestamp: &Timestamp) -> Result<Micros> {
     if !(0..1_000_000_000).contains(&timestamp.nanos) {
         return Err(Error::invalid(field, "nanos must be within 0..1e9"));
+    }
+    if !TIMESTAMP_SECONDS.contains(&timestamp.seconds) {
+        return Err(Error::invalid(field, "must be between years 1 and 9999"));
     }
     timestamp
         .seconds
@@ -117,8 +123,10 @@ mod tests {
     fn bad_timestamps_are_invalid_arguments() {
         let bad_nanos = Timestamp { seconds: 1, nanos: -5 };
         assert!(matches!(micros_from_timestamp("t", &bad_nanos), Err(Error::InvalidArgument { field: "t", .. })));
-        let overflow = Timestamp { seconds: i64::MAX, nanos: 0 };
-        assert!(matches!(micros_from_timestamp("t", &overflow), Err(Error::InvalidArgument { .. })));
+        for seconds in [i64::MAX, i64::MIN, 253_402_300_800, -62_135_596_801] {
+            let out_of_range = Timestamp { seconds, nanos: 0 };
+            assert!(matches!(micros_from_timestamp("t", &out_of_range), Err(Error::InvalidArgument { .. })));
+        }
     }
 
     #[test]

@@ -38,7 +38,8 @@ impl DedupService {
     }
 
     async fn permit(&self) -> Result<OwnedSemaphorePermit> {
-        self.limit.clone().acquire_owned().await.map_err(|_| Error::Unavailable("server is shutting down".into()))
+        // the semaphore is never closed, so this cannot fail; map it anyway rather than panic
+        self.limit.clone().acquire_owned().await.map_err(|_| Error::Internal("concurrency limiter closed".into()))
     }
 }
 
@@ -80,12 +81,19 @@ impl Deduplicator for DedupService {
         let service = self.clone();
         let responses = request
             .into_inner()
-            // a transport error from the client ends the stream: there is no request to answer
-            .take_while(|item| std::future::ready(item.is_ok()))
-            .filter_map(|item| std::future::ready(item.ok()))
+            // a message that cannot be read (transport error, too large, not protobuf) ends the
+            // stream with its status, after the responses to everything before it
+            .scan(false, |failed, item| {
+                if *failed {
+                    return std::future::ready(None);
+                }
+                *failed = item.is_err();
+                std::future::ready(Some(item))
+            })
             .map(move |item| {
                 let service = service.clone();
                 async move {
+                    let item = item?;
                     let started = Instant::now();
                     let id = item.article.as_ref().map(|a| a.id.clone()).unwrap_or_default();
                     let result = async {

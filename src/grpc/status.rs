@@ -11,7 +11,6 @@ pub fn code(error: &Error) -> Code {
         Error::InvalidArgument { .. } => Code::InvalidArgument,
         Error::NotFound { .. } => Code::NotFound,
         Error::Unavailable(_) => Code::Unavailable,
-        Error::Overloaded(_) => Code::ResourceExhausted,
         Error::Internal(_) => Code::Internal,
     }
 }
@@ -43,7 +42,6 @@ mod tests {
             (Error::invalid("article.id", "must not be empty"), Code::InvalidArgument),
             (Error::NotFound { what: "article", id: "x".into() }, Code::NotFound),
             (Error::Unavailable("redis down".into()), Code::Unavailable),
-            (Error::Overloaded("busy".into()), Code::ResourceExhausted),
             (Error::Internal("corrupt".into()), Code::Internal),
         ];
         for (error, expected) in cases {

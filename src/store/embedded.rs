@@ -80,10 +80,8 @@ impl EmbeddedStore {
     /// Runs `f` on the index, hands the changes it made to the journal, and waits until they are
     /// durable.
     async fn write<T>(&self, f: impl FnOnce(&mut LocalIndex, &mut Vec<Change>) -> T) -> Result<T> {
-        let (value, done) = self.apply(f)?;
-        if let Some(done) = done {
-            done.await.map_err(|_| storage_error(&self.path, "journal thread stopped"))??;
-        }
+        let (value, durable) = self.apply(f)?;
+        wait(durable, &self.path).await?;
         Ok(value)
     }
 
@@ -91,19 +89,18 @@ impl EmbeddedStore {
     fn apply<T>(
         &self,
         f: impl FnOnce(&mut LocalIndex, &mut Vec<Change>) -> T,
-    ) -> Result<(T, Option<oneshot::Receiver<Result<()>>>)> {
+    ) -> Result<(T, oneshot::Receiver<Result<()>>)> {
         {
             let mut index = self.lock()?;
             let mut changes = Vec::new();
             let value = f(&mut index, &mut changes);
-            if changes.is_empty() {
-                return Ok((value, None));
-            }
+            // sent even when empty: what this call read may have been written by a call whose commit
+            // is still queued, and the journal answers in order, so waiting on it waits for those too
             let (done, durable) = oneshot::channel();
             // sent while the lock is held, so the journal sees changes in the order they were made
             let journal = self.journal.as_ref().ok_or_else(|| storage_error(&self.path, "journal closed"))?;
             journal.send(Batch { changes, done }).map_err(|_| storage_error(&self.path, "journal thread stopped"))?;
-            Ok((value, Some(durable)))
+            Ok((value, durable))
         }
     }
 
@@ -124,6 +121,11 @@ impl Drop for EmbeddedStore {
             let _ = writer.join();
         }
     }
+}
+
+/// Waits until the journal has made a batch (and every batch before it) durable.
+async fn wait(durable: oneshot::Receiver<Result<()>>, path: &Path) -> Result<()> {
+    durable.await.map_err(|_| storage_error(path, "journal thread stopped"))?
 }
 
 fn load(db: &Database, path: &Path) -> Result<LocalIndex> {
@@ -193,6 +195,9 @@ fn write_journal(db: Database, queue: mpsc::Receiver<Batch>, failed: std::sync::
         let outcome = if failed.load(Ordering::Acquire) {
             // never commit past a failed batch: later changes may depend on it
             Err("an earlier commit failed".to_string())
+        } else if changes.iter().all(Vec::is_empty) {
+            // only waits for earlier batches, which are committed by now
+            Ok(())
         } else {
             commit(&db, &changes)
         };
@@ -221,7 +226,11 @@ impl Store for EmbeddedStore {
     /// failure, so the [`Store::assign`] that follows (and acknowledges the article) returns only once
     /// the insert is durable too. An insert never assigned is dropped when the store reopens.
     async fn insert_and_lookup(&self, article: StoredArticle, limit: usize) -> Result<Inserted> {
-        let (inserted, _durable) = self.apply(|index, changes| index.insert_and_lookup(article, limit, changes))?;
+        let (inserted, durable) = self.apply(|index, changes| index.insert_and_lookup(article, limit, changes))?;
+        if matches!(inserted, Inserted::Unchanged { .. }) {
+            // answered from what is stored: make sure it is durable before anyone acknowledges it
+            wait(durable, &self.path).await?;
+        }
         Ok(inserted)
     }
 

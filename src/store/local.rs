@@ -134,15 +134,20 @@ impl LocalIndex {
                 *counts.entry(slot).or_default() += 1;
             }
         }
-        let mut found: Vec<Candidate> = counts
+        // rank slots first and copy only the records that make the cut
+        let mut ranked: Vec<(u32, &str, Slot)> = counts
             .into_iter()
             .filter_map(|(slot, shared_keys)| {
-                let article = self.article(slot)?;
-                (Some(article.meta.id.as_str()) != exclude).then(|| Candidate { article: article.clone(), shared_keys })
+                let id = self.article(slot)?.meta.id.as_str();
+                (Some(id) != exclude).then_some((shared_keys, id, slot))
             })
             .collect();
-        found.sort_by(|a, b| b.shared_keys.cmp(&a.shared_keys).then_with(|| a.article.meta.id.cmp(&b.article.meta.id)));
-        found.truncate(limit);
+        ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        ranked.truncate(limit);
+        let found: Vec<Candidate> = ranked
+            .into_iter()
+            .filter_map(|(shared_keys, _, slot)| Some(Candidate { article: self.article(slot)?.clone(), shared_keys }))
+            .collect();
         let mut clusters: Vec<ClusterHead> = Vec::new();
         for candidate in &found {
             let Some(cluster_id) = &candidate.article.cluster_id else {
@@ -210,12 +215,6 @@ impl LocalIndex {
         let members = self.clusters.remove(absorbed).unwrap_or_default();
         for (_, _, member) in members {
             self.set_cluster(&member, survivor, changes);
-        }
-        // clusters that forwarded to the absorbed one now forward to the survivor directly
-        for into in self.forwards.values_mut() {
-            if into == absorbed {
-                *into = survivor.clone();
-            }
         }
         self.forwards.insert(absorbed.clone(), survivor.clone());
         changes.push(Change::Forward { from: absorbed.clone(), into: survivor.clone() });
