@@ -5,6 +5,9 @@
 //! `cargo bench --bench simhash_crate` (needs `../shared/eval/dev`; set DEDUPD_EVAL_DEV to use another
 //! copy).
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
 use std::time::Instant;
@@ -52,20 +55,6 @@ fn crate_shingles_normalised(body: &str) -> u64 {
     }
     let sh: Vec<String> = words.windows(3).map(|w| w.join(" ")).collect();
     simhash::simhash_stream(sh.iter().map(|s| s.as_str()))
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }
 
 /// Nearest-rank percentile of sorted values.
@@ -126,11 +115,11 @@ fn main() {
         .collect();
 
     // unrelated pairs: fixed seed, different stories
-    let mut rng = Rng(20240601);
+    let mut rng = common::SplitMix(20240601);
     let mut pairs = Vec::with_capacity(200_000);
     let mut amb_hits = 0;
     while pairs.len() < 200_000 {
-        let (a, b) = (rng.below(n), rng.below(n));
+        let (a, b) = (rng.below(n as u64) as usize, rng.below(n as u64) as usize);
         if story[a] == story[b] {
             continue;
         }

@@ -397,10 +397,10 @@ pub fn stored_article(id: &str, text: &str, published_us: Micros, ingested_us: M
 }
 
 /// splitmix64: tiny, fast and the same everywhere, which is all a test text needs.
-struct SplitMix(u64);
+pub struct SplitMix(pub u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -409,7 +409,7 @@ impl SplitMix {
     }
 
     /// Uniform enough in `0..n` for test texts.
-    fn below(&mut self, n: u64) -> u64 {
+    pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 
