@@ -148,10 +148,6 @@ impl Engine {
         (self.config.rule.matches(&comparison), comparison.similarity())
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
     /// Fingerprints, stores and clusters an article. Returns once the store has accepted it.
     pub async fn ingest(&self, article: Article) -> Result<Decision> {
         validate::article(&article, self.config.max_body_bytes)?;
