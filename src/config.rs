@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::engine::{EngineConfig, validate};
+use crate::engine::{EngineConfig, SourceTiers, validate};
 use crate::fingerprint::MatchRule;
 
 /// Log output format.
@@ -50,6 +50,16 @@ pub struct ServeConfig {
     #[command(flatten)]
     pub rule: RuleArgs,
 
+    /// Sources whose articles outrank any other as canonical, whatever time the other claims
+    /// (comma-separated domains; subdomains match).
+    #[arg(long, env = "DEDUPD_TRUSTED_SOURCES", value_delimiter = ',')]
+    pub trusted_sources: Vec<String>,
+
+    /// Known aggregators: never canonical while an ordinary or trusted source is in the cluster
+    /// (comma-separated domains; subdomains match).
+    #[arg(long, env = "DEDUPD_AGGREGATOR_SOURCES", value_delimiter = ',')]
+    pub aggregator_sources: Vec<String>,
+
     /// How long shutdown waits for requests in flight before giving up.
     #[arg(long, env = "DEDUPD_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: std::time::Duration,
@@ -57,7 +67,12 @@ pub struct ServeConfig {
 
 impl ServeConfig {
     pub fn engine(&self) -> EngineConfig {
-        EngineConfig { max_body_bytes: self.max_body_bytes, rule: self.rule.rule(), ..EngineConfig::default() }
+        EngineConfig {
+            max_body_bytes: self.max_body_bytes,
+            rule: self.rule.rule(),
+            sources: SourceTiers::new(&self.trusted_sources, &self.aggregator_sources),
+            ..EngineConfig::default()
+        }
     }
 }
 
@@ -72,6 +87,8 @@ impl Default for ServeConfig {
             max_body_bytes: validate::DEFAULT_MAX_BODY_BYTES,
             concurrency_limit: 256,
             rule: RuleArgs::default(),
+            trusted_sources: Vec::new(),
+            aggregator_sources: Vec::new(),
             shutdown_grace: std::time::Duration::from_secs(10),
         }
     }

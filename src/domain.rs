@@ -37,10 +37,34 @@ pub struct ArticleMeta {
     pub title: String,
 }
 
+/// How far an article's source is trusted to publish originals: the first field of the canonical order
+/// (see [`crate::engine::sources`]). Decided at ingest from the configured lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum SourceTier {
+    /// On the trusted-sources list: outranks any other source, whatever time that one claims.
+    Trusted = 0,
+    #[default]
+    Ordinary = 1,
+    /// On the known-aggregators list: never outranks an ordinary or trusted source.
+    Aggregator = 2,
+}
+
+impl SourceTier {
+    /// One digit, sorting as the tier does (the Redis store's cluster members start with it).
+    pub fn digit(self) -> char {
+        match self {
+            SourceTier::Trusted => '0',
+            SourceTier::Ordinary => '1',
+            SourceTier::Aggregator => '2',
+        }
+    }
+}
+
 /// What a store keeps per article: metadata, fingerprint and cluster membership.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredArticle {
     pub meta: ArticleMeta,
+    pub tier: SourceTier,
     /// Effective publication time: as sent, clamped to the time of ingest.
     pub published_us: Micros,
     /// When this version was ingested; breaks ties between equal publication times.
@@ -57,10 +81,10 @@ pub struct StoredArticle {
 }
 
 impl StoredArticle {
-    /// The order in which members compete to be the canonical: earliest published, then first ingested,
-    /// then id (so the order is total and every store agrees).
-    pub fn canonical_rank(&self) -> (Micros, Micros, &str) {
-        (self.published_us, self.ingested_us, &self.meta.id)
+    /// The order in which members compete to be the canonical: best source tier, then earliest
+    /// published, then first ingested, then id (so the order is total and every store agrees).
+    pub fn canonical_rank(&self) -> (SourceTier, Micros, Micros, &str) {
+        (self.tier, self.published_us, self.ingested_us, &self.meta.id)
     }
 }
 

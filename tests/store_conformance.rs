@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dedupd::domain::{ClusterId, Micros, StoredArticle};
+use dedupd::domain::{ClusterId, Micros, SourceTier, StoredArticle};
 use dedupd::error::Error;
 use dedupd::store::embedded::EmbeddedStore;
 use dedupd::store::memory::MemoryStore;
@@ -77,6 +77,7 @@ conformance!(
     assign_adopts_an_unassigned_link,
     merge_keeps_the_oldest_cluster,
     canonical_is_first_by_published_ingested_id,
+    source_tier_leads_the_canonical_order,
     deleting_the_canonical_elects_the_next,
     deleting_an_unknown_id_deletes_nothing,
     deleting_the_last_member_removes_the_cluster,
@@ -306,6 +307,23 @@ async fn canonical_is_first_by_published_ingested_id(store: Arc<dyn Store>) {
     }
     assert_eq!(member_ids(&*store, &first.cluster_id).await, ["t", "R", "q", "r", "p", "s"]);
     assert_eq!(store.assign("s", &[]).await.unwrap().canonical_id, "t");
+}
+
+/// The source tier comes before every time: a trusted article published last is the canonical, and
+/// a known aggregator's is last whatever time it claims.
+async fn source_tier_leads_the_canonical_order(store: Arc<dyn Store>) {
+    let tiered = |id: &str, seed: u64, published: Micros, tier: SourceTier| StoredArticle {
+        tier,
+        ..article(id, seed, published, published)
+    };
+    let first = ingest_linked(&*store, tiered("plain", 22, 200, SourceTier::Ordinary), &[]).await;
+    assert_eq!(first.canonical_id, "plain");
+    let aggregated = ingest_linked(&*store, tiered("aggr", 23, -50, SourceTier::Aggregator), &["plain"]).await;
+    assert_eq!(aggregated.canonical_id, "plain", "an aggregator's earlier claim does not win");
+    let trusted = ingest_linked(&*store, tiered("wire", 24, 900, SourceTier::Trusted), &["plain"]).await;
+    assert_eq!(trusted.canonical_id, "wire", "a trusted source wins whatever the times");
+    assert_eq!(member_ids(&*store, &first.cluster_id).await, ["wire", "plain", "aggr"]);
+    assert_eq!(store.get("aggr").await.unwrap().map(|a| a.tier), Some(SourceTier::Aggregator));
 }
 
 /// Deleting the canonical elects the next member in canonical order; the rest stays together.

@@ -14,6 +14,7 @@
 //! - the **canonical** is the earliest-published member (ties: first ingested), which the store
 //!   maintains.
 
+pub mod sources;
 pub mod validate;
 
 use std::sync::{Arc, RwLock};
@@ -21,12 +22,13 @@ use std::sync::{Arc, RwLock};
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::domain::{
-    Article, ArticleMeta, ClusterId, ClusterView, Decision, Deleted, Match, StoredArticle, now_micros,
+    Article, ArticleMeta, ClusterId, ClusterView, Decision, Deleted, Match, SourceTier, StoredArticle, now_micros,
 };
 use crate::error::{Error, Result};
 use crate::fingerprint::boilerplate::Boilerplate;
 use crate::fingerprint::{self, FINGERPRINT_VERSION, Fingerprint, MatchRule, simhash::hamming};
 use crate::store::{ClusterHead, Inserted, Lookup, Store};
+pub use sources::SourceTiers;
 
 /// Most matches reported per decision.
 pub const MAX_MATCHES: usize = 10;
@@ -43,6 +45,8 @@ pub struct EngineConfig {
     pub candidate_limit: usize,
     /// When a candidate is a match.
     pub rule: MatchRule,
+    /// Trusted and aggregator sources, for the canonical order.
+    pub sources: SourceTiers,
 }
 
 impl Default for EngineConfig {
@@ -51,6 +55,7 @@ impl Default for EngineConfig {
             max_body_bytes: validate::DEFAULT_MAX_BODY_BYTES,
             candidate_limit: 64,
             rule: MatchRule::default(),
+            sources: SourceTiers::default(),
         }
     }
 }
@@ -262,7 +267,7 @@ impl Engine {
         let now = now_micros();
         let inline_limit =
             if article.body.is_ascii() { INLINE_FINGERPRINT_BYTES } else { INLINE_FINGERPRINT_BYTES / 4 };
-        let record = if article.body.len() <= inline_limit {
+        let mut record = if article.body.len() <= inline_limit {
             record(article, now)
         } else {
             tokio::task::spawn_blocking(move || record(article, now))
@@ -272,6 +277,7 @@ impl Engine {
         if record.fingerprint.tokens == 0 {
             return Err(Error::invalid("article.body", "has no letters or digits to fingerprint"));
         }
+        record.tier = self.config.sources.tier(&record.meta.source);
         Ok(record)
     }
 
@@ -323,6 +329,8 @@ fn record(article: Article, now: i64) -> StoredArticle {
     let content_hash = content_hash(&article);
     StoredArticle {
         meta: ArticleMeta { id: article.id, url: article.url, source: article.source, title: article.title },
+        // set by the engine from its source lists
+        tier: SourceTier::default(),
         // a scraper cannot post-date its way out of being a copy
         published_us: article.published_at.unwrap_or(now).min(now),
         ingested_us: now,
@@ -478,6 +486,32 @@ mod tests {
         let copy = engine.ingest(article("copy", body, 2_000)).await.expect("ingest");
         assert!(copy.duplicate);
         assert_eq!(copy.canonical_id, "orig");
+    }
+
+    /// A backdated copy on a known aggregator does not become canonical, and a trusted source's
+    /// original does even when a copy claims an earlier time.
+    #[tokio::test]
+    async fn source_lists_outrank_backdated_copies() {
+        let sources = SourceTiers::new(&["orig.example"], &["copy.example"]);
+        let engine = Engine::new(Arc::new(MemoryStore::new()), EngineConfig { sources, ..EngineConfig::default() });
+        let seed: Vec<usize> = (0..400).map(|i| (i * 7919) % 1000).collect();
+        let body = text(&seed);
+        // the aggregator claims the earliest time and arrives first
+        let copy = engine.ingest(article("copy", body.clone(), 500)).await.expect("ingest");
+        assert!(!copy.duplicate, "alone, the aggregator's copy is its cluster's canonical");
+        let ordinary = engine.ingest(article("plain", body.clone(), 800)).await.expect("ingest");
+        assert_eq!(ordinary.canonical_id, "plain", "an ordinary source outranks a known aggregator");
+        let original = engine.ingest(article("orig", body, 2_000)).await.expect("ingest");
+        assert!(!original.duplicate);
+        assert_eq!(original.canonical_id, "orig", "a trusted source outranks earlier claims");
+        assert_eq!(engine.article("copy").await.expect("article").canonical_id, "orig");
+        assert_eq!(engine.article("copy").await.expect("article").article.tier, SourceTier::Aggregator);
+
+        // without lists, the earliest claim wins
+        let engine = Engine::new(Arc::new(MemoryStore::new()), EngineConfig::default());
+        engine.ingest(article("copy", text(&seed), 500)).await.expect("ingest");
+        let original = engine.ingest(article("orig", text(&seed), 2_000)).await.expect("ingest");
+        assert_eq!(original.canonical_id, "copy");
     }
 
     proptest! {

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle};
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, SourceTier, StoredArticle};
 use crate::error::{Error, Result};
 
 use super::{Assigned, Candidate, ClusterHead, Inserted, Lookup};
@@ -27,7 +27,7 @@ pub enum Change {
 
 type Slot = u32;
 /// A member in canonical order: (published, ingested, id), with its slot.
-type Rank = (Micros, Micros, String);
+type Rank = (SourceTier, Micros, Micros, String);
 
 #[derive(Default)]
 pub struct LocalIndex {
@@ -40,7 +40,7 @@ pub struct LocalIndex {
 }
 
 fn rank(article: &StoredArticle) -> Rank {
-    (article.published_us, article.ingested_us, article.meta.id.clone())
+    (article.tier, article.published_us, article.ingested_us, article.meta.id.clone())
 }
 
 impl LocalIndex {
@@ -61,7 +61,7 @@ impl LocalIndex {
     }
 
     fn canonical_id(&self, cluster_id: &ClusterId) -> Option<String> {
-        self.clusters.get(cluster_id)?.first().map(|(_, _, id)| id.clone())
+        self.clusters.get(cluster_id)?.first().map(|(_, _, _, id)| id.clone())
     }
 
     fn resolve(&self, cluster_id: &ClusterId) -> ClusterId {
@@ -213,7 +213,7 @@ impl LocalIndex {
     fn merge(&mut self, absorbed: &ClusterId, survivor: &ClusterId, changes: &mut Vec<Change>) {
         debug_assert!(absorbed > survivor, "the older (smaller) cluster id survives");
         let members = self.clusters.remove(absorbed).unwrap_or_default();
-        for (_, _, member) in members {
+        for (_, _, _, member) in members {
             self.set_cluster(&member, survivor, changes);
         }
         self.forwards.insert(absorbed.clone(), survivor.clone());
@@ -223,7 +223,7 @@ impl LocalIndex {
     pub fn cluster(&self, cluster_id: &ClusterId) -> Option<ClusterView> {
         let cluster_id = self.resolve(cluster_id);
         let members: Vec<StoredArticle> =
-            self.clusters.get(&cluster_id)?.iter().filter_map(|(_, _, id)| self.get(id)).collect();
+            self.clusters.get(&cluster_id)?.iter().filter_map(|(_, _, _, id)| self.get(id)).collect();
         if members.is_empty() {
             return None;
         }

@@ -15,8 +15,9 @@
 //!   remove its postings, `m` its member string in its cluster's zset;
 //! - `ns:p:BAND`, set of article ids posted under a band key (16 hex digits);
 //! - `ns:c:CLUSTER`, zset of the cluster's members. Every score is 0 and a member is
-//!   `hex16(published) hex16(ingested) ID`, each time offset by 2^63 so that negative times sort too:
-//!   Redis orders equal scores bytewise, which is exactly the (published, ingested, id) canonical
+//!   `TIER hex16(published) hex16(ingested) ID`, the tier one digit (see [`crate::domain::SourceTier::digit`]) and
+//!   each time offset by 2^63 so that negative times sort too:
+//!   Redis orders equal scores bytewise, which is exactly the (tier, published, ingested, id) canonical
 //!   order, and `ZRANGE 0 0` is the canonical. (Scores as doubles would lose microseconds beyond
 //!   2^53, about 285 years from 1970.)
 //! - `ns:f:CLUSTER`, string: the cluster this one was merged into. A merge rewrites every forward that
@@ -219,7 +220,13 @@ fn sortable(micros: Micros) -> String {
 
 /// The article's member in its cluster's zset: see the module doc.
 fn member(article: &StoredArticle) -> String {
-    format!("{}{}{}", sortable(article.published_us), sortable(article.ingested_us), article.meta.id)
+    format!(
+        "{}{}{}{}",
+        article.tier.digit(),
+        sortable(article.published_us),
+        sortable(article.ingested_us),
+        article.meta.id
+    )
 }
 
 fn decode_article(what: &str, blob: &[u8], cluster_id: Option<ClusterId>) -> Result<StoredArticle> {
@@ -398,17 +405,21 @@ impl Store for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::SourceTier;
 
-    /// The zset member order must be the canonical order, negative times included.
+    /// The zset member order must be the canonical order, tiers and negative times included.
     #[test]
     fn member_order_is_canonical_order() {
         let times: [Micros; 7] = [i64::MIN, -1_000_000, -1, 0, 1, 1_700_000_000_000_000, i64::MAX];
+        let tiers = [SourceTier::Trusted, SourceTier::Ordinary, SourceTier::Aggregator];
         let mut ranks = Vec::new();
-        for &published in &times {
-            for &ingested in &times {
-                for id in ["a", "ab", "b"] {
-                    let key = format!("{}{}{id}", sortable(published), sortable(ingested));
-                    ranks.push(((published, ingested, id), key));
+        for tier in tiers {
+            for &published in &times {
+                for &ingested in &times {
+                    for id in ["a", "ab", "b"] {
+                        let key = format!("{}{}{}{id}", tier.digit(), sortable(published), sortable(ingested));
+                        ranks.push(((tier, published, ingested, id), key));
+                    }
                 }
             }
         }

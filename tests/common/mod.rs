@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dedupd::domain::{ArticleMeta, Micros, StoredArticle};
+use dedupd::domain::{ArticleMeta, Micros, SourceTier, StoredArticle};
 
 /// How long a fresh `redis-server` may take to answer `PING`.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -387,6 +387,7 @@ pub fn stored_article(id: &str, text: &str, published_us: Micros, ingested_us: M
             source: "news.example".to_string(),
             title: format!("Article {id}"),
         },
+        tier: SourceTier::Ordinary,
         published_us,
         ingested_us,
         content_hash: xxhash_rust::xxh3::xxh3_64(text.as_bytes()),

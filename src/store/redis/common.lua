@@ -11,7 +11,7 @@ local function forwarded_from_key(cid) return ns .. ':r:' .. cid end
 
 -- Width of a band key in the `k` field and of the rank prefix of a cluster member.
 local BAND_WIDTH = 16
-local RANK_WIDTH = 32
+local RANK_WIDTH = 33
 
 -- Byte order, as Rust compares strings. Lua's `<` uses strcoll, and redis-server sets LC_COLLATE from
 -- its environment, so `<` could order ids differently from the other stores.
@@ -35,7 +35,7 @@ end
 
 local function member_id(member) return string.sub(member, RANK_WIDTH + 1) end
 
--- The canonical's id: the first member in (published, ingested, id) order, which is the zset's
+-- The canonical's id: the first member in (tier, published, ingested, id) order, which is the zset's
 -- lexicographic order because every score is 0.
 local function canonical_id(cid)
   local first = redis.call('ZRANGE', cluster_key(cid), 0, 0)

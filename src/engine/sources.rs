@@ -1,0 +1,99 @@
+//! Source tiers: which sources may be trusted as originals and which are known aggregators.
+//!
+//! Publication times are claims. A scraper can backdate its copy, and clamping future dates (see
+//! [`crate::engine`]) does not stop a copy that claims an earlier time than the original. Operators
+//! usually know both ends of the spectrum: the agencies and papers they license from, and the
+//! aggregators that keep showing up as copies. The tier is the first field of the canonical order
+//! ([`StoredArticle::canonical_rank`](crate::domain::StoredArticle::canonical_rank)), so a trusted
+//! source outranks any ordinary or aggregator source whatever time it claims, and an aggregator never
+//! outranks an ordinary source.
+//!
+//! The tier is decided once, at ingest, and stored with the article: changing the lists affects the
+//! articles ingested afterwards, never the order of a cluster already stored (stores keep members
+//! sorted by rank, and a silent re-rank would change canonicals under a reader).
+
+use crate::domain::SourceTier;
+
+/// The configured lists. A source matches an entry when it equals it or is a subdomain of it, after
+/// lowercasing and dropping a leading `www.`: `bbc.co.uk` matches `bbc.co.uk` and `news.bbc.co.uk`,
+/// not `notbbc.co.uk`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceTiers {
+    trusted: Vec<String>,
+    aggregators: Vec<String>,
+}
+
+impl SourceTiers {
+    /// Empty entries are ignored; a source on both lists is trusted.
+    pub fn new<S: AsRef<str>>(trusted: &[S], aggregators: &[S]) -> Self {
+        let clean = |list: &[S]| -> Vec<String> {
+            list.iter().map(|entry| canonical_source(entry.as_ref())).filter(|entry| !entry.is_empty()).collect()
+        };
+        SourceTiers { trusted: clean(trusted), aggregators: clean(aggregators) }
+    }
+
+    pub fn tier(&self, source: &str) -> SourceTier {
+        if self.trusted.is_empty() && self.aggregators.is_empty() {
+            return SourceTier::Ordinary;
+        }
+        let source = canonical_source(source);
+        if source.is_empty() {
+            return SourceTier::Ordinary;
+        }
+        if self.trusted.iter().any(|entry| covers(entry, &source)) {
+            return SourceTier::Trusted;
+        }
+        if self.aggregators.iter().any(|entry| covers(entry, &source)) {
+            return SourceTier::Aggregator;
+        }
+        SourceTier::Ordinary
+    }
+}
+
+fn canonical_source(source: &str) -> String {
+    let source = source.trim().trim_end_matches('.').to_ascii_lowercase();
+    match source.strip_prefix("www.") {
+        Some(rest) => rest.to_string(),
+        None => source,
+    }
+}
+
+fn covers(entry: &str, source: &str) -> bool {
+    match source.strip_suffix(entry) {
+        Some("") => true,
+        Some(prefix) => prefix.ends_with('.'),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_and_subdomains_match_lookalikes_do_not() {
+        let tiers = SourceTiers::new(&["BBC.co.uk", "reuters.com"], &["www.dailyworldwire.com", ""]);
+        assert_eq!(tiers.tier("bbc.co.uk"), SourceTier::Trusted);
+        assert_eq!(tiers.tier("news.bbc.co.uk"), SourceTier::Trusted);
+        assert_eq!(tiers.tier("www.Reuters.com."), SourceTier::Trusted);
+        assert_eq!(tiers.tier("notbbc.co.uk"), SourceTier::Ordinary);
+        assert_eq!(tiers.tier("bbc.co.uk.evil.example"), SourceTier::Ordinary);
+        assert_eq!(tiers.tier("dailyworldwire.com"), SourceTier::Aggregator);
+        assert_eq!(tiers.tier("m.dailyworldwire.com"), SourceTier::Aggregator);
+        assert_eq!(tiers.tier(""), SourceTier::Ordinary);
+        assert_eq!(tiers.tier("example.org"), SourceTier::Ordinary);
+    }
+
+    #[test]
+    fn trusted_wins_over_aggregator_and_empty_lists_are_ordinary() {
+        let both = SourceTiers::new(&["example.org"], &["example.org"]);
+        assert_eq!(both.tier("example.org"), SourceTier::Trusted);
+        assert_eq!(SourceTiers::default().tier("bbc.co.uk"), SourceTier::Ordinary);
+    }
+
+    #[test]
+    fn tiers_order_trusted_first() {
+        assert!(SourceTier::Trusted < SourceTier::Ordinary);
+        assert!(SourceTier::Ordinary < SourceTier::Aggregator);
+    }
+}
