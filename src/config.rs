@@ -113,6 +113,12 @@ pub struct RuleArgs {
     /// Word-shingle containment a short text needs.
     #[arg(long, env = "DEDUPD_SHORT_WORDS", default_value_t = MatchRule::default().short_words)]
     pub short_words: f64,
+    /// Skeleton containment that makes a short article match (with --short-words-floor).
+    #[arg(long, env = "DEDUPD_SHORT_SKELETON", default_value_t = MatchRule::default().short_skeleton)]
+    pub short_skeleton: f64,
+    /// Word-shingle containment a short article's skeleton match needs too.
+    #[arg(long, env = "DEDUPD_SHORT_WORDS_FLOOR", default_value_t = MatchRule::default().short_words_floor)]
+    pub short_words_floor: f64,
 }
 
 impl Default for RuleArgs {
@@ -124,6 +130,8 @@ impl Default for RuleArgs {
             match_words_floor: rule.words_floor,
             short_tokens: rule.short_tokens,
             short_words: rule.short_words,
+            short_skeleton: rule.short_skeleton,
+            short_words_floor: rule.short_words_floor,
         }
     }
 }
@@ -136,6 +144,8 @@ impl RuleArgs {
             words_floor: self.match_words_floor,
             short_tokens: self.short_tokens,
             short_words: self.short_words,
+            short_skeleton: self.short_skeleton,
+            short_words_floor: self.short_words_floor,
             ..MatchRule::default()
         }
     }

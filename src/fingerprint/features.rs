@@ -37,13 +37,12 @@ impl FeatureKind {
 const GAP: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// Mixes a tagged sequence of hashes into one (order-sensitive, stable across platforms).
-#[inline]
+#[inline(always)]
 fn combine(kind: FeatureKind, hashes: &[u64]) -> u64 {
     let mut acc: u64 = kind.tag();
     for &h in hashes {
         acc = (acc ^ h).wrapping_mul(0xE703_7ED1_A0B4_28DB).rotate_left(29);
     }
-    // final avalanche (splitmix64) so that the high bits, which the sketches keep, are well mixed
     acc ^= acc >> 30;
     acc = acc.wrapping_mul(0xBF58_476D_1CE4_E5B9);
     acc ^= acc >> 27;
@@ -51,30 +50,32 @@ fn combine(kind: FeatureKind, hashes: &[u64]) -> u64 {
     acc ^ (acc >> 31)
 }
 
-/// Shingles of `width` over `hashes` into `out`; a stream shorter than one shingle yields a single
-/// shingle of all of it.
-fn shingles(kind: FeatureKind, hashes: &[u64], width: usize, out: &mut Vec<u64>) {
+/// Shingles of `WIDTH` over `hashes` into `out`; a stream shorter than one shingle yields a single
+/// shingle of all of it. The width is a constant so that [`combine`] unrolls with constant rotations.
+fn shingles<const WIDTH: usize>(kind: FeatureKind, hashes: &[u64], out: &mut Vec<u64>) {
     out.clear();
     if hashes.is_empty() {
         return;
     }
-    if hashes.len() < width {
+    if hashes.len() < WIDTH {
         out.push(combine(kind, hashes));
         return;
     }
-    out.extend(hashes.windows(width).map(|window| combine(kind, window)));
+    out.reserve(hashes.len() + 1 - WIDTH);
+    out.extend((0..=hashes.len() - WIDTH).map(|start| combine(kind, &hashes[start..start + WIDTH])));
 }
 
 /// Word shingles of `tokens` into `out` (cleared first); `scratch` is reused space.
 pub fn word_shingles(tokens: &[Token], scratch: &mut Vec<u64>, out: &mut Vec<u64>) {
     scratch.clear();
     scratch.extend(tokens.iter().map(|t| t.hash));
-    shingles(FeatureKind::Words, scratch, WORD_SHINGLE, out);
+    shingles::<WORD_SHINGLE>(FeatureKind::Words, scratch, out);
 }
 
 /// Skeleton shingles of `tokens` into `out` (cleared first); `scratch` is reused space.
 pub fn skeleton_shingles(tokens: &[Token], scratch: &mut Vec<u64>, out: &mut Vec<u64>) {
     scratch.clear();
+    scratch.reserve(tokens.len());
     for token in tokens {
         match token.kind {
             TokenKind::Stopword | TokenKind::Number | TokenKind::Bigram => scratch.push(token.hash),
@@ -82,7 +83,7 @@ pub fn skeleton_shingles(tokens: &[Token], scratch: &mut Vec<u64>, out: &mut Vec
             TokenKind::Word => {}
         }
     }
-    shingles(FeatureKind::Skeleton, scratch, SKELETON_SHINGLE, out);
+    shingles::<SKELETON_SHINGLE>(FeatureKind::Skeleton, scratch, out);
 }
 
 /// The number tokens of `tokens` into `out` (cleared first), as 64-bit hashes.

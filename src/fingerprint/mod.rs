@@ -90,9 +90,7 @@ impl Fingerprinter {
 
         features::word_shingles(&self.tokens, &mut self.scratch, &mut self.features);
         let mut simhash = simhash::SimhashBuilder::default();
-        for &feature in &self.features {
-            simhash.add(feature, 1);
-        }
+        simhash.add_all(&self.features);
         let words = Sketch::from_features(&self.features, &mut self.values);
 
         features::skeleton_shingles(&self.tokens, &mut self.scratch, &mut self.features);
@@ -158,10 +156,16 @@ pub struct MatchRule {
     /// Shared sampled values needed on the sketch that decides: guards against tiny samples.
     pub min_shared: usize,
     /// Texts with fewer tokens than this are short: their samples are small and their structure
-    /// (skeleton) is shared by any two briefs of the same template, so they match only on word
-    /// shingles, with [`MatchRule::short_words`].
+    /// (skeleton) is shared by any two briefs of the same template, so they match on word shingles
+    /// ([`MatchRule::short_words`]), or on a skeleton that is nearly all shared together with a good
+    /// part of the word shingles; never on structure alone.
     pub short_tokens: u32,
     pub short_words: f64,
+    /// A short text also matches when its skeleton is nearly all shared ([`MatchRule::short_skeleton`])
+    /// and so is a good part of its word shingles ([`MatchRule::short_words_floor`]): a spun excerpt of
+    /// a brief. Both are stricter than the long-text skeleton rule.
+    pub short_skeleton: f64,
+    pub short_words_floor: f64,
     pub short_min_shared: usize,
     /// Numbers veto: when both texts have at least [`MatchRule::numbers_min`] sampled numbers, fewer
     /// than this share of the smaller set in the other means different facts (templated wire items:
@@ -180,6 +184,8 @@ impl Default for MatchRule {
             min_shared: 4,
             short_tokens: 50,
             short_words: 0.7,
+            short_skeleton: 0.75,
+            short_words_floor: 0.45,
             short_min_shared: 3,
             numbers: 0.34,
             numbers_min: 6,
@@ -195,7 +201,12 @@ impl MatchRule {
             return false;
         }
         if c.tokens < self.short_tokens {
-            return words >= self.short_words && c.words.shared >= self.short_min_shared;
+            let on_words = words >= self.short_words && c.words.shared >= self.short_min_shared;
+            let on_skeleton = skeleton >= self.short_skeleton
+                && c.skeleton.shared >= self.min_shared
+                && words >= self.short_words_floor
+                && c.words.shared >= self.short_min_shared;
+            return on_words || on_skeleton;
         }
         let on_words = words >= self.words && c.words.shared >= self.min_shared;
         let on_skeleton =

@@ -14,7 +14,7 @@
 //! must be.
 
 use super::normalize::{is_invisible, latin_lookalike};
-use super::stopwords;
+use super::stopwords::{self, Stopwords};
 
 /// Seed of every token hash. Changing it (or the hash) changes every stored fingerprint: bump
 /// [`super::FINGERPRINT_VERSION`] with it.
@@ -37,15 +37,17 @@ fn hash_finish(state: u64, len: usize) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The low `len` bytes of a word, for `len` in 0..=8.
+const BYTE_MASKS: [u64; 9] =
+    [0, 0xFF, 0xFFFF, 0xFF_FFFF, 0xFFFF_FFFF, 0xFF_FFFF_FFFF, 0xFFFF_FFFF_FFFF, 0xFF_FFFF_FFFF_FFFF, u64::MAX];
+
 /// Up to 8 bytes of `bytes` from `at` as a little-endian integer, zero-padded.
 #[inline]
 fn load(bytes: &[u8], at: usize, len: usize) -> u64 {
-    let mut buffer = [0u8; 8];
-    if at + 8 <= bytes.len() {
-        buffer.copy_from_slice(&bytes[at..at + 8]);
-        let value = u64::from_le_bytes(buffer);
-        return if len >= 8 { value } else { value & ((1u64 << (len * 8)) - 1) };
+    if let Some(&eight) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
+        return u64::from_le_bytes(eight) & BYTE_MASKS[len];
     }
+    let mut buffer = [0u8; 8];
     buffer[..len].copy_from_slice(&bytes[at..at + len]);
     u64::from_le_bytes(buffer)
 }
@@ -70,7 +72,7 @@ fn hash_ascii_lowercase(text: &[u8], start: usize, end: usize) -> u64 {
     let mut at = start;
     while at < end {
         let len = (end - at).min(8);
-        let case_bits = 0x2020_2020_2020_2020u64 & if len >= 8 { u64::MAX } else { (1u64 << (len * 8)) - 1 };
+        let case_bits = 0x2020_2020_2020_2020u64 & BYTE_MASKS[len];
         state = hash_chunk(state, load(text, at, len) | case_bits);
         at += len;
     }
@@ -170,8 +172,16 @@ fn tokenize_ascii(bytes: &[u8], out: &mut Vec<Token>) {
     let mut apostrophe_bits = vec![0u64; blocks];
     for (block, chunk) in bytes.chunks(64).enumerate() {
         let (mut word, mut digit, mut apostrophe) = (0u64, 0u64, 0u64);
-        for (lane, at) in (0..chunk.len()).step_by(8).enumerate() {
-            let (w, d, a) = classify8(load(chunk, at, (chunk.len() - at).min(8)));
+        let mut lanes = chunk.chunks_exact(8);
+        for (lane, eight) in (&mut lanes).enumerate() {
+            let (w, d, a) = classify8(load(eight, 0, 8));
+            word |= u64::from(w) << (lane * 8);
+            digit |= u64::from(d) << (lane * 8);
+            apostrophe |= u64::from(a) << (lane * 8);
+        }
+        let (rest, lane) = (lanes.remainder(), chunk.len() / 8);
+        if !rest.is_empty() {
+            let (w, d, a) = classify8(load(rest, 0, rest.len()));
             word |= u64::from(w) << (lane * 8);
             digit |= u64::from(d) << (lane * 8);
             apostrophe |= u64::from(a) << (lane * 8);
@@ -190,19 +200,68 @@ fn tokenize_ascii(bytes: &[u8], out: &mut Vec<Token>) {
             word_bits[block] |= apostrophe_bits[block];
         }
     }
+    // word starts (a word byte after a non-word byte) and ends (the first non-word byte after a word
+    // byte), and the bytes that need the slow path: digits and joined apostrophes. The k-th end
+    // belongs to the k-th start; a word running to the end of a text of whole blocks has no end bit.
+    let mut start_bits = vec![0u64; blocks];
+    let mut end_bits = vec![0u64; blocks];
+    for block in 0..blocks {
+        let word = word_bits[block];
+        let shifted = (word << 1) | if block > 0 { word_bits[block - 1] >> 63 } else { 0 };
+        start_bits[block] = word & !shifted;
+        end_bits[block] = !word & shifted;
+        digit_bits[block] |= apostrophe_bits[block];
+    }
+    let special_bits = digit_bits;
+    let (mut starts, mut ends, mut specials) = (Bits::new(&start_bits), Bits::new(&end_bits), Bits::new(&special_bits));
+    let mut next_special = specials.next().unwrap_or(usize::MAX);
     let mut word: Vec<u8> = Vec::new();
-    let mut at = 0;
-    while let Some(start) = next_bit(&word_bits, at, true) {
-        let end = next_bit(&word_bits, start, false).unwrap_or(bytes.len());
-        let hash = if any_bit(&apostrophe_bits, start, end) {
+    let stopwords = Stopwords::get();
+    out.reserve(bytes.len() / 4);
+    while let Some(start) = starts.next() {
+        let end = ends.next().unwrap_or(bytes.len());
+        while next_special < start {
+            next_special = specials.next().unwrap_or(usize::MAX);
+        }
+        let capitalized = bytes[start].is_ascii_uppercase();
+        if next_special >= end {
+            out.push(ascii_token(stopwords, hash_ascii_lowercase(bytes, start, end), capitalized, false));
+            continue;
+        }
+        // rare: a digit or an apostrophe inside the word
+        let has_digit = bytes[start..end].iter().any(u8::is_ascii_digit);
+        let hash = if bytes[start..end].contains(&b'\'') {
             word.clear();
             word.extend(bytes[start..end].iter().filter(|&&b| b != b'\'').map(u8::to_ascii_lowercase));
             hash_bytes(&word)
         } else {
             hash_ascii_lowercase(bytes, start, end)
         };
-        out.push(ascii_token(hash, bytes[start].is_ascii_uppercase(), any_bit(&digit_bits, start, end)));
-        at = end;
+        out.push(ascii_token(stopwords, hash, capitalized, has_digit));
+    }
+}
+
+/// The positions of the set bits of a bitmap, ascending.
+struct Bits<'a> {
+    bits: &'a [u64],
+    block: usize,
+    current: u64,
+}
+
+impl<'a> Bits<'a> {
+    fn new(bits: &'a [u64]) -> Self {
+        Bits { bits, block: 0, current: bits.first().copied().unwrap_or(0) }
+    }
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        while self.current == 0 {
+            self.block += 1;
+            self.current = *self.bits.get(self.block)?;
+        }
+        let bit = self.current.trailing_zeros() as usize;
+        self.current &= self.current - 1;
+        Some(self.block * 64 + bit)
     }
 }
 
@@ -235,35 +294,11 @@ fn classify8(bytes: u64) -> (u8, u8, u8) {
     (gather_high_bits(digits | letters), gather_high_bits(digits), gather_high_bits(apostrophes))
 }
 
-/// The first position at or after `from` whose bit is `set` (or clear), if any.
 #[inline]
-fn next_bit(bits: &[u64], from: usize, set: bool) -> Option<usize> {
-    let mut block = from / 64;
-    let flip = if set { 0 } else { u64::MAX };
-    let mut current = (*bits.get(block)? ^ flip) & (u64::MAX << (from % 64));
-    while current == 0 {
-        block += 1;
-        current = *bits.get(block)? ^ flip;
-    }
-    Some(block * 64 + current.trailing_zeros() as usize)
-}
-
-/// Whether any bit in `start..end` is set.
-#[inline]
-fn any_bit(bits: &[u64], start: usize, end: usize) -> bool {
-    let (first, last) = (start / 64, (end - 1) / 64);
-    (first..=last).any(|block| {
-        let low = if block == first { u64::MAX << (start % 64) } else { u64::MAX };
-        let high = if block == last { u64::MAX >> (63 - (end - 1) % 64) } else { u64::MAX };
-        bits[block] & low & high != 0
-    })
-}
-
-#[inline]
-fn ascii_token(hash: u64, capitalized: bool, has_digit: bool) -> Token {
+fn ascii_token(stopwords: Stopwords, hash: u64, capitalized: bool, has_digit: bool) -> Token {
     let kind = if has_digit {
         TokenKind::Number
-    } else if stopwords::contains(hash) {
+    } else if stopwords.contains(hash) {
         TokenKind::Stopword
     } else {
         TokenKind::Word
