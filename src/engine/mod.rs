@@ -132,6 +132,9 @@ impl Engine {
             .candidates
             .iter()
             .filter(|candidate| candidate.article.fingerprint.version == record.fingerprint.version)
+            .filter(|candidate| {
+                fingerprint::may_match(&record.fingerprint, &candidate.article.fingerprint, &self.config.rule)
+            })
             .filter_map(|candidate| {
                 let (verified, similarity) = self.pair(record, &candidate.article);
                 verified.then(|| Verified { article: candidate.article.clone(), similarity })
