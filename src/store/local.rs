@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use crate::domain::{ClusterId, ClusterView, Deleted, Micros, SourceTier, StoredArticle};
 use crate::error::{Error, Result};
 
-use super::{Assigned, Candidate, ClusterHead, Inserted, Lookup};
+use super::{Assigned, Candidate, ClusterHead, Inserted, Lookup, MIN_SHARED_KEYS};
 
 /// A durable effect of a call, for the embedded store's journal.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +137,7 @@ impl LocalIndex {
         // rank slots first and copy only the records that make the cut
         let mut ranked: Vec<(u32, &str, Slot)> = counts
             .into_iter()
+            .filter(|&(_, shared_keys)| shared_keys >= MIN_SHARED_KEYS)
             .filter_map(|(slot, shared_keys)| {
                 let id = self.article(slot)?.meta.id.as_str();
                 (Some(id) != exclude).then_some((shared_keys, id, slot))
