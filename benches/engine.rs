@@ -42,7 +42,7 @@ fn engine(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread().build().expect("a current-thread runtime");
     let store = Arc::new(MemoryStore::new());
     let engine = Engine::new(store.clone(), EngineConfig::default());
-    let mut synthetic = Synthetic::new(11);
+    let synthetic = Synthetic::new(11);
     let warm = warm_articles();
     runtime.block_on(async {
         for index in 0..warm {
@@ -82,7 +82,7 @@ fn engine(c: &mut Criterion) {
         );
     });
     // an unrelated article: another seed's text, so it shares nothing with the index
-    let mut unrelated = Synthetic::new(12);
+    let unrelated = Synthetic::new(12);
     let mut fresh = 0u64;
     group.bench_function("check/new", |b| {
         b.iter_batched(

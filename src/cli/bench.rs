@@ -37,11 +37,10 @@ use tokio_stream::wrappers::UnboundedReceiverStream;
 
 use crate::domain::{Article, Micros};
 use crate::eval::ArticleLine;
-use crate::grpc::convert::timestamp_from_micros;
 use crate::proto;
 
 use super::ClientOptions;
-use super::client::{connect, proto_article};
+use super::client::{connect, proto_article, proto_from_domain};
 
 /// Which RPC carries the articles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -118,7 +117,7 @@ fn build_requests(args: &BenchArgs, prefix: &str) -> anyhow::Result<Vec<proto::I
         args.count.unwrap_or(available).min(by_rate).min(MAX_ARTICLES)
     };
     if let Some(n) = args.synthetic {
-        let mut synthetic = Synthetic::new(args.seed);
+        let synthetic = Synthetic::new(args.seed);
         let count = wanted(n);
         return Ok((0..count as u64)
             .map(|index| {
@@ -150,17 +149,6 @@ fn build_requests(args: &BenchArgs, prefix: &str) -> anyhow::Result<Vec<proto::I
             proto::IngestRequest { article: Some(article) }
         })
         .collect())
-}
-
-fn proto_from_domain(article: Article) -> proto::Article {
-    proto::Article {
-        id: article.id,
-        url: article.url,
-        source: article.source,
-        title: article.title,
-        body: article.body,
-        published_at: article.published_at.map(timestamp_from_micros),
-    }
 }
 
 /// How a run sends its requests.
@@ -301,10 +289,8 @@ fn dispatch(requests: Vec<proto::IngestRequest>, queues: Vec<mpsc::UnboundedSend
             std::thread::sleep(at - now);
         }
         let lag = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX);
-        if queues[index % queues.len()].send(Due { at, request, lag }).is_err() {
-            // that client has stopped (its stream failed); the others go on
-            continue;
-        }
+        // an error means that client has stopped (its stream failed); the others go on
+        let _ = queues[index % queues.len()].send(Due { at, request, lag });
     }
 }
 
@@ -556,7 +542,7 @@ impl Synthetic {
         current
     }
 
-    pub fn article(&mut self, index: u64) -> Article {
+    pub fn article(&self, index: u64) -> Article {
         let story = self.story(index);
         let mut text = self.story_text(story);
         let copy = story != index;
@@ -674,8 +660,8 @@ mod tests {
 
     #[test]
     fn synthetic_articles_are_deterministic_and_ids_unique() {
-        let mut a = Synthetic::new(7);
-        let mut b = Synthetic::new(7);
+        let a = Synthetic::new(7);
+        let b = Synthetic::new(7);
         let first: Vec<Article> = (0..200).map(|i| a.article(i)).collect();
         let again: Vec<Article> = (0..200).rev().map(|i| b.article(i)).rev().collect();
         assert_eq!(first, again);
@@ -687,7 +673,7 @@ mod tests {
 
     #[test]
     fn copies_are_published_after_their_story() {
-        let mut synthetic = Synthetic::new(3);
+        let synthetic = Synthetic::new(3);
         for index in 0..300 {
             let story = synthetic.story(index);
             if story != index {
