@@ -66,7 +66,7 @@ impl Store for GatedStore {
 
 /// Streams opened at once, articles each, and the size of an article's body.
 const STREAMS: usize = 3;
-const ARTICLES: usize = 64;
+const ARTICLES: usize = 48;
 const BODY_BYTES: usize = 256 * 1024;
 
 /// Waits until `pulled` has not moved for half a second (the clients have sent all they can).

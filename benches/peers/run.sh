@@ -59,7 +59,7 @@ results="$work/results.jsonl"
 
 # starts `dedupd serve` on a store; sets $server_url and $server_pid
 start_server() {
-    local store=$1 port
+    local store=$1 port answer
     port=$(free_port)
     "$dedupd" serve --listen "127.0.0.1:$port" --store "$store" --data-dir "$work/data-$port" \
         >"$work/serve-$port.log" 2>&1 &
@@ -67,7 +67,9 @@ start_server() {
     pids+=("$server_pid")
     server_url="http://127.0.0.1:$port"
     for _ in $(seq 100); do
-        if "$dedupd" article probe --server "$server_url" 2>&1 | grep -q NotFound; then return; fi
+        # a running server answers NotFound for an unknown article (and exits 1, hence `|| true`)
+        answer=$("$dedupd" article probe --server "$server_url" 2>&1 || true)
+        if [[ $answer == *NotFound* ]]; then return; fi
         sleep 0.1
     done
     echo "error: dedupd serve did not start on $store (see $work/serve-$port.log)" >&2
