@@ -34,15 +34,19 @@ pub async fn connect(server: &str) -> anyhow::Result<DeduplicatorClient<Channel>
 
 /// The proto article of an input line.
 pub fn proto_article(line: ArticleLine) -> anyhow::Result<proto::Article> {
-    let article = line.into_article()?;
-    Ok(proto::Article {
+    Ok(proto_from_domain(line.into_article()?))
+}
+
+/// The proto form of a domain article.
+pub fn proto_from_domain(article: crate::domain::Article) -> proto::Article {
+    proto::Article {
         id: article.id,
         url: article.url,
         source: article.source,
         title: article.title,
         body: article.body,
         published_at: article.published_at.map(timestamp_from_micros),
-    })
+    }
 }
 
 fn open_input(path: &Path) -> anyhow::Result<Box<dyn BufRead + Send>> {

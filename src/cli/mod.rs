@@ -1,8 +1,9 @@
-//! The `dedupd` command line: `serve`, the client commands, and `eval`.
+//! The `dedupd` command line: `serve`, the client commands, `eval`, and `bench` (a load generator).
 //!
 //! Client commands talk to a running server over gRPC (`--server`, env `DEDUPD_SERVER`) and print
 //! readable text, or JSON with `--json`.
 
+pub mod bench;
 mod client;
 mod eval;
 
@@ -66,6 +67,8 @@ pub enum Command {
         #[command(flatten)]
         client: ClientOptions,
     },
+    /// Drive a running server with load and report throughput, latency percentiles and errors.
+    Bench(bench::BenchArgs),
     /// Score dedupd on a labelled set (articles.jsonl, labels.jsonl, ambiguous_pairs.jsonl).
     Eval(eval::EvalArgs),
 }
@@ -107,5 +110,6 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Cluster { cluster_id, client } => client::cluster(&client, &cluster_id).await,
         Command::Delete { id, client } => client::delete(&client, &id).await,
         Command::Eval(args) => eval::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }

@@ -21,7 +21,8 @@ use crate::proto;
 use crate::proto::deduplicator_server::Deduplicator;
 
 /// How many articles of one `IngestStream` are processed at once. Responses still leave in request
-/// order; this only overlaps the store round trips of consecutive articles.
+/// order; this only overlaps the store round trips of consecutive articles. Each of them holds a slot of
+/// the server-wide limit, taken before the article after it is read.
 pub const STREAM_WINDOW: usize = 32;
 
 #[derive(Clone)]
@@ -38,9 +39,14 @@ impl DedupService {
     }
 
     async fn permit(&self) -> Result<OwnedSemaphorePermit> {
-        // the semaphore is never closed, so this cannot fail; map it anyway rather than panic
-        self.limit.clone().acquire_owned().await.map_err(|_| Error::Internal("concurrency limiter closed".into()))
+        acquire(self.limit.clone()).await
     }
+}
+
+/// A slot of the server-wide limit.
+async fn acquire(limit: Arc<Semaphore>) -> Result<OwnedSemaphorePermit> {
+    // the semaphore is never closed, so this cannot fail; map it anyway rather than panic
+    limit.acquire_owned().await.map_err(|_| Error::Internal("concurrency limiter closed".into()))
 }
 
 /// Records the outcome of one call in the request metrics.
@@ -79,6 +85,7 @@ impl Deduplicator for DedupService {
         request: Request<Streaming<proto::IngestRequest>>,
     ) -> std::result::Result<Response<Self::IngestStreamStream>, Status> {
         let service = self.clone();
+        let limit = self.limit.clone();
         let responses = request
             .into_inner()
             // a message that cannot be read (transport error, too large, not protobuf) ends the
@@ -90,15 +97,30 @@ impl Deduplicator for DedupService {
                 *failed = item.is_err();
                 std::future::ready(Some(item))
             })
-            .map(move |item| {
+            // one article at a time takes its slot of the server-wide limit *before* the next one is
+            // read: `buffered` below pulls only while it has room, and this stage yields only with a
+            // permit, so a full server stops reading every stream (HTTP/2 flow control then stops the
+            // clients). Articles held in memory server-wide are at most the limit plus one per stream,
+            // not the stream window (32) per stream.
+            .then(move |item| {
+                let limit = limit.clone();
+                async move {
+                    let permit = match &item {
+                        Ok(_) => Some(acquire(limit).await),
+                        Err(_) => None,
+                    };
+                    (item, permit)
+                }
+            })
+            .map(move |(item, permit)| {
                 let service = service.clone();
                 async move {
                     let item = item?;
                     let started = Instant::now();
                     let id = item.article.as_ref().map(|a| a.id.clone()).unwrap_or_default();
                     let result = async {
+                        let _permit = permit.transpose()?;
                         let article = convert::article(item.article)?;
-                        let _permit = service.permit().await?;
                         service.engine.ingest(article).await
                     }
                     .await;

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# dedupd and its peers side by side, on the same articles and in the same run: throughput (articles/s),
+# how many times faster dedupd is, and F1 on the labelled dev set (scored per shared/eval/README.md).
+#
+#   benches/peers/run.sh            # needs ../shared/eval/dev (or DEDUPD_EVAL_DEV); skips cleanly without
+#
+# Rows: dedupd in process (`dedupd eval`, memory store, one thread); `dedupd serve` on the embedded
+# store and on Redis, loaded by `dedupd bench --mode stream` (F1 through the server with `eval
+# --server`, on a fresh store); datasketch MinHashLSH in memory and on Redis; the `simhash` package's
+# SimhashIndex (k = 3). The peers are installed into a venv under target/. Redis is a redis-server
+# this script starts on a free port and stops at the end; a Redis on 6379 is never touched.
+# BENCH_CONCURRENCY (default 4) sets the bench clients.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+dev=${DEDUPD_EVAL_DEV:-../shared/eval/dev}
+if [ ! -f "$dev/articles.jsonl" ]; then
+    echo "peers: skipped, $dev/articles.jsonl not found (set DEDUPD_EVAL_DEV)"
+    exit 0
+fi
+concurrency=${BENCH_CONCURRENCY:-4}
+
+echo "==> cargo build --release" >&2
+cargo build --release --quiet
+dedupd=target/release/dedupd
+
+venv=target/peers-venv
+if [ ! -x "$venv/bin/python" ]; then
+    python3 -m venv "$venv"
+fi
+echo "==> peers venv: datasketch, simhash, redis" >&2
+"$venv/bin/pip" install --quiet --disable-pip-version-check datasketch==2.0.0 simhash==2.1.2 redis==8.1.0
+python="$venv/bin/python"
+
+work=$(mktemp -d "$PWD/target/peers.XXXXXX")
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() {
+    python3 -c 'import socket
+while True:
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
+    if p != 6379: print(p); break'
+}
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" --daemonize no \
+    >"$work/redis.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+redis-cli -p "$redis_port" ping >/dev/null
+
+results="$work/results.jsonl"
+
+# starts `dedupd serve` on a store; sets $server_url and $server_pid
+start_server() {
+    local store=$1 port answer
+    port=$(free_port)
+    "$dedupd" serve --listen "127.0.0.1:$port" --store "$store" --data-dir "$work/data-$port" \
+        >"$work/serve-$port.log" 2>&1 &
+    server_pid=$!
+    pids+=("$server_pid")
+    server_url="http://127.0.0.1:$port"
+    for _ in $(seq 100); do
+        # a running server answers NotFound for an unknown article (and exits 1, hence `|| true`)
+        answer=$("$dedupd" article probe --server "$server_url" 2>&1 || true)
+        if [[ $answer == *NotFound* ]]; then return; fi
+        sleep 0.1
+    done
+    echo "error: dedupd serve did not start on $store (see $work/serve-$port.log)" >&2
+    exit 1
+}
+
+stop_server() {
+    kill "$server_pid"
+    wait "$server_pid" 2>/dev/null || true
+}
+
+echo "==> dedupd in process" >&2
+"$dedupd" eval "$dev" --json | "$python" -c '
+import json, sys
+r = json.load(sys.stdin)
+print(json.dumps({"system": "dedupd in process (memory)", "articles_per_second": r["articles"] / r["seconds"],
+                  "f1": r["f1"], "precision": r["precision"], "recall": r["recall"]}))' >>"$results"
+
+for store in embedded redis; do
+    case $store in
+        embedded) url="embedded://" ;;
+        redis) url="redis://127.0.0.1:$redis_port" ;;
+    esac
+    echo "==> dedupd serve, $store: F1 through the server" >&2
+    redis-cli -p "$redis_port" flushall >/dev/null
+    start_server "$url"
+    "$dedupd" eval "$dev" --server "$server_url" --json >"$work/eval-$store.json"
+    stop_server
+    echo "==> dedupd serve, $store: dedupd bench --mode stream --concurrency $concurrency" >&2
+    redis-cli -p "$redis_port" flushall >/dev/null
+    start_server "$url"
+    "$dedupd" bench --file "$dev/articles.jsonl" --mode stream --concurrency "$concurrency" \
+        --server "$server_url" --json >"$work/bench-$store.json"
+    stop_server
+    "$python" -c '
+import json, sys
+e, b = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+print(json.dumps({"system": "dedupd serve, " + sys.argv[3], "articles_per_second": b["articles_per_second"],
+                  "f1": e["f1"], "precision": e["precision"], "recall": e["recall"],
+                  "p99_ms": b["latency_us"]["p99"] / 1000}))' \
+        "$work/eval-$store.json" "$work/bench-$store.json" "$store" >>"$results"
+done
+
+for peer in minhash-memory minhash-redis simhash-k3; do
+    echo "==> $peer" >&2
+    redis-cli -p "$redis_port" flushall >/dev/null
+    "$python" benches/peers/peers.py run "$peer" "$dev" --redis-port "$redis_port" >>"$results"
+done
+
+echo
+echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(wc -l <"$dev/articles.jsonl") articles of $dev"
+"$python" benches/peers/peers.py table "$results"
