@@ -90,6 +90,12 @@ pub struct Assigned {
 /// cost of a lookup from growing with the longest posting lists.
 pub const MIN_SHARED_KEYS: u32 = 2;
 
+/// A band key posted by more articles than this is a stop key: lookups skip it (it neither finds
+/// candidates nor counts as shared). Such keys are common phrases or common skeletons, shared by
+/// unrelated articles alike; reading them made every lookup cost a share of the whole index (on dev,
+/// the longest posting list holds 590 of 5,166 articles). A copy shares many rare keys besides.
+pub const STOP_KEY_POSTINGS: usize = 1000;
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// A short name for logs and metrics: `memory`, `embedded`, `redis`.
@@ -104,7 +110,8 @@ pub trait Store: Send + Sync + 'static {
     ///   returns [`Inserted::Unchanged`];
     /// - otherwise removes any older version exactly as [`Store::delete`] would, writes `article`
     ///   (whose `cluster_id` must be `None`) posted under its `band_keys`, and returns the up to `limit` other articles
-    ///   posted under at least [`MIN_SHARED_KEYS`] of those keys, with their clusters' canonicals.
+    ///   posted under at least [`MIN_SHARED_KEYS`] of those keys (stop keys, see [`STOP_KEY_POSTINGS`],
+    ///   not counted), with their clusters' canonicals.
     ///
     /// The write is durable (as far as the store is configured to make it) at the latest when the
     /// [`Store::assign`] that follows returns: an ingest is acknowledged only after both. An article
@@ -112,8 +119,8 @@ pub trait Store: Send + Sync + 'static {
     /// retry, which then assigns it.
     async fn insert_and_lookup(&self, article: StoredArticle, limit: usize) -> Result<Inserted>;
 
-    /// The up to `limit` articles posted under at least [`MIN_SHARED_KEYS`] of `keys`, with their
-    /// clusters' canonicals. Writes nothing.
+    /// The up to `limit` articles posted under at least [`MIN_SHARED_KEYS`] of `keys` (stop keys not
+    /// counted), with their clusters' canonicals. Writes nothing.
     async fn lookup(&self, keys: &[u64], limit: usize) -> Result<Lookup>;
 
     /// Puts article `id` in a cluster, atomically: the union of its current cluster (if it was adopted
