@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use anyhow::Context;
-use dedupd::domain::{ArticleMeta, StoredArticle};
+use dedupd::domain::{ArticleMeta, SourceTier, StoredArticle};
 use dedupd::fingerprint::{self, MatchRule};
 use dedupd::store::memory::MemoryStore;
 use dedupd::store::{Inserted, Store};
@@ -67,6 +67,7 @@ fn main() -> anyhow::Result<()> {
         let id = number.to_string();
         let record = StoredArticle {
             meta: ArticleMeta { id: id.clone(), url: String::new(), source: article.source, title: String::new() },
+            tier: SourceTier::Ordinary,
             published_us: number as i64,
             ingested_us: number as i64,
             content_hash: number as u64,
