@@ -10,6 +10,7 @@
 //! derived from the records when the store opens. redb locks its file, so a second process opening the
 //! same data directory fails with [`Error::Unavailable`] naming the directory.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
@@ -164,12 +165,25 @@ fn load(db: &Database, path: &Path) -> Result<LocalIndex> {
 }
 
 fn commit(db: &Database, batches: &[Vec<Change>]) -> std::result::Result<(), String> {
+    // only the last write of each article in the transaction matters: an ingest's insert is followed
+    // by its assignment, which rewrites the record, often in the same group commit
+    let mut last_write: HashMap<&str, usize> = HashMap::new();
+    for (position, change) in batches.iter().flatten().enumerate() {
+        match change {
+            Change::Put(article) => last_write.insert(article.meta.id.as_str(), position),
+            Change::Remove(id) => last_write.insert(id.as_str(), position),
+            Change::Forward { .. } => None,
+        };
+    }
+    let superseded = |position: usize, id: &str| last_write.get(id).is_some_and(|&last| last != position);
     let txn = db.begin_write().map_err(|e| e.to_string())?;
     {
         let mut articles = txn.open_table(ARTICLES).map_err(|e| e.to_string())?;
         let mut forwards = txn.open_table(FORWARDS).map_err(|e| e.to_string())?;
-        for change in batches.iter().flatten() {
+        for (position, change) in batches.iter().flatten().enumerate() {
             match change {
+                Change::Put(article) if superseded(position, &article.meta.id) => {}
+                Change::Remove(id) if superseded(position, id) => {}
                 Change::Put(article) => {
                     let bytes = postcard::to_stdvec(article).map_err(|e| e.to_string())?;
                     articles.insert(article.meta.id.as_str(), bytes.as_slice()).map_err(|e| e.to_string())?;
