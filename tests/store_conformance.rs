@@ -17,7 +17,7 @@ use dedupd::error::Error;
 use dedupd::store::embedded::EmbeddedStore;
 use dedupd::store::memory::MemoryStore;
 use dedupd::store::redis::RedisStore;
-use dedupd::store::{Assigned, Inserted, Lookup, STOP_KEY_POSTINGS, Store};
+use dedupd::store::{Assigned, Inserted, Lookup, POSTINGS_READ_PER_KEY, Store};
 
 use common::{RedisServer, article_text, free_port, stored_article};
 
@@ -83,7 +83,7 @@ conformance!(
     deleting_the_last_member_removes_the_cluster,
     assign_of_an_unknown_id_is_not_found,
     lookup_limit_keeps_the_most_shared_keys,
-    stop_keys_are_not_looked_up,
+    lookups_read_the_oldest_postings_of_a_key,
     concurrent_ingests_of_copies_form_one_cluster,
 );
 
@@ -404,28 +404,20 @@ async fn lookup_limit_keeps_the_most_shared_keys(store: Arc<dyn Store>) {
     assert!(store.lookup(&[], LIMIT).await.unwrap().candidates.is_empty());
 }
 
-/// A key posted by more than `STOP_KEY_POSTINGS` articles finds nothing and counts for nothing; up
-/// to that many, it is an ordinary key.
-async fn stop_keys_are_not_looked_up(store: Arc<dyn Store>) {
+/// A lookup reads at most `POSTINGS_READ_PER_KEY` articles of a key, the oldest: the article posted
+/// after them is not found through it, those before still are.
+async fn lookups_read_the_oldest_postings_of_a_key(store: Arc<dyn Store>) {
     const HOT: [u64; 2] = [0x1_0000_0001, 0x2_0000_0002];
-    let posted = |i: usize| StoredArticle { band_keys: HOT.to_vec(), ..article(&format!("hot-{i:04}"), 31, 0, 0) };
-    for i in 0..STOP_KEY_POSTINGS {
-        store.insert_and_lookup(posted(i), 1).await.unwrap();
+    // ids descend as they are posted, so that the order of ids cannot stand in for the order of posting
+    let posted = |n: usize| StoredArticle { band_keys: HOT.to_vec(), ..article(&format!("hot-{n:04}"), 31, 0, 0) };
+    for i in 0..=POSTINGS_READ_PER_KEY {
+        store.insert_and_lookup(posted(POSTINGS_READ_PER_KEY - i), 1).await.unwrap();
     }
-    let found = store.lookup(&HOT, LIMIT).await.unwrap();
-    assert_eq!(found.candidates.len(), LIMIT.min(STOP_KEY_POSTINGS), "at the limit, still ordinary keys");
+    let found = store.lookup(&HOT, POSTINGS_READ_PER_KEY + 10).await.unwrap();
+    assert_eq!(found.candidates.len(), POSTINGS_READ_PER_KEY);
     assert!(found.candidates.iter().all(|c| c.shared_keys == 2));
-    store.insert_and_lookup(posted(STOP_KEY_POSTINGS), 1).await.unwrap();
-    assert!(store.lookup(&HOT, LIMIT).await.unwrap().candidates.is_empty(), "one more makes them stop keys");
-    // an article sharing a stop key and two ordinary keys is still found, through the ordinary two
-    let other = article("other", 32, 0, 0);
-    let mut keys = other.band_keys.clone();
-    ingest_linked(&*store, other, &[]).await;
-    keys.truncate(2);
-    keys.push(HOT[0]);
-    let found = store.lookup(&keys, LIMIT).await.unwrap();
-    assert_eq!(ids(&found), ["other"]);
-    assert_eq!(found.candidates[0].shared_keys, 2, "the stop key does not count");
+    assert!(!ids(&found).contains(&"hot-0000"), "the newest is past the bound");
+    assert!(ids(&found).contains(&format!("hot-{POSTINGS_READ_PER_KEY:04}").as_str()), "the oldest is read");
 }
 
 /// Racing ingests of copies, each linking whatever it saw, end in one cluster: insert-then-look

@@ -13,7 +13,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use crate::domain::{ClusterId, ClusterView, Deleted, Micros, SourceTier, StoredArticle};
 use crate::error::{Error, Result};
 
-use super::{Assigned, Candidate, ClusterHead, Inserted, Lookup, MIN_SHARED_KEYS, STOP_KEY_POSTINGS};
+use super::{Assigned, Candidate, ClusterHead, Inserted, Lookup, MIN_SHARED_KEYS, POSTINGS_READ_PER_KEY};
 
 /// A durable effect of a call, for the embedded store's journal.
 #[derive(Debug, Clone, PartialEq)]
@@ -201,10 +201,8 @@ impl LocalIndex {
         let mut counts: IntMap<Slot, u32> = IntMap::default();
         for key in keys {
             let slots = self.postings.get(key).map(Posting::as_slice).unwrap_or_default();
-            if slots.len() > STOP_KEY_POSTINGS {
-                continue;
-            }
-            for &slot in slots {
+            // postings are in the order they were posted: the oldest first
+            for &slot in &slots[..slots.len().min(POSTINGS_READ_PER_KEY)] {
                 *counts.entry(slot).or_default() += 1;
             }
         }
