@@ -16,10 +16,10 @@ use dedupd::domain::{ClusterId, Micros, SourceTier, StoredArticle};
 use dedupd::error::Error;
 use dedupd::store::embedded::EmbeddedStore;
 use dedupd::store::memory::MemoryStore;
-use dedupd::store::redis::RedisStore;
+use dedupd::store::redis::{RedisClusterStore, RedisStore};
 use dedupd::store::{Assigned, Inserted, Lookup, Store};
 
-use common::{RedisServer, article_text, free_port, stored_article};
+use common::{RedisCluster, RedisServer, article_text, free_port, stored_article};
 
 /// Generous: every case expects fewer candidates than this.
 const LIMIT: usize = 100;
@@ -48,11 +48,20 @@ async fn redis() -> Backend {
     Backend { store: Arc::new(store), _guard: Box::new(server) }
 }
 
+/// A three-master Redis Cluster of its own.
+async fn redis_cluster() -> Backend {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
+    let store =
+        RedisClusterStore::connect_with_namespace(&cluster.url(), "conformance").await.expect("connect to the cluster");
+    Backend { store: Arc::new(store), _guard: Box::new(cluster) }
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         conformance!(@backend memory: $($case),*);
         conformance!(@backend embedded: $($case),*);
         conformance!(@backend redis: $($case),*);
+        conformance!(@backend redis_cluster: $($case),*);
     };
     (@backend $backend:ident: $($case:ident),*) => {
         mod $backend {

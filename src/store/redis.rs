@@ -54,6 +54,9 @@ use crate::error::{Error, Result};
 
 use super::{Assigned, Candidate, ClusterHead, Inserted, Lookup, Store};
 
+mod sharded;
+pub use sharded::RedisClusterStore;
+
 /// The namespace of [`RedisStore::connect`].
 pub const DEFAULT_NAMESPACE: &str = "dedupd";
 
