@@ -10,7 +10,8 @@
 //! - the excerpt and the spun copy do not verify against each other: when both arrive before the
 //!   original they found two clusters, which the original must merge;
 //! - a seeded shuffle sends most copies before their original, and a third of the families are
-//!   dispatched as a block, so their members are in flight on different clients (and replicas) at once;
+//!   dispatched as a block; clients send in waves (one article each, then wait for the others), so a
+//!   block's members are in flight on different clients (and replicas) at once;
 //! - singletons (texts of their own) that must stay alone.
 //!
 //! What may legitimately differ (README, *Many writers*): each replica learns its own per-source
@@ -169,12 +170,20 @@ async fn concurrent(store_url: &str, articles: &[Generated]) -> (Placements, Vec
     for c in 0..CLIENTS {
         clients.push(DeduplicatorClient::connect(servers[c % REPLICAS].url()).await.expect("client connects"));
     }
+    // in waves: articles `w * CLIENTS ..` are sent together, one by each client, and a wave starts
+    // when the last one is answered, so neighbours in the dispatch order really are in flight at once
+    let waves = articles.len().div_ceil(CLIENTS);
+    let barrier = Arc::new(tokio::sync::Barrier::new(CLIENTS));
     let mut tasks = Vec::new();
     for (c, client) in clients.iter().enumerate() {
         let mut client = client.clone();
+        let barrier = barrier.clone();
         let mine: Vec<proto::Article> = articles.iter().skip(c).step_by(CLIENTS).map(Generated::proto).collect();
         tasks.push(tokio::spawn(async move {
-            for article in mine {
+            let mut mine = mine.into_iter();
+            for _ in 0..waves {
+                barrier.wait().await;
+                let Some(article) = mine.next() else { continue };
                 let id = article.id.clone();
                 client
                     .ingest(IngestRequest { article: Some(article) })
