@@ -28,11 +28,14 @@
 //! A member's truth is the zset of the live cluster at the end of its `c`'s forward chain. Every step
 //! keeps that true or makes it true again:
 //!
-//! - **join** = `add` to the target zset, *then* `claim` the article's `c` (set only if unset). `add`
-//!   refuses a closed cluster and answers its forward, so a member is never added to a cluster after
-//!   the cluster's members were taken for a move. An article is claimed only once it is a member, so
-//!   a crash between the two leaves it unassigned, and the retried ingest assigns it again. If another
-//!   ingest claimed it first (adoption of a racing copy), the two clusters are united.
+//! - **join** = `add` to the target zset and `claim` the article's `c` (set only if unset), sent
+//!   together. `add` refuses a closed cluster and answers its forward (followed until a live cluster
+//!   takes the member), so a member is never added to a cluster whose members were already taken for
+//!   a move; the claim names the target, which resolves to wherever the add ended. If another ingest
+//!   claimed the article first (adoption of a racing copy), the two clusters are united. An ingest cut
+//!   short between the two leaves either an unclaimed member (reported unassigned, so the retried
+//!   ingest assigns it again) or a claim without membership (the retry's `insert` checks membership and
+//!   reports it unassigned too; `assign` always re-adds the article itself).
 //! - **merge** of `X` into `S` (the smaller id) = `close X` (set the forward, read the members), `add`
 //!   them to `S` (following `S`'s forward if `S` was merged meanwhile), `finish X` (drop its zset). From
 //!   `close` on, `X`'s members resolve to `S`, so their `c` fields never need rewriting. A merge cut
@@ -50,10 +53,14 @@
 //!
 //! `insert` (article's node) → `post` every band key (every node holding one) → read the top
 //! candidates (their nodes) → resolve their clusters (the clusters' nodes); then the engine verifies,
-//! and `assign` is `found` (article's node) for a new cluster, or `add` (the cluster's node) and `claim`
-//! (the article's node) to join one: the facts `assign` needs about its links are kept from the lookup
-//! of the same ingest (a fact gone stale is caught by `add`/`claim`, never trusted). Merges and races
-//! add steps, off the hot path.
+//! and `assign` is `found` (article's node) for a new cluster, or `add` (the cluster's node) together
+//! with `claim` (the article's node) to join one: the facts `assign` needs about its links are kept
+//! from the lookup of the same ingest (a fact gone stale is caught by `add`/`claim`, never trusted).
+//! So an original costs three stages (insert, post, found: at most 3 round trips on any node, 2 on
+//! the nodes holding only band keys), a copy five (insert, post, candidates, heads, add+claim): 3 on a
+//! node that holds band keys and the cluster, or band keys and the article, more only on a node that
+//! happens to hold several of article, candidates and cluster. Merges and races add steps, off the hot
+//! path.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -424,6 +431,13 @@ impl RedisClusterStore {
         Err(Error::Internal("redis canonical: too many ghosts".into()))
     }
 
+    async fn is_member(&self, cluster_id: &ClusterId, member: &str) -> Result<bool> {
+        let [zset, _] = self.cluster_keys(cluster_id);
+        let mut command = redis::cmd("ZSCORE");
+        command.arg(zset).arg(member);
+        Ok(self.command::<Option<f64>>("member", command).await?.is_some())
+    }
+
     async fn drop_ghost(&self, cluster_id: &ClusterId, ghost: &str) -> Result<()> {
         let [zset, _] = self.cluster_keys(cluster_id);
         let mut command = redis::cmd("ZREM");
@@ -557,6 +571,11 @@ impl Store for RedisClusterStore {
                         return Ok(Inserted::Unchanged { article: Box::new(stored), canonical_id: id });
                     }
                     let head = self.resolve(&ClusterId(named)).await?;
+                    if !self.is_member(&head.cluster_id, &member(&stored)).await? {
+                        // claimed by an ingest cut short before its add: unassigned, so that the
+                        // retry assigns it again
+                        return Ok(Inserted::Unchanged { article: Box::new(stored), canonical_id: id });
+                    }
                     stored.cluster_id = Some(head.cluster_id.clone());
                     let canonical_id =
                         if head.first.is_empty() { id.clone() } else { member_id(&head.first).to_string() };
@@ -633,12 +652,14 @@ impl Store for RedisClusterStore {
             _ => self.facts(id, links).await?.ok_or_else(not_found)?,
         };
         let mut targets: BTreeSet<ClusterId> = facts.iter().filter_map(|f| f.cluster.clone()).collect();
-        let mut joiners: Vec<Fact> = facts.into_iter().filter(|f| f.cluster.is_none()).collect();
+        // the own member is added even when the article has a cluster (adding is idempotent): an
+        // ingest cut short between claim and add left it claimed but no member, and this is its retry
+        let mut to_add: Vec<String> =
+            facts.iter().filter(|f| f.cluster.is_none() || f.id == id).map(|f| f.member.clone()).collect();
+        let mut to_claim: Vec<&Fact> = facts.iter().filter(|f| f.cluster.is_none()).collect();
         for _ in 0..MAX_HOPS {
-            // where the joiners go, and the joiners still to claim
-            let mut unclaimed: Vec<&Fact> = joiners.iter().collect();
             let head = if targets.is_empty() {
-                // a new cluster, founded by this article in its own slot (found = add + claim)
+                // a new cluster, founded by this article in its own slot: found = add + claim
                 let founded = ClusterId::new(now_micros(), id);
                 let [zset, _] = self.cluster_keys(&founded);
                 let keys = [self.article_key(id), zset];
@@ -647,45 +668,47 @@ impl Store for RedisClusterStore {
                     Placed::Elsewhere(cluster) => {
                         // adopted by a racing ingest since the lookup
                         targets.insert(cluster);
-                        joiners.retain(|f| f.id != id);
+                        to_claim.retain(|f| f.id != id);
                         continue;
                     }
                     Placed::Head(first) => {
-                        unclaimed.retain(|f| f.id != id);
-                        let others: Vec<String> = unclaimed.iter().map(|f| f.member.clone()).collect();
-                        if others.is_empty() {
-                            Head { cluster_id: founded, first }
-                        } else {
-                            self.add(&founded, &others).await?
+                        let own = to_claim.iter().position(|f| f.id == id);
+                        if let Some(own) = own {
+                            to_add.retain(|m| m != &to_claim[own].member);
+                            to_claim.remove(own);
                         }
+                        if to_add.is_empty() {
+                            return Ok(Assigned { cluster_id: founded, canonical_id: member_id(&first).to_string() });
+                        }
+                        founded
                     }
                     Placed::Claimed => return Err(protocol_error(WHAT, "found answered 'ok'")),
                 }
+            } else if targets.len() == 1 {
+                // one cluster: add follows its forwards, nothing to resolve first
+                targets.first().cloned().ok_or_else(|| protocol_error(WHAT, "no target"))?
             } else {
-                let live = if targets.len() == 1 {
-                    // one cluster: add follows its forwards, nothing to resolve first
-                    targets.first().cloned().ok_or_else(|| protocol_error(WHAT, "no target"))?
-                } else {
-                    self.unite(&targets).await?.cluster_id
-                };
-                let members: Vec<String> = unclaimed.iter().map(|f| f.member.clone()).collect();
-                if members.is_empty() { self.resolve(&live).await? } else { self.add(&live, &members).await? }
+                self.unite(&targets).await?.cluster_id
             };
-            let claims = try_join_all(unclaimed.iter().map(|fact| {
+            // join = add and claim at once: the claim names `head`, which resolves to wherever the add
+            // ends; a claim without its add (cut short) is repaired by the retry (see above)
+            let add =
+                async { if to_add.is_empty() { self.resolve(&head).await } else { self.add(&head, &to_add).await } };
+            let claims = try_join_all(to_claim.iter().map(|fact| {
                 let keys = [self.article_key(&fact.id)];
-                let cluster = head.cluster_id.as_str().as_bytes();
+                let cluster = head.as_str().as_bytes();
                 async move {
                     let answer = self.run(WHAT, &self.scripts.claim, &keys, &[cluster, fact.member.as_bytes()]).await?;
                     placed(WHAT, answer)
                 }
-            }))
-            .await?;
+            }));
+            let (live, claims) = futures::try_join!(add, claims)?;
             let mut elsewhere: Vec<ClusterId> = Vec::new();
-            for (fact, claim) in unclaimed.iter().zip(claims) {
+            for (fact, claim) in to_claim.iter().zip(claims) {
                 match claim {
                     Placed::Claimed | Placed::Head(_) => {}
                     Placed::Gone => {
-                        self.drop_ghost(&head.cluster_id, &fact.member).await?;
+                        self.drop_ghost(&live.cluster_id, &fact.member).await?;
                         if fact.id == id {
                             return Err(not_found());
                         }
@@ -695,12 +718,13 @@ impl Store for RedisClusterStore {
             }
             if elsewhere.is_empty() {
                 let canonical_id =
-                    if head.first.is_empty() { id.to_string() } else { member_id(&head.first).to_string() };
-                return Ok(Assigned { cluster_id: head.cluster_id, canonical_id });
+                    if live.first.is_empty() { id.to_string() } else { member_id(&live.first).to_string() };
+                return Ok(Assigned { cluster_id: live.cluster_id, canonical_id });
             }
             // placed by a racing ingest first: unite the clusters (every joiner is a member already)
-            targets = elsewhere.into_iter().chain(std::iter::once(head.cluster_id)).collect();
-            joiners.clear();
+            targets = elsewhere.into_iter().chain(std::iter::once(live.cluster_id)).collect();
+            to_add.clear();
+            to_claim.clear();
         }
         Err(Error::Internal(format!("redis {WHAT}: {id} did not settle in {MAX_HOPS} rounds")))
     }
