@@ -558,3 +558,44 @@ async fn redis_namespaces_are_isolated() {
     assert!(new_lookup(tenant_b.insert_and_lookup(record, LIMIT).await.unwrap()).candidates.is_empty());
     assert!(RedisStore::connect_with_namespace(&server.url(), "bad:namespace").await.is_err());
 }
+
+// ---------------------------------------------------------------------------------------------------
+// redis cluster only
+
+/// A merge cut short after its first step (the absorbed cluster closed, its members not moved yet)
+/// is finished by whoever resolves through it: nobody is lost, and the survivor is the older id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_finishes_a_merge_cut_short() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
+    let store = RedisClusterStore::connect_with_namespace(&cluster.url(), "cut").await.unwrap();
+    let older = ingest_linked(&store, article("older", 40, 0, 0), &[]).await.cluster_id;
+    tick().await;
+    let newer = ingest_linked(&store, article("newer", 41, 0, 0), &[]).await.cluster_id;
+    assert!(older < newer);
+
+    // what `close` writes, as a crashed merger would have left it: the forward, members still in place
+    let tag = &newer.as_str()[newer.as_str().len() - 8..];
+    let client =
+        ::redis::cluster::ClusterClient::new(vec![format!("redis://127.0.0.1:{}", cluster.ports()[0])]).unwrap();
+    let mut connection = client.get_async_connection().await.unwrap();
+    let _: () = ::redis::cmd("SET")
+        .arg(format!("cut:f:{{{tag}}}{newer}"))
+        .arg(older.as_str())
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    let view = store.cluster(&newer).await.unwrap().expect("the closed cluster resolves to the survivor");
+    assert_eq!(view.cluster_id, older);
+    let mut members: Vec<String> = view.members.iter().map(|m| m.meta.id.clone()).collect();
+    members.sort();
+    assert_eq!(members, ["newer", "older"], "the move was finished");
+    assert_eq!(cluster_of(&store, "newer").await, older);
+    let leftover: i64 =
+        ::redis::cmd("ZCARD").arg(format!("cut:c:{{{tag}}}{newer}")).query_async(&mut connection).await.unwrap();
+    assert_eq!(leftover, 0, "the absorbed cluster's members were dropped once moved");
+
+    // the next article linking the absorbed cluster's member joins the survivor
+    let joined = ingest_linked(&store, article("late", 42, 0, 0), &["newer"]).await;
+    assert_eq!(joined.cluster_id, older);
+}

@@ -1,4 +1,4 @@
-//! `redis://` / `rediss://`: the index in Redis, shared by any number of dedupd replicas.
+//! `redis://` / `rediss://`: the index in one Redis, shared by any number of dedupd replicas.
 //!
 //! Every [`Store`] call is one Lua script (or one command), so each is atomic on the Redis side and
 //! costs one round trip whatever the corpus size; no call uses `KEYS` or `SCAN`. The scripts live
@@ -28,8 +28,11 @@
 //! Like the in-process stores, forwards are never deleted, even once their cluster is empty.
 //!
 //! The scripts compute key names inside Lua from the namespace, which standalone Redis allows. Redis
-//! Cluster does not: it needs every key a script touches declared and in one hash slot, e.g. all of a
-//! namespace's keys under one `{ns}` hash tag, or a layout that splits the scripts.
+//! Cluster does not (every key a script touches must be declared and in one hash slot): that is
+//! [`RedisClusterStore`] (`redis+cluster://`, in `redis/sharded.rs`), whose calls are sequences of
+//! one-slot steps. This backend keeps one atomic script per call because on one node that is both the
+//! simplest protocol and the cheapest (two round trips per ingest); the step-wise one would only add
+//! round trips here.
 //!
 //! # Durability and failures
 //!
