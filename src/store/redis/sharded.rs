@@ -798,6 +798,6 @@ mod tests {
         let founded = ClusterId::new(1_700_000_000_000_000, "some-article");
         assert_eq!(cluster_tag(&founded), tag("some-article"));
         assert_eq!(cluster_tag(&ClusterId("made-up{}".into())), tag("made-up{}"));
-        assert_eq!(member_id("1000000000000000000000000000000000abc"), "abc");
+        assert_eq!(member_id(&format!("1{}abc", "0".repeat(32))), "abc");
     }
 }
