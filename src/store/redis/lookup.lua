@@ -1,3 +1,3 @@
--- lookup: ARGV = ns, band keys (concatenated), limit. Read-only. Returns {candidates, heads}.
+-- lookup: ARGV = ns, band keys (5 bytes each, concatenated), limit. Read-only. Returns {candidates, heads}.
 
-return lookup(bands(ARGV[2]), tonumber(ARGV[3]), false)
+return lookup(split_bands(ARGV[2]), tonumber(ARGV[3]), false)
