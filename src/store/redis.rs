@@ -221,11 +221,6 @@ fn protocol_error(what: &str, detail: impl std::fmt::Display) -> Error {
     Error::Internal(format!("redis {what}: unexpected answer: {detail}"))
 }
 
-/// Band keys as the scripts take them: 16 hex digits each, concatenated.
-fn encode_bands(keys: &[u64]) -> String {
-    keys.iter().map(|key| format!("{key:016x}")).collect()
-}
-
 /// A time as 16 hex digits that sort bytewise as the signed value does.
 fn sortable(micros: Micros) -> String {
     format!("{:016x}", (micros as u64) ^ (1 << 63))
@@ -240,13 +235,6 @@ fn member(article: &StoredArticle) -> String {
         sortable(article.ingested_us),
         article.meta.id
     )
-}
-
-fn decode_article(what: &str, blob: &[u8], cluster_id: Option<ClusterId>) -> Result<StoredArticle> {
-    let mut article: StoredArticle =
-        postcard::from_bytes(blob).map_err(|e| Error::Internal(format!("redis {what}: undecodable article: {e}")))?;
-    article.cluster_id = cluster_id;
-    Ok(article)
 }
 
 // Decoding of script answers. Lua tables arrive as arrays, strings as bulk strings, numbers as integers

@@ -13,10 +13,11 @@
 //! `TAG(x)` is the 8 hex digits of the xxh3 of `x` that [`ClusterId::new`] puts at the end of a cluster
 //! id, so **a cluster shares its founder's slot**: founding a cluster is one script.
 //!
-//! - `ns:a:{TAG(id)}ID`, hash per article: `d` blob, `h` content hash, `k` band keys, `m` member (as
-//!   in the standalone layout) and `c` its cluster, set once by the step that places it (`claim` or
-//!   `found`). `c` may name a cluster that was merged away since: readers follow forwards;
-//! - `ns:p:BAND`, set of ids posted under a band key: its own slot, so band keys spread evenly;
+//! - `ns:a:{TAG(id)}ID`, string per article: its record, as standalone (`record.rs`), whose cluster
+//!   field is set once, in place, by the step that places it (`claim` or `found`). It may name a
+//!   cluster that was merged away since: readers follow forwards;
+//! - `ns:p:BUCKET`, the posting buckets of standalone (`redis.rs`): each bucket in its own slot, so
+//!   band keys spread evenly;
 //! - `ns:c:{T}CLUSTER`, zset of members (score 0, member `TIER hex16 hex16 ID`, the canonical order,
 //!   as standalone), where `T` is the cluster id's last 8 characters (its founder's tag);
 //! - `ns:f:{T}CLUSTER`, the cluster it was merged into, in the zset's slot. Set once, never changed
@@ -77,8 +78,8 @@ use crate::error::{Error, Result};
 use crate::store::{Assigned, Candidate, ClusterHead, Inserted, Lookup, Store};
 
 use super::{
-    CALL_DEADLINE, CONNECTION_TIMEOUT, RESPONSE_TIMEOUT, array, bytes, decode_article, encode_bands, integer, member,
-    protocol_error, redact, redis_error, string, validate_namespace,
+    CALL_DEADLINE, CONNECTION_TIMEOUT, RESPONSE_TIMEOUT, array, bytes, integer, member, protocol_error, record, redact,
+    redis_error, string, validate_namespace,
 };
 
 /// Width of the rank prefix of a member (tier digit and two 16-digit times).
@@ -101,24 +102,28 @@ struct Scripts {
     close: Script,
     finish: Script,
     remove: Script,
+    unpost: Script,
 }
 
 impl Scripts {
     fn new() -> Self {
+        // the scripts that read a record's header get its helpers
+        let with_record = |body: &str| Script::new(&format!("{}\n{body}", include_str!("sharded/record.lua")));
         Scripts {
             insert: Script::new(include_str!("sharded/insert.lua")),
             post: Script::new(include_str!("sharded/post.lua")),
             head: Script::new(include_str!("sharded/head.lua")),
             add: Script::new(include_str!("sharded/add.lua")),
-            found: Script::new(include_str!("sharded/found.lua")),
-            claim: Script::new(include_str!("sharded/claim.lua")),
+            found: with_record(include_str!("sharded/found.lua")),
+            claim: with_record(include_str!("sharded/claim.lua")),
             close: Script::new(include_str!("sharded/close.lua")),
             finish: Script::new(include_str!("sharded/finish.lua")),
             remove: Script::new(include_str!("sharded/remove.lua")),
+            unpost: Script::new(include_str!("sharded/unpost.lua")),
         }
     }
 
-    fn all(&self) -> [&Script; 9] {
+    fn all(&self) -> [&Script; 10] {
         [
             &self.insert,
             &self.post,
@@ -129,6 +134,7 @@ impl Scripts {
             &self.close,
             &self.finish,
             &self.remove,
+            &self.unpost,
         ]
     }
 }
@@ -271,8 +277,11 @@ impl RedisClusterStore {
         format!("{}:a:{{{}}}{id}", self.namespace, tag(id))
     }
 
-    fn posting_key(&self, band: u64) -> String {
-        format!("{}:p:{band:016x}", self.namespace)
+    /// The bucket hash a band key is posted in, and its field there (see `redis.rs`): each bucket
+    /// its own slot, so postings spread over the cluster.
+    fn posting(&self, band: u64) -> Result<(String, [u8; 2])> {
+        let [tag, a, b, c, d] = record::band(band)?;
+        Ok((format!("{}:p:{tag:02x}{a:02x}{b:02x}", self.namespace), [c, d]))
     }
 
     /// The zset and forward keys of a cluster, in one slot.
@@ -386,13 +395,11 @@ impl RedisClusterStore {
 
     /// The record, cluster field and member of an article; `None` if there is none.
     async fn read(&self, id: &str) -> Result<Option<(StoredArticle, String)>> {
-        const WHAT: &str = "read";
-        let mut command = redis::cmd("HMGET");
-        command.arg(self.article_key(id)).arg("d").arg("c").arg("m");
-        let (blob, cluster, member): (Option<Vec<u8>>, Option<String>, Option<String>) =
-            self.command(WHAT, command).await?;
-        let (Some(blob), Some(member)) = (blob, member) else { return Ok(None) };
-        let article = decode_article(WHAT, &blob, cluster.filter(|c| !c.is_empty()).map(ClusterId))?;
+        let mut command = redis::cmd("GET");
+        command.arg(self.article_key(id));
+        let Some(stored) = self.command::<Option<Vec<u8>>>("read", command).await? else { return Ok(None) };
+        let article = record::decode(&stored)?;
+        let member = member(&article);
         Ok(Some((article, member)))
     }
 
@@ -544,33 +551,28 @@ impl Store for RedisClusterStore {
         debug_assert!(article.cluster_id.is_none(), "new articles are inserted unassigned");
         let id = article.meta.id.clone();
         let own_member = member(&article);
-        let record = StoredArticle { cluster_id: None, ..article };
-        let blob = postcard::to_stdvec(&record)
-            .map_err(|e| Error::Internal(format!("redis {WHAT}: cannot encode article: {e}")))?;
-        let hash = record.content_hash.to_string();
-        let bands = encode_bands(&record.band_keys);
+        let encoded = record::encode(&article)?;
         let key = [self.article_key(&id)];
-        let args: [&[u8]; 4] = [hash.as_bytes(), &blob, bands.as_bytes(), own_member.as_bytes()];
+        let args: [&[u8]; 1] = [&encoded];
         let mut written = false;
         // another version is removed first (as a delete would), then this one is written
         for _ in 0..3 {
             let answer = array(WHAT, self.run(WHAT, &self.scripts.insert, &key, &args).await?)?;
             let mut items = answer.into_iter();
-            match (items.next().map(|t| string(WHAT, t)).transpose()?.as_deref(), items.next(), items.next()) {
-                (Some("n"), None, None) => {
+            match (items.next().map(|t| string(WHAT, t)).transpose()?.as_deref(), items.next()) {
+                (Some("n"), None) => {
                     written = true;
                     break;
                 }
-                (Some("r"), None, None) => {
+                (Some("r"), None) => {
                     self.delete(&id).await?;
                 }
-                (Some("u"), Some(blob), Some(cluster)) => {
-                    let named = string(WHAT, cluster)?;
-                    let mut stored = decode_article(WHAT, &bytes(WHAT, blob)?, None)?;
-                    if named.is_empty() {
+                (Some("u"), Some(stored)) => {
+                    let mut stored = record::decode(&bytes(WHAT, stored)?)?;
+                    let Some(named) = stored.cluster_id.take() else {
                         return Ok(Inserted::Unchanged { article: Box::new(stored), canonical_id: id });
-                    }
-                    let head = self.resolve(&ClusterId(named)).await?;
+                    };
+                    let head = self.resolve(&named).await?;
                     if !self.is_member(&head.cluster_id, &member(&stored)).await? {
                         // claimed by an ingest cut short before its add: unassigned, so that the
                         // retry assigns it again
@@ -589,19 +591,19 @@ impl Store for RedisClusterStore {
         }
         // the record exists before any posting names it, so whoever finds the id can read it
         let own_id = id.as_str();
-        let posted = try_join_all(record.band_keys.iter().map(|&band| {
-            let key = [self.posting_key(band)];
+        let posted = try_join_all(article.band_keys.iter().map(|&band| {
             let id = own_id;
             async move {
-                let answer = self.run("post", &self.scripts.post, &key, &[id.as_bytes()]).await?;
-                array("post", answer)?.into_iter().map(|v| string("post", v)).collect::<Result<Vec<_>>>()
+                let (bucket, field) = self.posting(band)?;
+                let answer = self.run("post", &self.scripts.post, &[bucket], &[&field, id.as_bytes()]).await?;
+                string("post", answer)
             }
         }))
         .await?;
         let mut counts: HashMap<String, u32> = HashMap::new();
-        for found in posted.into_iter().flatten() {
+        for found in posted.iter().flat_map(|ids| ids.split('\n')) {
             if found != id {
-                *counts.entry(found).or_default() += 1;
+                *counts.entry(found.to_string()).or_default() += 1;
             }
         }
         let (lookup, members) = self.candidates(counts, limit).await?;
@@ -620,15 +622,16 @@ impl Store for RedisClusterStore {
     }
 
     async fn lookup(&self, keys: &[u64], limit: usize) -> Result<Lookup> {
-        let members = try_join_all(keys.iter().map(|&band| {
-            let mut command = redis::cmd("SMEMBERS");
-            command.arg(self.posting_key(band));
-            self.command::<Vec<String>>("lookup", command)
+        let posted = try_join_all(keys.iter().map(|&band| async move {
+            let (bucket, field) = self.posting(band)?;
+            let mut command = redis::cmd("HGET");
+            command.arg(bucket).arg(&field[..]);
+            self.command::<Option<String>>("lookup", command).await
         }))
         .await?;
         let mut counts: HashMap<String, u32> = HashMap::new();
-        for found in members.into_iter().flatten() {
-            *counts.entry(found).or_default() += 1;
+        for found in posted.iter().flatten().flat_map(|ids| ids.split('\n')) {
+            *counts.entry(found.to_string()).or_default() += 1;
         }
         Ok(self.candidates(counts, limit).await?.0)
     }
@@ -663,7 +666,9 @@ impl Store for RedisClusterStore {
                 let founded = ClusterId::new(now_micros(), id);
                 let [zset, _] = self.cluster_keys(&founded);
                 let keys = [self.article_key(id), zset];
-                match placed(WHAT, self.run(WHAT, &self.scripts.found, &keys, &[founded.as_str().as_bytes()]).await?)? {
+                let own_member = facts.first().map(|f| f.member.as_bytes()).unwrap_or_default();
+                let args: [&[u8]; 2] = [founded.as_str().as_bytes(), own_member];
+                match placed(WHAT, self.run(WHAT, &self.scripts.found, &keys, &args).await?)? {
                     Placed::Gone => return Err(not_found()),
                     Placed::Elsewhere(cluster) => {
                         // adopted by a racing ingest since the lookup
@@ -758,24 +763,16 @@ impl Store for RedisClusterStore {
         if matches!(answer, Value::Nil) {
             return Ok(Deleted::default());
         }
-        let mut items = array(WHAT, answer)?.into_iter();
-        let (Some(bands), Some(cluster), Some(own_member), None) =
-            (items.next(), items.next(), items.next(), items.next())
-        else {
-            return Err(protocol_error(WHAT, "expected 3 values"));
-        };
-        let (bands, cluster, own_member) = (string(WHAT, bands)?, string(WHAT, cluster)?, string(WHAT, own_member)?);
-        let bands: Vec<&str> = (0..bands.len() / 16).filter_map(|i| bands.get(i * 16..i * 16 + 16)).collect();
-        try_join_all(bands.iter().map(|band| {
-            let mut command = redis::cmd("SREM");
-            command.arg(format!("{}:p:{band}", self.namespace)).arg(id);
-            self.command::<i64>(WHAT, command)
+        let removed = record::decode(&bytes(WHAT, answer)?)?;
+        let own_member = member(&removed);
+        try_join_all(removed.band_keys.iter().map(|&band| async move {
+            let (bucket, field) = self.posting(band)?;
+            self.run(WHAT, &self.scripts.unpost, &[bucket], &[&field, id.as_bytes()]).await
         }))
         .await?;
-        if cluster.is_empty() {
+        let Some(named) = removed.cluster_id else {
             return Ok(Deleted { deleted: true, canonical_id: None });
-        }
-        let named = ClusterId(cluster);
+        };
         let live = self.resolve(&named).await?.cluster_id;
         self.drop_ghost(&live, &own_member).await?;
         if live != named {

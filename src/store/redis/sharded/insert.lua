@@ -1,12 +1,12 @@
--- insert: KEYS[1] = the article's hash; ARGV = content hash, blob, band keys (concatenated), member.
--- Returns {'u', blob, cluster or ''} when the same content is stored already, {'r'} when another
--- version is (the caller removes it and calls again), else writes the article unassigned: {'n'}.
+-- insert: KEYS[1] = the article's record; ARGV[1] = its new record (see record.rs).
+-- Returns {'u', record} when the same content is stored already, {'r'} when another version is (the
+-- caller removes it and calls again), else writes the article unassigned: {'n'}.
 
-local key = KEYS[1]
-local existing = redis.call('HMGET', key, 'h', 'd', 'c')
-if existing[1] then
-  if existing[1] == ARGV[1] then return {'u', existing[2], existing[3] or ''} end
+local existing = redis.call('GET', KEYS[1])
+if existing then
+  -- bytes 26..33 of a record are its content hash
+  if string.sub(existing, 26, 33) == string.sub(ARGV[1], 26, 33) then return {'u', existing} end
   return {'r'}
 end
-redis.call('HSET', key, 'd', ARGV[2], 'h', ARGV[1], 'k', ARGV[3], 'm', ARGV[4])
+redis.call('SET', KEYS[1], ARGV[1])
 return {'n'}

@@ -1,5 +1,14 @@
--- post: KEYS[1] = one band key's posting set; ARGV[1] = article id. Insert-then-look on one key:
--- of two articles posting here, the second to run sees the first. Returns every id posted here.
+-- post: KEYS[1] = a posting bucket (hash); ARGV = the band key's field in it, article id.
+-- Insert-then-look on one band key: of two articles posting under it, the second to run sees the
+-- first. Returns the ids posted under the key, newline-separated (ids have no control characters).
 
-redis.call('SADD', KEYS[1], ARGV[1])
-return redis.call('SMEMBERS', KEYS[1])
+local ids = redis.call('HGET', KEYS[1], ARGV[1])
+if not ids then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return ARGV[2]
+end
+if not string.find('\n' .. ids .. '\n', '\n' .. ARGV[2] .. '\n', 1, true) then
+  ids = ids .. '\n' .. ARGV[2]
+  redis.call('HSET', KEYS[1], ARGV[1], ids)
+end
+return ids
