@@ -599,3 +599,37 @@ async fn redis_cluster_finishes_a_merge_cut_short() {
     let joined = ingest_linked(&store, article("late", 42, 0, 0), &["newer"]).await;
     assert_eq!(joined.cluster_id, older);
 }
+
+/// An ingest cut short after its claim but before its add leaves an article whose record names a
+/// cluster that does not list it: the retry sees it unassigned, and its assign makes it a member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_repairs_a_claim_without_its_add() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
+    let store = RedisClusterStore::connect_with_namespace(&cluster.url(), "claim").await.unwrap();
+    let first = ingest_linked(&store, article("first", 43, 0, 0), &[]).await.cluster_id;
+    new_lookup(store.insert_and_lookup(article("second", 43, 10, 10), LIMIT).await.unwrap());
+
+    // what `claim` writes (the cluster id at the start of the record), without the `add`
+    let founded_tag = ClusterId::new(0, "second");
+    let tag = &founded_tag.as_str()[founded_tag.as_str().len() - 8..];
+    let client =
+        ::redis::cluster::ClusterClient::new(vec![format!("redis://127.0.0.1:{}", cluster.ports()[0])]).unwrap();
+    let mut connection = client.get_async_connection().await.unwrap();
+    let _: i64 = ::redis::cmd("SETRANGE")
+        .arg(format!("claim:a:{{{tag}}}second"))
+        .arg(0)
+        .arg(first.as_str())
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(member_ids(&store, &first).await, ["first"], "claimed, but no member");
+
+    match store.insert_and_lookup(article("second", 43, 10, 10), LIMIT).await.unwrap() {
+        Inserted::Unchanged { article, .. } => assert_eq!(article.cluster_id, None, "reported unassigned"),
+        Inserted::New(_) => panic!("the same content is unchanged"),
+    }
+    let assigned = store.assign("second", &[]).await.unwrap();
+    assert_eq!(assigned.cluster_id, first);
+    assert_eq!(member_ids(&store, &first).await, ["first", "second"]);
+    assert_eq!(cluster_of(&store, "second").await, first);
+}

@@ -550,6 +550,8 @@ impl Store for RedisClusterStore {
         const WHAT: &str = "insert";
         debug_assert!(article.cluster_id.is_none(), "new articles are inserted unassigned");
         let id = article.meta.id.clone();
+        // facts an earlier attempt left behind may be of another version: never reuse them
+        self.with_prepared(|prepared| prepared.remove(&id));
         let own_member = member(&article);
         let encoded = record::encode(&article)?;
         let key = [self.article_key(&id)];
