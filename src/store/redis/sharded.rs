@@ -57,11 +57,12 @@
 //! and `assign` is `found` (article's node) for a new cluster, or `add` (the cluster's node) together
 //! with `claim` (the article's node) to join one: the facts `assign` needs about its links are kept
 //! from the lookup of the same ingest (a fact gone stale is caught by `add`/`claim`, never trusted).
-//! So an original costs three stages (insert, post, found: at most 3 round trips on any node, 2 on
-//! the nodes holding only band keys), a copy five (insert, post, candidates, heads, add+claim): 3 on a
-//! node that holds band keys and the cluster, or band keys and the article, more only on a node that
-//! happens to hold several of article, candidates and cluster. Merges and races add steps, off the hot
-//! path.
+//! A node gets one round trip per stage it takes part in. An original costs three stages: the article's
+//! node 3 at most (insert, post, found), every other node 1 (post). A copy joining a cluster costs five
+//! (insert, post, candidates, heads, add+claim): a node holding only band keys 1, a candidate's node 2,
+//! the cluster's node 3 (post, heads, add), the article's node 3 (insert, post, claim); a node that
+//! happens to hold two of these roles (on three masters, often) adds theirs up, 4 or 5. Merges and
+//! races add steps, off the hot path.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
