@@ -12,6 +12,7 @@
 //! cargo bench --bench redis_memory                                   # 100,000 articles, redis://
 //! DEDUPD_MEMORY_ARTICLES=1000000 cargo bench --bench redis_memory    # 1M
 //! cargo bench --bench redis_memory -- cluster                        # redis+cluster://
+//! DEDUPD_MEMORY_REDIS_ARGS="--hash-max-listpack-entries 512" cargo bench --bench redis_memory
 //! ```
 
 #[path = "../tests/common/mod.rs"]
@@ -84,7 +85,9 @@ fn main() {
             let store = RedisClusterStore::connect_with_namespace(&nodes.url(), "mem").await.expect("connect");
             (nodes.ports(), Arc::new(store) as Arc<dyn Store>, Box::new(nodes) as Box<dyn std::any::Any>)
         } else {
-            let server = RedisServer::start();
+            let extra = std::env::var("DEDUPD_MEMORY_REDIS_ARGS").unwrap_or_default();
+            let extra: Vec<&str> = extra.split_whitespace().collect();
+            let server = RedisServer::start_with(&extra);
             let store = RedisStore::connect_with_namespace(&server.url(), "mem").await.expect("connect");
             (vec![server.port()], Arc::new(store) as Arc<dyn Store>, Box::new(server) as Box<dyn std::any::Any>)
         }
