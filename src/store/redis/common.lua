@@ -69,14 +69,25 @@ local function posted(band)
   return out
 end
 
+-- Posts `id` under `band` and returns every id posted there (insert-then-look, one read).
 local function post(band, id)
   local key, field = posting(band)
   local ids = redis.call('HGET', key, field)
   if not ids then
     redis.call('HSET', key, field, id)
-  elseif not string.find('\n' .. ids .. '\n', '\n' .. id .. '\n', 1, true) then
-    redis.call('HSET', key, field, ids .. '\n' .. id)
+    return {id}
   end
+  local out = {}
+  local present = false
+  for other in string.gmatch(ids, '[^\n]+') do
+    out[#out + 1] = other
+    if other == id then present = true end
+  end
+  if not present then
+    redis.call('HSET', key, field, ids .. '\n' .. id)
+    out[#out + 1] = id
+  end
+  return out
 end
 
 local function unpost(band, id)
@@ -132,13 +143,14 @@ local function remove_article(id)
   return true, canonical_id(cid)
 end
 
--- The up to `limit` articles posted under any of `band_list` (except `exclude`), most shared bands
--- first then id; each as {shared, record}, with {cluster, canonical record} per cluster.
-local function lookup(band_list, limit, exclude)
+-- The up to `limit` articles among `lists` (the ids posted under each looked-up band key), except
+-- `exclude`, most shared bands first then id; each as {shared, record}, with {cluster, canonical
+-- record} per cluster.
+local function lookup(lists, limit, exclude)
   local counts = {}
   local ids = {}
-  for _, band in ipairs(band_list) do
-    for _, id in ipairs(posted(band)) do
+  for _, list in ipairs(lists) do
+    for _, id in ipairs(list) do
       if id ~= exclude then
         local seen = counts[id]
         if seen then

@@ -17,9 +17,9 @@ if existing then
 end
 
 redis.call('SET', key, record)
-local band_list = record_bands(record)
-for _, band in ipairs(band_list) do
-  post(band, id)
+local lists = {}
+for _, band in ipairs(record_bands(record)) do
+  lists[#lists + 1] = post(band, id)
 end
-local found = lookup(band_list, limit, id)
+local found = lookup(lists, limit, id)
 return {'n', found[1], found[2]}
