@@ -633,3 +633,16 @@ async fn redis_cluster_repairs_a_claim_without_its_add() {
     assert_eq!(member_ids(&store, &first).await, ["first", "second"]);
     assert_eq!(cluster_of(&store, "second").await, first);
 }
+
+/// No cluster node listening: `connect` fails quickly, as unavailable; a malformed URL is invalid.
+#[tokio::test]
+async fn redis_cluster_connect_to_closed_ports_fails_fast() {
+    let (a, b) = (free_port(), free_port());
+    let started = Instant::now();
+    let outcome = RedisClusterStore::connect(&format!("redis+cluster://127.0.0.1:{a},127.0.0.1:{b}")).await;
+    let elapsed = started.elapsed();
+    assert!(matches!(outcome, Err(Error::Unavailable(_))), "{:?}", outcome.err());
+    assert!(elapsed < Duration::from_secs(10), "connect took {elapsed:?}");
+    let outcome = RedisClusterStore::connect("redis+cluster://").await;
+    assert!(matches!(outcome, Err(Error::InvalidArgument { .. })), "{:?}", outcome.err());
+}
