@@ -140,30 +140,37 @@ impl RedisStore {
             .map_err(|_| unreachable(format!("no answer within {CALL_DEADLINE:?}")))?
             .map_err(|e| unreachable(e.to_string()))?;
         let scripts = Scripts::new();
-        // loaded now so that a Redis without scripting (or refusing it) fails at start-up, not at the
-        // first ingest
-        for script in scripts.all() {
-            tokio::time::timeout(CALL_DEADLINE, script.load_async(&mut connection))
-                .await
-                .map_err(|_| unreachable(format!("no answer within {CALL_DEADLINE:?}")))?
-                .map_err(|e| redis_error("script load", e))?;
-        }
+        load_scripts(&mut connection, &scripts.all()).await?;
         tracing::info!(%address, namespace, "redis store connected");
         Ok(RedisStore { connection, namespace: namespace.to_string(), scripts })
     }
 
     /// Runs one Redis call under [`CALL_DEADLINE`], mapping its errors.
     async fn call<T>(&self, what: &'static str, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
-        match tokio::time::timeout(CALL_DEADLINE, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(redis_error(what, error)),
-            Err(_) => Err(Error::Unavailable(format!("redis {what}: no answer within {CALL_DEADLINE:?}"))),
-        }
+        within_deadline(what, call).await
     }
 
     fn article_key(&self, id: &str) -> String {
         format!("{}:a:{id}", self.namespace)
     }
+}
+
+/// Runs one Redis call under [`CALL_DEADLINE`], mapping its errors.
+async fn within_deadline<T>(what: &str, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
+    match tokio::time::timeout(CALL_DEADLINE, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(redis_error(what, error)),
+        Err(_) => Err(Error::Unavailable(format!("redis {what}: no answer within {CALL_DEADLINE:?}"))),
+    }
+}
+
+/// Loads the scripts at start-up (on a cluster, SCRIPT LOAD goes to every master), so that a Redis
+/// without scripting, or refusing it, fails then and not at the first ingest.
+async fn load_scripts(connection: &mut impl redis::aio::ConnectionLike, scripts: &[&Script]) -> Result<()> {
+    for script in scripts {
+        within_deadline("script load", script.load_async(connection)).await?;
+    }
+    Ok(())
 }
 
 /// Namespaces become key prefixes: keep them to characters that cannot collide with the layout's

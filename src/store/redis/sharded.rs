@@ -79,8 +79,8 @@ use crate::error::{Error, Result};
 use crate::store::{Assigned, Candidate, ClusterHead, Inserted, Lookup, Store};
 
 use super::{
-    CALL_DEADLINE, CONNECTION_TIMEOUT, RESPONSE_TIMEOUT, array, bytes, integer, member, protocol_error, record, redact,
-    redis_error, string, validate_namespace,
+    CALL_DEADLINE, CONNECTION_TIMEOUT, RESPONSE_TIMEOUT, array, bytes, integer, load_scripts, member, protocol_error,
+    record, redact, string, validate_namespace, within_deadline,
 };
 
 /// Width of the rank prefix of a member (tier digit and two 16-digit times).
@@ -231,13 +231,7 @@ impl RedisClusterStore {
             .map_err(|_| unreachable(format!("no answer within {CALL_DEADLINE:?}")))?
             .map_err(|e| unreachable(e.to_string()))?;
         let scripts = Scripts::new();
-        // SCRIPT LOAD goes to every master: a cluster refusing scripts fails now, not at the first ingest
-        for script in scripts.all() {
-            tokio::time::timeout(CALL_DEADLINE, script.load_async(&mut connection))
-                .await
-                .map_err(|_| unreachable(format!("no answer within {CALL_DEADLINE:?}")))?
-                .map_err(|e| redis_error("script load", e))?;
-        }
+        load_scripts(&mut connection, &scripts.all()).await?;
         tracing::info!(url = %redact(url), namespace, "redis cluster store connected");
         Ok(RedisClusterStore {
             connection,
@@ -248,11 +242,7 @@ impl RedisClusterStore {
     }
 
     async fn call<T>(&self, what: &'static str, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
-        match tokio::time::timeout(CALL_DEADLINE, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(redis_error(what, error)),
-            Err(_) => Err(Error::Unavailable(format!("redis {what}: no answer within {CALL_DEADLINE:?}"))),
-        }
+        within_deadline(what, call).await
     }
 
     /// Runs `script` with `keys` (one slot) and `args`.
