@@ -23,7 +23,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
 
     /// Store URL: empty or `embedded://` for the embedded store in --data-dir, `memory://` for a
-    /// throwaway one, `redis://host:port[/db]` or `rediss://…` for Redis.
+    /// throwaway one, `redis://host:port[/db]` or `rediss://…` for Redis,
+    /// `redis+cluster://host:port[,host:port…]` for a Redis Cluster.
     #[arg(long, env = "DEDUPD_STORE", default_value = "embedded://")]
     pub store: String,
 

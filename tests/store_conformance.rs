@@ -16,10 +16,10 @@ use dedupd::domain::{ClusterId, Micros, SourceTier, StoredArticle};
 use dedupd::error::Error;
 use dedupd::store::embedded::EmbeddedStore;
 use dedupd::store::memory::MemoryStore;
-use dedupd::store::redis::RedisStore;
+use dedupd::store::redis::{RedisClusterStore, RedisStore};
 use dedupd::store::{Assigned, Inserted, Lookup, POSTINGS_READ_PER_KEY, Store};
 
-use common::{RedisServer, article_text, free_port, stored_article};
+use common::{RedisCluster, RedisServer, article_text, free_port, stored_article};
 
 /// Generous: every case expects fewer candidates than this.
 const LIMIT: usize = 100;
@@ -48,11 +48,20 @@ async fn redis() -> Backend {
     Backend { store: Arc::new(store), _guard: Box::new(server) }
 }
 
+/// A three-master Redis Cluster of its own.
+async fn redis_cluster() -> Backend {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
+    let store =
+        RedisClusterStore::connect_with_namespace(&cluster.url(), "conformance").await.expect("connect to the cluster");
+    Backend { store: Arc::new(store), _guard: Box::new(cluster) }
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         conformance!(@backend memory: $($case),*);
         conformance!(@backend embedded: $($case),*);
         conformance!(@backend redis: $($case),*);
+        conformance!(@backend redis_cluster: $($case),*);
     };
     (@backend $backend:ident: $($case:ident),*) => {
         mod $backend {
@@ -565,4 +574,92 @@ async fn redis_namespaces_are_isolated() {
     assert!(tenant_b.lookup(&keys, LIMIT).await.unwrap().candidates.is_empty());
     assert!(new_lookup(tenant_b.insert_and_lookup(record, LIMIT).await.unwrap()).candidates.is_empty());
     assert!(RedisStore::connect_with_namespace(&server.url(), "bad:namespace").await.is_err());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// redis cluster only
+
+/// A merge cut short after its first step (the absorbed cluster closed, its members not moved yet)
+/// is finished by whoever resolves through it: nobody is lost, and the survivor is the older id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_finishes_a_merge_cut_short() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
+    let store = RedisClusterStore::connect_with_namespace(&cluster.url(), "cut").await.unwrap();
+    let older = ingest_linked(&store, article("older", 40, 0, 0), &[]).await.cluster_id;
+    tick().await;
+    let newer = ingest_linked(&store, article("newer", 41, 0, 0), &[]).await.cluster_id;
+    assert!(older < newer);
+
+    // what `close` writes, as a crashed merger would have left it: the forward, members still in place
+    let tag = &newer.as_str()[newer.as_str().len() - 8..];
+    let client =
+        ::redis::cluster::ClusterClient::new(vec![format!("redis://127.0.0.1:{}", cluster.ports()[0])]).unwrap();
+    let mut connection = client.get_async_connection().await.unwrap();
+    let _: () = ::redis::cmd("SET")
+        .arg(format!("cut:f:{{{tag}}}{newer}"))
+        .arg(older.as_str())
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    let view = store.cluster(&newer).await.unwrap().expect("the closed cluster resolves to the survivor");
+    assert_eq!(view.cluster_id, older);
+    let mut members: Vec<String> = view.members.iter().map(|m| m.meta.id.clone()).collect();
+    members.sort();
+    assert_eq!(members, ["newer", "older"], "the move was finished");
+    assert_eq!(cluster_of(&store, "newer").await, older);
+    let leftover: i64 =
+        ::redis::cmd("ZCARD").arg(format!("cut:c:{{{tag}}}{newer}")).query_async(&mut connection).await.unwrap();
+    assert_eq!(leftover, 0, "the absorbed cluster's members were dropped once moved");
+
+    // the next article linking the absorbed cluster's member joins the survivor
+    let joined = ingest_linked(&store, article("late", 42, 0, 0), &["newer"]).await;
+    assert_eq!(joined.cluster_id, older);
+}
+
+/// An ingest cut short after its claim but before its add leaves an article whose record names a
+/// cluster that does not list it: the retry sees it unassigned, and its assign makes it a member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_repairs_a_claim_without_its_add() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
+    let store = RedisClusterStore::connect_with_namespace(&cluster.url(), "claim").await.unwrap();
+    let first = ingest_linked(&store, article("first", 43, 0, 0), &[]).await.cluster_id;
+    new_lookup(store.insert_and_lookup(article("second", 43, 10, 10), LIMIT).await.unwrap());
+
+    // what `claim` writes (the cluster id at the start of the record), without the `add`
+    let founded_tag = ClusterId::new(0, "second");
+    let tag = &founded_tag.as_str()[founded_tag.as_str().len() - 8..];
+    let client =
+        ::redis::cluster::ClusterClient::new(vec![format!("redis://127.0.0.1:{}", cluster.ports()[0])]).unwrap();
+    let mut connection = client.get_async_connection().await.unwrap();
+    let _: i64 = ::redis::cmd("SETRANGE")
+        .arg(format!("claim:a:{{{tag}}}second"))
+        .arg(0)
+        .arg(first.as_str())
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(member_ids(&store, &first).await, ["first"], "claimed, but no member");
+
+    match store.insert_and_lookup(article("second", 43, 10, 10), LIMIT).await.unwrap() {
+        Inserted::Unchanged { article, .. } => assert_eq!(article.cluster_id, None, "reported unassigned"),
+        Inserted::New(_) => panic!("the same content is unchanged"),
+    }
+    let assigned = store.assign("second", &[]).await.unwrap();
+    assert_eq!(assigned.cluster_id, first);
+    assert_eq!(member_ids(&store, &first).await, ["first", "second"]);
+    assert_eq!(cluster_of(&store, "second").await, first);
+}
+
+/// No cluster node listening: `connect` fails quickly, as unavailable; a malformed URL is invalid.
+#[tokio::test]
+async fn redis_cluster_connect_to_closed_ports_fails_fast() {
+    let (a, b) = (free_port(), free_port());
+    let started = Instant::now();
+    let outcome = RedisClusterStore::connect(&format!("redis+cluster://127.0.0.1:{a},127.0.0.1:{b}")).await;
+    let elapsed = started.elapsed();
+    assert!(matches!(outcome, Err(Error::Unavailable(_))), "{:?}", outcome.err());
+    assert!(elapsed < Duration::from_secs(10), "connect took {elapsed:?}");
+    let outcome = RedisClusterStore::connect("redis+cluster://").await;
+    assert!(matches!(outcome, Err(Error::InvalidArgument { .. })), "{:?}", outcome.err());
 }

@@ -146,7 +146,8 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Opens the store a URL names: `memory://`, `embedded://` (or empty) for the embedded store in
-/// `data_dir`, `embedded:///some/dir` for one elsewhere, `redis://…` or `rediss://…`.
+/// `data_dir`, `embedded:///some/dir` for one elsewhere, `redis://…` or `rediss://…`, or
+/// `redis+cluster://host:port[,host:port…]` for a Redis Cluster.
 pub async fn open(url: &str, data_dir: &Path) -> Result<Arc<dyn Store>> {
     let url = url.trim();
     if url.is_empty() || url == "embedded://" || url == "embedded" {
@@ -158,11 +159,16 @@ pub async fn open(url: &str, data_dir: &Path) -> Result<Arc<dyn Store>> {
     if url == "memory://" || url == "memory" {
         return Ok(Arc::new(memory::MemoryStore::new()));
     }
+    if url.starts_with("redis+cluster://") {
+        return Ok(Arc::new(redis::RedisClusterStore::connect(url).await?));
+    }
     if url.starts_with("redis://") || url.starts_with("rediss://") {
         return Ok(Arc::new(redis::RedisStore::connect(url).await?));
     }
     Err(Error::invalid(
         "store",
-        format!("unsupported store url {url:?}: expected memory://, embedded://[DIR], redis:// or rediss://"),
+        format!(
+            "unsupported store url {url:?}: expected memory://, embedded://[DIR], redis://, rediss:// or redis+cluster://"
+        ),
     ))
 }

@@ -1,4 +1,4 @@
-//! `redis://` / `rediss://`: the index in Redis, shared by any number of dedupd replicas.
+//! `redis://` / `rediss://`: the index in one Redis, shared by any number of dedupd replicas.
 //!
 //! Every [`Store`] call is one Lua script (or one command), so each is atomic on the Redis side and
 //! costs one round trip whatever the corpus size; no call uses `KEYS` or `SCAN`. The scripts live
@@ -9,11 +9,17 @@
 //!
 //! All keys start with a namespace (default `dedupd`), so several tenants can share one Redis:
 //!
-//! - `ns:a:ID`, hash, one per article: `d` the postcard-encoded [`StoredArticle`] without its cluster
-//!   (so merges never rewrite it), `c` its current cluster id (absent while unassigned), `h` its
-//!   content hash (decimal), `k` its band keys (16 hex digits each, concatenated) so that a delete can
-//!   remove its postings, `m` its member string in its cluster's zset;
-//! - `ns:p:BAND`, set of article ids posted under a band key (16 hex digits);
+//! - `ns:a:ID`, string, one per article: its record (`redis/record.rs`): a fixed header the scripts
+//!   read (cluster id, rewritten in place by merges; content hash; tier and times, from which a script
+//!   builds the zset member; band keys, so that a delete can remove its postings) and the compact
+//!   metadata and fingerprint only Rust decodes;
+//! - `ns:p:BUCKET`, hash: the postings of every band key whose first 3 bytes (tag and top 16 bits of
+//!   the value, 6 hex digits) are `BUCKET`; field = the key's last 2 bytes, value = the ids posted
+//!   under it, newline-separated. Buckets rather than one set per band key because a small hash stays
+//!   in Redis's compact listpack encoding (a few bytes per entry) where a key of its own costs ~100
+//!   bytes: at 24 band keys per article that was most of the memory. Buckets stay compact up to
+//!   `hash-max-listpack-entries` (128 by default) entries, ~16M postings or ~700k articles; beyond
+//!   that raise it (512 keeps ~2.8M articles compact);
 //! - `ns:c:CLUSTER`, zset of the cluster's members. Every score is 0 and a member is
 //!   `TIER hex16(published) hex16(ingested) ID`, the tier one digit (see [`crate::domain::SourceTier::digit`]) and
 //!   each time offset by 2^63 so that negative times sort too:
@@ -28,8 +34,11 @@
 //! Like the in-process stores, forwards are never deleted, even once their cluster is empty.
 //!
 //! The scripts compute key names inside Lua from the namespace, which standalone Redis allows. Redis
-//! Cluster does not: it needs every key a script touches declared and in one hash slot, e.g. all of a
-//! namespace's keys under one `{ns}` hash tag, or a layout that splits the scripts.
+//! Cluster does not (every key a script touches must be declared and in one hash slot): that is
+//! [`RedisClusterStore`] (`redis+cluster://`, in `redis/sharded.rs`), whose calls are sequences of
+//! one-slot steps. This backend keeps one atomic script per call because on one node that is both the
+//! simplest protocol and the cheapest (two round trips per ingest); the step-wise one would only add
+//! round trips here.
 //!
 //! # Durability and failures
 //!
@@ -53,6 +62,10 @@ use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_
 use crate::error::{Error, Result};
 
 use super::{Assigned, Candidate, ClusterHead, Inserted, Lookup, Store};
+
+mod record;
+mod sharded;
+pub use sharded::RedisClusterStore;
 
 /// The namespace of [`RedisStore::connect`].
 pub const DEFAULT_NAMESPACE: &str = "dedupd";
@@ -127,30 +140,37 @@ impl RedisStore {
             .map_err(|_| unreachable(format!("no answer within {CALL_DEADLINE:?}")))?
             .map_err(|e| unreachable(e.to_string()))?;
         let scripts = Scripts::new();
-        // loaded now so that a Redis without scripting (or refusing it) fails at start-up, not at the
-        // first ingest
-        for script in scripts.all() {
-            tokio::time::timeout(CALL_DEADLINE, script.load_async(&mut connection))
-                .await
-                .map_err(|_| unreachable(format!("no answer within {CALL_DEADLINE:?}")))?
-                .map_err(|e| redis_error("script load", e))?;
-        }
+        load_scripts(&mut connection, &scripts.all()).await?;
         tracing::info!(%address, namespace, "redis store connected");
         Ok(RedisStore { connection, namespace: namespace.to_string(), scripts })
     }
 
     /// Runs one Redis call under [`CALL_DEADLINE`], mapping its errors.
     async fn call<T>(&self, what: &'static str, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
-        match tokio::time::timeout(CALL_DEADLINE, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => Err(redis_error(what, error)),
-            Err(_) => Err(Error::Unavailable(format!("redis {what}: no answer within {CALL_DEADLINE:?}"))),
-        }
+        within_deadline(what, call).await
     }
 
     fn article_key(&self, id: &str) -> String {
         format!("{}:a:{id}", self.namespace)
     }
+}
+
+/// Runs one Redis call under [`CALL_DEADLINE`], mapping its errors.
+async fn within_deadline<T>(what: &str, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
+    match tokio::time::timeout(CALL_DEADLINE, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(redis_error(what, error)),
+        Err(_) => Err(Error::Unavailable(format!("redis {what}: no answer within {CALL_DEADLINE:?}"))),
+    }
+}
+
+/// Loads the scripts at start-up (on a cluster, SCRIPT LOAD goes to every master), so that a Redis
+/// without scripting, or refusing it, fails then and not at the first ingest.
+async fn load_scripts(connection: &mut impl redis::aio::ConnectionLike, scripts: &[&Script]) -> Result<()> {
+    for script in scripts {
+        within_deadline("script load", script.load_async(connection)).await?;
+    }
+    Ok(())
 }
 
 /// Namespaces become key prefixes: keep them to characters that cannot collide with the layout's
@@ -208,11 +228,6 @@ fn protocol_error(what: &str, detail: impl std::fmt::Display) -> Error {
     Error::Internal(format!("redis {what}: unexpected answer: {detail}"))
 }
 
-/// Band keys as the scripts take them: 16 hex digits each, concatenated.
-fn encode_bands(keys: &[u64]) -> String {
-    keys.iter().map(|key| format!("{key:016x}")).collect()
-}
-
 /// A time as 16 hex digits that sort bytewise as the signed value does.
 fn sortable(micros: Micros) -> String {
     format!("{:016x}", (micros as u64) ^ (1 << 63))
@@ -227,13 +242,6 @@ fn member(article: &StoredArticle) -> String {
         sortable(article.ingested_us),
         article.meta.id
     )
-}
-
-fn decode_article(what: &str, blob: &[u8], cluster_id: Option<ClusterId>) -> Result<StoredArticle> {
-    let mut article: StoredArticle =
-        postcard::from_bytes(blob).map_err(|e| Error::Internal(format!("redis {what}: undecodable article: {e}")))?;
-    article.cluster_id = cluster_id;
-    Ok(article)
 }
 
 // Decoding of script answers. Lua tables arrive as arrays, strings as bulk strings, numbers as integers
@@ -271,25 +279,19 @@ fn tuple<const N: usize>(what: &str, value: Value) -> Result<[Value; N]> {
     items.try_into().map_err(|_| protocol_error(what, format!("expected {N} values, got {len}")))
 }
 
-/// A cluster id field, where '' means unassigned.
-fn cluster_field(what: &str, value: Value) -> Result<Option<ClusterId>> {
-    let id = string(what, value)?;
-    Ok((!id.is_empty()).then_some(ClusterId(id)))
-}
-
 /// `{candidates, heads}` as `lookup` in `common.lua` returns them.
 fn decode_lookup(what: &str, candidates: Value, heads: Value) -> Result<Lookup> {
     let mut lookup = Lookup::default();
     for candidate in array(what, candidates)? {
-        let [shared, blob, cluster] = tuple(what, candidate)?;
+        let [shared, stored] = tuple(what, candidate)?;
         let shared_keys = u32::try_from(integer(what, shared)?).map_err(|e| protocol_error(what, e))?;
-        let article = decode_article(what, &bytes(what, blob)?, cluster_field(what, cluster)?)?;
+        let article = record::decode(&bytes(what, stored)?)?;
         lookup.candidates.push(Candidate { article, shared_keys });
     }
     for head in array(what, heads)? {
-        let [cluster, blob] = tuple(what, head)?;
+        let [cluster, stored] = tuple(what, head)?;
         let cluster_id = ClusterId(string(what, cluster)?);
-        let canonical = decode_article(what, &bytes(what, blob)?, Some(cluster_id.clone()))?;
+        let canonical = record::decode(&bytes(what, stored)?)?;
         lookup.clusters.push(ClusterHead { cluster_id, canonical });
     }
     Ok(lookup)
@@ -303,41 +305,28 @@ impl Store for RedisStore {
 
     async fn get(&self, id: &str) -> Result<Option<StoredArticle>> {
         let mut connection = self.connection.clone();
-        let mut command = redis::cmd("HMGET");
-        command.arg(self.article_key(id)).arg("d").arg("c");
-        let (blob, cluster): (Option<Vec<u8>>, Option<String>) =
-            self.call("get", command.query_async(&mut connection)).await?;
-        let Some(blob) = blob else { return Ok(None) };
-        decode_article("get", &blob, cluster.map(ClusterId)).map(Some)
+        let mut command = redis::cmd("GET");
+        command.arg(self.article_key(id));
+        let stored: Option<Vec<u8>> = self.call("get", command.query_async(&mut connection)).await?;
+        stored.map(|stored| record::decode(&stored)).transpose()
     }
 
     async fn insert_and_lookup(&self, article: StoredArticle, limit: usize) -> Result<Inserted> {
         const WHAT: &str = "insert";
         debug_assert!(article.cluster_id.is_none(), "new articles are inserted unassigned");
-        let bands = encode_bands(&article.band_keys);
-        let member = member(&article);
-        let record = StoredArticle { cluster_id: None, ..article };
-        let blob = postcard::to_stdvec(&record)
-            .map_err(|e| Error::Internal(format!("redis {WHAT}: cannot encode article: {e}")))?;
+        let encoded = record::encode(&article)?;
         let mut connection = self.connection.clone();
         let mut invocation = self.scripts.insert.prepare_invoke();
-        invocation
-            .arg(&self.namespace)
-            .arg(&record.meta.id)
-            .arg(record.content_hash.to_string())
-            .arg(blob)
-            .arg(bands)
-            .arg(member)
-            .arg(limit);
+        invocation.arg(&self.namespace).arg(&article.meta.id).arg(encoded).arg(limit);
         let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
         let mut items = array(WHAT, answer)?.into_iter();
         let tag = items.next().map(|tag| string(WHAT, tag)).transpose()?;
-        match (tag.as_deref(), items.next(), items.next(), items.next(), items.next()) {
-            (Some("u"), Some(blob), Some(cluster), Some(canonical), None) => {
-                let article = decode_article(WHAT, &bytes(WHAT, blob)?, cluster_field(WHAT, cluster)?)?;
+        match (tag.as_deref(), items.next(), items.next(), items.next()) {
+            (Some("u"), Some(stored), Some(canonical), None) => {
+                let article = record::decode(&bytes(WHAT, stored)?)?;
                 Ok(Inserted::Unchanged { article: Box::new(article), canonical_id: string(WHAT, canonical)? })
             }
-            (Some("n"), Some(candidates), Some(heads), None, None) => {
+            (Some("n"), Some(candidates), Some(heads), None) => {
                 Ok(Inserted::New(decode_lookup(WHAT, candidates, heads)?))
             }
             _ => Err(protocol_error(WHAT, "expected a 'u' or 'n' answer")),
@@ -348,7 +337,7 @@ impl Store for RedisStore {
         const WHAT: &str = "lookup";
         let mut connection = self.connection.clone();
         let mut invocation = self.scripts.lookup.prepare_invoke();
-        invocation.arg(&self.namespace).arg(encode_bands(keys)).arg(limit);
+        invocation.arg(&self.namespace).arg(record::bands(keys)?).arg(limit);
         let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
         let [candidates, heads] = tuple(WHAT, answer)?;
         decode_lookup(WHAT, candidates, heads)
@@ -381,10 +370,7 @@ impl Store for RedisStore {
         let cluster_id = ClusterId(string(WHAT, resolved)?);
         let members = array(WHAT, members)?
             .into_iter()
-            .map(|member| {
-                let [blob, cluster] = tuple(WHAT, member)?;
-                decode_article(WHAT, &bytes(WHAT, blob)?, cluster_field(WHAT, cluster)?)
-            })
+            .map(|member| record::decode(&bytes(WHAT, member)?))
             .collect::<Result<Vec<_>>>()?;
         Ok(Some(ClusterView { cluster_id, members }))
     }

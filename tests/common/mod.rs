@@ -21,17 +21,25 @@ pub struct RedisServer {
     child: Child,
     port: u16,
     dir: tempfile::TempDir,
+    /// Arguments beyond the defaults, kept for [`RedisServer::restart`].
+    extra: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts a server on a free port and waits until it answers.
     pub fn start() -> RedisServer {
+        Self::start_with(&[])
+    }
+
+    /// Like [`RedisServer::start`], with extra `redis-server` arguments (e.g. cluster mode).
+    pub fn start_with(extra: &[&str]) -> RedisServer {
         let dir = tempfile::tempdir().expect("temporary directory for redis-server");
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         // a port picked by the kernel can be taken by a parallel test before redis binds it: retry
         for _ in 0..5 {
             let port = free_port();
-            if let Some(child) = spawn(port, dir.path()) {
-                return RedisServer { child, port, dir };
+            if let Some(child) = spawn(port, dir.path(), &extra) {
+                return RedisServer { child, port, dir, extra };
             }
         }
         panic!("redis-server did not start on any of 5 free ports");
@@ -52,7 +60,7 @@ impl RedisServer {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         // the port is free again as soon as the old process is reaped; retry in case it lingers
         loop {
-            if let Some(child) = spawn(self.port, self.dir.path()) {
+            if let Some(child) = spawn(self.port, self.dir.path(), &self.extra) {
                 self.child = child;
                 return;
             }
@@ -100,11 +108,14 @@ pub fn free_port() -> u16 {
 }
 
 /// Starts `redis-server` on `port`; `None` if it exited (the port was taken) before answering.
-fn spawn(port: u16, dir: &Path) -> Option<Child> {
+fn spawn(port: u16, dir: &Path, extra: &[String]) -> Option<Child> {
     let spawned = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .args(["--daemonize", "no", "--dir"])
         .arg(dir)
+        // cluster nodes write their node table here (in the server's own directory)
+        .args(["--cluster-config-file", "nodes.conf"])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -441,4 +452,65 @@ pub fn spun_copy(text: &str, percent: u64, seed: u64) -> String {
          rightful owners. Related Articles. Back to top button.",
         words.join(" ")
     )
+}
+
+/// A throwaway Redis Cluster: three masters (`--cluster-enabled yes`) on free ports, joined with
+/// `redis-cli --cluster create … --cluster-replicas 0`; every server is killed on drop.
+pub struct RedisCluster {
+    nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    /// Starts three masters, creates the cluster and waits until every node reports
+    /// `cluster_state:ok`.
+    pub fn start() -> RedisCluster {
+        const MASTERS: usize = 3;
+        // redis-cli --cluster create can race a port another test takes between free_port and bind:
+        // start the nodes first (each retried on its own), then join them
+        let nodes: Vec<RedisServer> =
+            (0..MASTERS).map(|_| RedisServer::start_with(&["--cluster-enabled", "yes"])).collect();
+        let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port())).collect();
+        let output = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run redis-cli --cluster create");
+        assert!(
+            output.status.success(),
+            "redis-cli --cluster create failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let cluster = RedisCluster { nodes };
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        while !cluster.nodes.iter().all(|n| cluster_state_ok(n.port())) {
+            assert!(Instant::now() < deadline, "the cluster did not reach cluster_state:ok");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        cluster
+    }
+
+    /// `redis+cluster://host:port,host:port,…`, as `--store` takes it.
+    pub fn url(&self) -> String {
+        let nodes: Vec<String> = self.nodes.iter().map(|n| format!("127.0.0.1:{}", n.port())).collect();
+        format!("redis+cluster://{}", nodes.join(","))
+    }
+
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(RedisServer::port).collect()
+    }
+}
+
+/// Whether the node on `port` says `cluster_state:ok` (and has every slot: 3 masters, 16384 slots).
+fn cluster_state_ok(port: u16) -> bool {
+    let Ok(output) =
+        Command::new("redis-cli").args(["-p", &port.to_string(), "cluster", "info"]).stdin(Stdio::null()).output()
+    else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    text.contains("cluster_state:ok") && text.contains("cluster_slots_ok:16384")
 }

@@ -2,9 +2,11 @@
 -- exist, else {cluster id, canonical id}.
 
 local id, founded = ARGV[2], ARGV[3]
+-- cluster ids are written into records in place: checked before anything is written
+if #founded ~= CLUSTER_WIDTH then return redis.error_reply('cluster id of unexpected width: ' .. founded) end
 
-local own = redis.call('HMGET', article_key(id), 'm', 'c')
-if not own[1] then return false end
+local own = redis.call('GET', article_key(id))
+if not own then return false end
 
 -- the clusters to unite, and the articles (this one, unassigned links) that join them
 local targets = {}
@@ -18,12 +20,17 @@ local function consider(article, cid)
     targets[#targets + 1] = cid
   end
 end
-consider(id, own[2])
+local records = {}
+records[id] = own
+consider(id, record_cluster(own))
 for i = 4, #ARGV do
   local link = ARGV[i]
-  local fields = redis.call('HMGET', article_key(link), 'm', 'c')
+  local record = redis.call('GET', article_key(link))
   -- a link that no longer exists is ignored
-  if fields[1] then consider(link, fields[2]) end
+  if record then
+    records[link] = record
+    consider(link, record_cluster(record))
+  end
 end
 
 -- the oldest (smallest) cluster survives
@@ -41,7 +48,7 @@ for _, absorbed in ipairs(targets) do
   if absorbed ~= survivor then
     for _, member in ipairs(redis.call('ZRANGE', cluster_key(absorbed), 0, -1)) do
       redis.call('ZADD', survivor_key, 0, member)
-      redis.call('HSET', article_key(member_id(member)), 'c', survivor)
+      set_cluster(member_id(member), survivor)
     end
     redis.call('DEL', cluster_key(absorbed))
     -- clusters that forwarded to the absorbed one now forward to the survivor directly, so a
@@ -59,9 +66,8 @@ end
 
 -- unassigned articles carry no cluster yet, so they only need adding (a repeated id is harmless)
 for _, article in ipairs(joining) do
-  local key = article_key(article)
-  redis.call('ZADD', survivor_key, 0, redis.call('HGET', key, 'm'))
-  redis.call('HSET', key, 'c', survivor)
+  redis.call('ZADD', survivor_key, 0, record_member(records[article], article))
+  set_cluster(article, survivor)
 end
 
 return {survivor, canonical_id(survivor) or id}

@@ -1,5 +1,5 @@
 -- cluster: ARGV = ns, cluster id. Returns false for an unknown or empty cluster, else
--- {resolved cluster id, {{blob, cluster}, ...}} with members in canonical order.
+-- {resolved cluster id, {record, ...}} with members in canonical order.
 
 local cid = ARGV[2]
 -- merges rewrite every forward to point at the survivor, so one hop is enough; the bound only guards
@@ -12,9 +12,9 @@ end
 
 local members = {}
 for _, member in ipairs(redis.call('ZRANGE', cluster_key(cid), 0, -1)) do
-  local fields = redis.call('HMGET', article_key(member_id(member)), 'd', 'c')
-  if fields[1] then
-    members[#members + 1] = {fields[1], fields[2] or cid}
+  local record = redis.call('GET', article_key(member_id(member)))
+  if record then
+    members[#members + 1] = record
   end
 end
 if #members == 0 then return false end

@@ -1,25 +1,25 @@
--- insert_and_lookup: ARGV = ns, id, content hash, blob, band keys (concatenated), member, limit.
--- Returns {'u', blob, cluster or '', canonical id} when the same content is stored already, else
--- {'n', candidates, heads} (see `lookup`).
+-- insert_and_lookup: ARGV = ns, id, record (see record.rs), limit.
+-- Returns {'u', record, canonical id} when the same content is stored already, else {'n', candidates,
+-- heads} (see `lookup`).
 
-local id, hash, blob, keys, member = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local limit = tonumber(ARGV[7])
+local id, record = ARGV[2], ARGV[3]
+local limit = tonumber(ARGV[4])
 local key = article_key(id)
 
-local existing = redis.call('HMGET', key, 'h', 'd', 'c')
-if existing[1] then
-  if existing[1] == hash then
-    local cid = existing[3]
+local existing = redis.call('GET', key)
+if existing then
+  if record_hash(existing) == record_hash(record) then
+    local cid = record_cluster(existing)
     local canonical = cid and canonical_id(cid) or id
-    return {'u', existing[2], cid or '', canonical}
+    return {'u', existing, canonical}
   end
   remove_article(id)
 end
 
-redis.call('HSET', key, 'd', blob, 'h', hash, 'k', keys, 'm', member)
-local band_list = bands(keys)
-for _, band in ipairs(band_list) do
-  redis.call('SADD', posting_key(band), id)
+redis.call('SET', key, record)
+local lists = {}
+for _, band in ipairs(record_bands(record)) do
+  lists[#lists + 1] = post(band, id)
 end
-local found = lookup(band_list, limit, id)
+local found = lookup(lists, limit, id)
 return {'n', found[1], found[2]}

@@ -1,3 +1,7 @@
--- lookup: ARGV = ns, band keys (concatenated), limit. Read-only. Returns {candidates, heads}.
+-- lookup: ARGV = ns, band keys (5 bytes each, concatenated), limit. Read-only. Returns {candidates, heads}.
 
-return lookup(bands(ARGV[2]), tonumber(ARGV[3]), false)
+local lists = {}
+for _, band in ipairs(split_bands(ARGV[2])) do
+  lists[#lists + 1] = posted(band)
+end
+return lookup(lists, tonumber(ARGV[3]), false)

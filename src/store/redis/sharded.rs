@@ -1,0 +1,793 @@
+//! `redis+cluster://`: the index in a Redis Cluster, where one script may touch only keys of one hash
+//! slot, declared in `KEYS`.
+//!
+//! The standalone backend ([`super::RedisStore`]) keeps its design: one script per call, atomic,
+//! two round trips per ingest. On a cluster the same atomicity would need every key in one slot, one
+//! hot slot that every ingest touches and that no cluster can spread. So here each [`Store`] call is a
+//! short sequence of one-slot steps, each step idempotent and safe to retry or to interleave with any
+//! other call's steps; the steps of one stage go out concurrently (each node's multiplexed connection
+//! writes them back to back, one round trip per node and stage).
+//!
+//! # Key layout
+//!
+//! `TAG(x)` is the 8 hex digits of the xxh3 of `x` that [`ClusterId::new`] puts at the end of a cluster
+//! id, so **a cluster shares its founder's slot**: founding a cluster is one script.
+//!
+//! - `ns:a:{TAG(id)}ID`, string per article: its record, as standalone (`record.rs`), whose cluster
+//!   field is set once, in place, by the step that places it (`claim` or `found`). It may name a
+//!   cluster that was merged away since: readers follow forwards;
+//! - `ns:p:BUCKET`, the posting buckets of standalone (`redis.rs`): each bucket in its own slot, so
+//!   band keys spread evenly;
+//! - `ns:c:{T}CLUSTER`, zset of members (score 0, member `TIER hex16 hex16 ID`, the canonical order,
+//!   as standalone), where `T` is the cluster id's last 8 characters (its founder's tag);
+//! - `ns:f:{T}CLUSTER`, the cluster it was merged into, in the zset's slot. Set once, never changed
+//!   nor deleted: a chain of forwards only grows at its end, and every id in it is smaller than the
+//!   last (the smaller id survives), so chains end.
+//!
+//! # Why merges stay correct across slots
+//!
+//! A member's truth is the zset of the live cluster at the end of its `c`'s forward chain. Every step
+//! keeps that true or makes it true again:
+//!
+//! - **join** = `add` to the target zset and `claim` the article's `c` (set only if unset), sent
+//!   together. `add` refuses a closed cluster and answers its forward (followed until a live cluster
+//!   takes the member), so a member is never added to a cluster whose members were already taken for
+//!   a move; the claim names the target, which resolves to wherever the add ended. If another ingest
+//!   claimed the article first (adoption of a racing copy), the two clusters are united. An ingest cut
+//!   short between the two leaves either an unclaimed member (reported unassigned, so the retried
+//!   ingest assigns it again) or a claim without membership (the retry's `insert` checks membership and
+//!   reports it unassigned too; `assign` always re-adds the article itself).
+//! - **merge** of `X` into `S` (the smaller id) = `close X` (set the forward, read the members), `add`
+//!   them to `S` (following `S`'s forward if `S` was merged meanwhile), `finish X` (drop its zset). From
+//!   `close` on, `X`'s members resolve to `S`, so their `c` fields never need rewriting. A merge cut
+//!   short leaves a closed cluster with members: whoever resolves through it moves them again (`add` is
+//!   idempotent), so the move always completes. Two merges racing on one cluster are serialised by
+//!   `close` (one slot): the second learns the forward, resolves, and unites what is left.
+//! - a union repeats "resolve every target, merge all into the smallest" until one live cluster is
+//!   left, so concurrent unions of overlapping sets converge on the smallest id.
+//! - **delete** removes the record first (one script: only one deleter wins), then the postings and the
+//!   member. A merge moving the member at the same time can leave it behind as a *ghost* (a member
+//!   without its record, or with another version's): readers skip ghosts, and a ghost at the head is
+//!   removed when met.
+//!
+//! # Round trips per ingest
+//!
+//! `insert` (article's node) → `post` every band key (every node holding one) → read the top
+//! candidates (their nodes) → resolve their clusters (the clusters' nodes); then the engine verifies,
+//! and `assign` is `found` (article's node) for a new cluster, or `add` (the cluster's node) together
+//! with `claim` (the article's node) to join one: the facts `assign` needs about its links are kept
+//! from the lookup of the same ingest (a fact gone stale is caught by `add`/`claim`, never trusted).
+//! A node gets one round trip per stage it takes part in. An original costs three stages: the article's
+//! node 3 at most (insert, post, found), every other node 1 (post). A copy joining a cluster costs five
+//! (insert, post, candidates, heads, add+claim): a node holding only band keys 1, a candidate's node 2,
+//! the cluster's node 3 (post, heads, add), the article's node 3 (insert, post, claim); a node that
+//! happens to hold two of these roles (on three masters, often) adds theirs up, 4 or 5. Merges and
+//! races add steps, off the hot path.
+
+use std::collections::{BTreeSet, HashMap};
+use std::future::Future;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use futures::future::try_join_all;
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{Script, Value};
+
+use crate::domain::{ClusterId, ClusterView, Deleted, StoredArticle, now_micros};
+use crate::error::{Error, Result};
+use crate::store::{Assigned, Candidate, ClusterHead, Inserted, Lookup, Store};
+
+use super::{
+    CALL_DEADLINE, CONNECTION_TIMEOUT, RESPONSE_TIMEOUT, array, bytes, integer, load_scripts, member, protocol_error,
+    record, redact, string, validate_namespace, within_deadline,
+};
+
+/// Width of the rank prefix of a member (tier digit and two 16-digit times).
+const RANK_WIDTH: usize = 33;
+/// Most forwards followed, and most union rounds, before a call gives up: chains are short (each
+/// merge makes one hop), so hitting this means a bug or a hand edit.
+const MAX_HOPS: usize = 32;
+/// Facts kept from lookups for the assigns that follow; an ingest that fails between the two leaves
+/// its entry behind, so the map is cleared when it grows past this (a missing entry costs one read).
+const MAX_PREPARED: usize = 4096;
+
+/// The compiled scripts; each touches only the keys it is given, all in one slot.
+struct Scripts {
+    insert: Script,
+    post: Script,
+    head: Script,
+    add: Script,
+    found: Script,
+    claim: Script,
+    close: Script,
+    finish: Script,
+    remove: Script,
+    unpost: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        // the scripts that read a record's header get its helpers
+        let with_record = |body: &str| Script::new(&format!("{}\n{body}", include_str!("sharded/record.lua")));
+        Scripts {
+            insert: Script::new(include_str!("sharded/insert.lua")),
+            post: Script::new(include_str!("sharded/post.lua")),
+            head: Script::new(include_str!("sharded/head.lua")),
+            add: Script::new(include_str!("sharded/add.lua")),
+            found: with_record(include_str!("sharded/found.lua")),
+            claim: with_record(include_str!("sharded/claim.lua")),
+            close: Script::new(include_str!("sharded/close.lua")),
+            finish: Script::new(include_str!("sharded/finish.lua")),
+            remove: Script::new(include_str!("sharded/remove.lua")),
+            unpost: Script::new(include_str!("sharded/unpost.lua")),
+        }
+    }
+
+    fn all(&self) -> [&Script; 10] {
+        [
+            &self.insert,
+            &self.post,
+            &self.head,
+            &self.add,
+            &self.found,
+            &self.claim,
+            &self.close,
+            &self.finish,
+            &self.remove,
+            &self.unpost,
+        ]
+    }
+}
+
+/// What an article's lookup learned about it and its candidates, for its assign.
+struct Prepared {
+    member: String,
+    /// Candidate id → (member, cluster as resolved at lookup time).
+    candidates: HashMap<String, (String, Option<ClusterId>)>,
+}
+
+/// An article taking part in an assign: its member and its cluster (`None`: unassigned).
+struct Fact {
+    id: String,
+    member: String,
+    cluster: Option<ClusterId>,
+}
+
+/// A live cluster and its first member (`""` when empty).
+struct Head {
+    cluster_id: ClusterId,
+    first: String,
+}
+
+pub struct RedisClusterStore {
+    /// Cheap to clone; follows MOVED/ASK and reconnects by itself.
+    connection: ClusterConnection,
+    namespace: String,
+    scripts: Scripts,
+    prepared: Mutex<HashMap<String, Prepared>>,
+}
+
+/// The 8 hex digits a cluster id founded by `id` ends with (see [`ClusterId::new`]).
+fn tag(id: &str) -> String {
+    format!("{:08x}", xxhash_rust::xxh3::xxh3_64(id.as_bytes()) as u32)
+}
+
+/// The hash tag of a cluster's keys: its founder's tag, the id's last 8 characters when they are hex
+/// digits (every id this store makes); any other id (one a client made up) gets a tag of its own.
+fn cluster_tag(cluster_id: &ClusterId) -> String {
+    let id = cluster_id.as_str();
+    match id.len().checked_sub(8).and_then(|start| id.get(start..)) {
+        Some(suffix) if suffix.bytes().all(|b| b.is_ascii_hexdigit()) => suffix.to_string(),
+        _ => tag(id),
+    }
+}
+
+fn member_id(member: &str) -> &str {
+    member.get(RANK_WIDTH..).unwrap_or("")
+}
+
+impl RedisClusterStore {
+    /// Connects with the default namespace, [`super::DEFAULT_NAMESPACE`].
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with_namespace(url, super::DEFAULT_NAMESPACE).await
+    }
+
+    /// Connects to the cluster `url` names: `redis+cluster://[user:password@]host:port[,host:port…]`,
+    /// any of its nodes (the client discovers the rest). Fails with [`Error::Unavailable`] if none can
+    /// be reached.
+    pub async fn connect_with_namespace(url: &str, namespace: &str) -> Result<Self> {
+        validate_namespace(namespace)?;
+        let invalid =
+            |reason: &str| Error::invalid("store", format!("invalid redis cluster url {}: {reason}", redact(url)));
+        let rest = url.strip_prefix("redis+cluster://").ok_or_else(|| invalid("expected redis+cluster://"))?;
+        let (credentials, hosts) = match rest.rsplit_once('@') {
+            Some((credentials, hosts)) => (Some(credentials), hosts),
+            None => (None, rest),
+        };
+        let hosts = hosts.trim_end_matches('/');
+        let nodes: Vec<String> = hosts.split(',').filter(|h| !h.is_empty()).map(|h| format!("redis://{h}")).collect();
+        if nodes.is_empty() {
+            return Err(invalid("no host:port given"));
+        }
+        let mut builder = ClusterClientBuilder::new(nodes)
+            .connection_timeout(CONNECTION_TIMEOUT)
+            .response_timeout(RESPONSE_TIMEOUT)
+            .retries(3)
+            .max_retry_wait(500);
+        if let Some(credentials) = credentials {
+            let (user, password) = credentials.split_once(':').unwrap_or(("", credentials));
+            if !user.is_empty() {
+                builder = builder.username(user);
+            }
+            builder = builder.password(password);
+        }
+        let client = builder.build().map_err(|e| invalid(&e.to_string()))?;
+        let unreachable = |reason: String| {
+            Error::Unavailable(format!("cannot connect to redis cluster at {}: {reason}", redact(url)))
+        };
+        let mut connection = tokio::time::timeout(CALL_DEADLINE, client.get_async_connection())
+            .await
+            .map_err(|_| unreachable(format!("no answer within {CALL_DEADLINE:?}")))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        let scripts = Scripts::new();
+        load_scripts(&mut connection, &scripts.all()).await?;
+        tracing::info!(url = %redact(url), namespace, "redis cluster store connected");
+        Ok(RedisClusterStore {
+            connection,
+            namespace: namespace.to_string(),
+            scripts,
+            prepared: Mutex::new(HashMap::new()),
+        })
+    }
+
+    async fn call<T>(&self, what: &'static str, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
+        within_deadline(what, call).await
+    }
+
+    /// Runs `script` with `keys` (one slot) and `args`.
+    async fn run(&self, what: &'static str, script: &Script, keys: &[String], args: &[&[u8]]) -> Result<Value> {
+        let mut invocation = script.prepare_invoke();
+        for key in keys {
+            invocation.key(key);
+        }
+        for arg in args {
+            invocation.arg(*arg);
+        }
+        let mut connection = self.connection.clone();
+        self.call(what, invocation.invoke_async(&mut connection)).await
+    }
+
+    /// One plain command.
+    async fn command<T: redis::FromRedisValue>(&self, what: &'static str, command: redis::Cmd) -> Result<T> {
+        let mut connection = self.connection.clone();
+        self.call(what, command.query_async(&mut connection)).await
+    }
+
+    fn article_key(&self, id: &str) -> String {
+        format!("{}:a:{{{}}}{id}", self.namespace, tag(id))
+    }
+
+    /// The bucket hash a band key is posted in, and its field there (see `redis.rs`): each bucket
+    /// its own slot, so postings spread over the cluster.
+    fn posting(&self, band: u64) -> Result<(String, [u8; 2])> {
+        let [tag, a, b, c, d] = record::band(band)?;
+        Ok((format!("{}:p:{tag:02x}{a:02x}{b:02x}", self.namespace), [c, d]))
+    }
+
+    /// The zset and forward keys of a cluster, in one slot.
+    fn cluster_keys(&self, cluster_id: &ClusterId) -> [String; 2] {
+        let tag = cluster_tag(cluster_id);
+        [format!("{}:c:{{{tag}}}{cluster_id}", self.namespace), format!("{}:f:{{{tag}}}{cluster_id}", self.namespace)]
+    }
+
+    fn with_prepared<T>(&self, f: impl FnOnce(&mut HashMap<String, Prepared>) -> T) -> T {
+        let mut prepared = self.prepared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut prepared)
+    }
+
+    // -----------------------------------------------------------------------------------------------
+    // clusters
+
+    /// The live cluster `cluster_id` resolves to, with its first member. Completes any move a merge
+    /// left unfinished on the way.
+    async fn resolve(&self, cluster_id: &ClusterId) -> Result<Head> {
+        const WHAT: &str = "resolve";
+        let mut current = cluster_id.clone();
+        for _ in 0..MAX_HOPS {
+            let keys = self.cluster_keys(&current);
+            let answer = array(WHAT, self.run(WHAT, &self.scripts.head, &keys, &[]).await?)?;
+            let mut items = answer.into_iter();
+            match (items.next().map(|t| string(WHAT, t)).transpose()?.as_deref(), items.next(), items.next()) {
+                (Some("h"), Some(first), None) => return Ok(Head { cluster_id: current, first: string(WHAT, first)? }),
+                (Some("f"), Some(into), Some(pending)) => {
+                    let into = ClusterId(string(WHAT, into)?);
+                    if integer(WHAT, pending)? > 0 {
+                        // a merge was cut short between close and finish: finish it
+                        self.move_members(&current, &into).await?;
+                    }
+                    current = into;
+                }
+                _ => return Err(protocol_error(WHAT, "expected an 'h' or 'f' answer")),
+            }
+        }
+        Err(Error::Internal(format!("redis resolve: cluster {cluster_id} forwards more than {MAX_HOPS} times")))
+    }
+
+    /// Adds members to a cluster, following its forwards; returns the live cluster they are in.
+    async fn add(&self, cluster_id: &ClusterId, members: &[String]) -> Result<Head> {
+        const WHAT: &str = "add";
+        let mut current = cluster_id.clone();
+        let args: Vec<&[u8]> = members.iter().map(|m| m.as_bytes()).collect();
+        for _ in 0..MAX_HOPS {
+            let keys = self.cluster_keys(&current);
+            let answer = array(WHAT, self.run(WHAT, &self.scripts.add, &keys, &args).await?)?;
+            let mut items = answer.into_iter();
+            match (items.next().map(|t| string(WHAT, t)).transpose()?.as_deref(), items.next()) {
+                (Some("h"), Some(first)) => return Ok(Head { cluster_id: current, first: string(WHAT, first)? }),
+                (Some("f"), Some(into)) => current = ClusterId(string(WHAT, into)?),
+                _ => return Err(protocol_error(WHAT, "expected an 'h' or 'f' answer")),
+            }
+        }
+        Err(Error::Internal(format!("redis add: cluster {cluster_id} forwards more than {MAX_HOPS} times")))
+    }
+
+    /// Merges `absorbed` into `survivor` (see the module doc). Returns without doing anything when
+    /// `absorbed` was merged elsewhere first: the caller resolves again.
+    async fn merge(&self, absorbed: &ClusterId, survivor: &ClusterId) -> Result<()> {
+        debug_assert!(survivor < absorbed, "the older (smaller) cluster id survives");
+        self.move_members(absorbed, survivor).await
+    }
+
+    /// `close`, `add` to the survivor, `finish`: each step idempotent, so this also completes a merge
+    /// that was cut short.
+    async fn move_members(&self, absorbed: &ClusterId, survivor: &ClusterId) -> Result<()> {
+        const WHAT: &str = "merge";
+        let keys = self.cluster_keys(absorbed);
+        let answer = array(WHAT, self.run(WHAT, &self.scripts.close, &keys, &[survivor.as_str().as_bytes()]).await?)?;
+        let mut items = answer.into_iter();
+        let members = match (items.next().map(|t| string(WHAT, t)).transpose()?.as_deref(), items.next()) {
+            (Some("m"), Some(members)) => {
+                array(WHAT, members)?.into_iter().map(|m| string(WHAT, m)).collect::<Result<Vec<_>>>()?
+            }
+            (Some("f"), Some(_)) => return Ok(()),
+            _ => return Err(protocol_error(WHAT, "expected an 'm' or 'f' answer")),
+        };
+        if !members.is_empty() {
+            self.add(survivor, &members).await?;
+        }
+        self.run(WHAT, &self.scripts.finish, &keys, &[]).await?;
+        Ok(())
+    }
+
+    /// Unites clusters until one live cluster is left: the smallest id.
+    async fn unite(&self, targets: &BTreeSet<ClusterId>) -> Result<Head> {
+        let mut targets = targets.clone();
+        for _ in 0..MAX_HOPS {
+            let heads = try_join_all(targets.iter().map(|t| self.resolve(t))).await?;
+            let live: BTreeSet<ClusterId> = heads.iter().map(|h| h.cluster_id.clone()).collect();
+            let Some(survivor) = live.first().cloned() else {
+                return Err(Error::Internal("redis unite: no cluster to unite".into()));
+            };
+            if live.len() == 1 {
+                let head = heads.into_iter().find(|h| h.cluster_id == survivor);
+                return head.ok_or_else(|| Error::Internal("redis unite: lost the survivor".into()));
+            }
+            for absorbed in live.iter().skip(1) {
+                self.merge(absorbed, &survivor).await?;
+            }
+            targets = live;
+        }
+        Err(Error::Internal(format!("redis unite: no single cluster after {MAX_HOPS} rounds")))
+    }
+
+    // -----------------------------------------------------------------------------------------------
+    // articles
+
+    /// The record, cluster field and member of an article; `None` if there is none.
+    async fn read(&self, id: &str) -> Result<Option<(StoredArticle, String)>> {
+        let mut command = redis::cmd("GET");
+        command.arg(self.article_key(id));
+        let Some(stored) = self.command::<Option<Vec<u8>>>("read", command).await? else { return Ok(None) };
+        let article = record::decode(&stored)?;
+        let member = member(&article);
+        Ok(Some((article, member)))
+    }
+
+    /// The canonical of a live cluster whose first member is `head.first`, skipping (and removing)
+    /// ghosts; `None` if the cluster is empty.
+    async fn canonical(
+        &self,
+        head: Head,
+        known: &HashMap<String, StoredArticle>,
+    ) -> Result<Option<(ClusterId, StoredArticle)>> {
+        let mut head = head;
+        for _ in 0..MAX_HOPS {
+            if head.first.is_empty() {
+                return Ok(None);
+            }
+            let id = member_id(&head.first).to_string();
+            if let Some(article) = known.get(&id)
+                && member(article) == head.first
+            {
+                let canonical = StoredArticle { cluster_id: Some(head.cluster_id.clone()), ..article.clone() };
+                return Ok(Some((head.cluster_id, canonical)));
+            }
+            match self.read(&id).await? {
+                Some((article, stored_member)) if stored_member == head.first => {
+                    return Ok(Some((
+                        head.cluster_id.clone(),
+                        StoredArticle { cluster_id: Some(head.cluster_id), ..article },
+                    )));
+                }
+                _ => {
+                    self.drop_ghost(&head.cluster_id, &head.first).await?;
+                    head = self.resolve(&head.cluster_id).await?;
+                }
+            }
+        }
+        Err(Error::Internal("redis canonical: too many ghosts".into()))
+    }
+
+    async fn is_member(&self, cluster_id: &ClusterId, member: &str) -> Result<bool> {
+        let [zset, _] = self.cluster_keys(cluster_id);
+        let mut command = redis::cmd("ZSCORE");
+        command.arg(zset).arg(member);
+        Ok(self.command::<Option<f64>>("member", command).await?.is_some())
+    }
+
+    async fn drop_ghost(&self, cluster_id: &ClusterId, ghost: &str) -> Result<()> {
+        let [zset, _] = self.cluster_keys(cluster_id);
+        let mut command = redis::cmd("ZREM");
+        command.arg(zset).arg(ghost);
+        self.command::<i64>("ghost", command).await?;
+        Ok(())
+    }
+
+    /// Candidates and heads for the ids found under the looked-up keys, with how many keys each shares.
+    async fn candidates(&self, counts: HashMap<String, u32>, limit: usize) -> Result<(Lookup, Vec<(String, String)>)> {
+        let mut ranked: Vec<(u32, String)> = counts.into_iter().map(|(id, n)| (n, id)).collect();
+        ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        ranked.truncate(limit);
+        let records = try_join_all(ranked.iter().map(|(_, id)| self.read(id))).await?;
+        let mut found: Vec<(Candidate, String)> = Vec::new();
+        for ((shared_keys, _), record) in ranked.into_iter().zip(records) {
+            if let Some((article, member)) = record {
+                found.push((Candidate { article, shared_keys }, member));
+            }
+        }
+        // the clusters as named in the records, resolved to the live ones
+        let named: BTreeSet<ClusterId> = found.iter().filter_map(|(c, _)| c.article.cluster_id.clone()).collect();
+        let heads = try_join_all(named.iter().map(|c| self.resolve(c))).await?;
+        let live: HashMap<ClusterId, ClusterId> =
+            named.into_iter().zip(heads.iter().map(|h| h.cluster_id.clone())).collect();
+        for (candidate, _) in &mut found {
+            if let Some(named) = &candidate.article.cluster_id {
+                candidate.article.cluster_id = live.get(named).cloned();
+            }
+        }
+        let known: HashMap<String, StoredArticle> =
+            found.iter().map(|(c, _)| (c.article.meta.id.clone(), c.article.clone())).collect();
+        let mut distinct: Vec<Head> = Vec::new();
+        for head in heads {
+            if !distinct.iter().any(|h| h.cluster_id == head.cluster_id) {
+                distinct.push(head);
+            }
+        }
+        let canonicals = try_join_all(distinct.into_iter().map(|head| self.canonical(head, &known))).await?;
+        let clusters = canonicals
+            .into_iter()
+            .flatten()
+            .map(|(cluster_id, canonical)| ClusterHead { cluster_id, canonical })
+            .collect();
+        let members = found.iter().map(|(c, m)| (c.article.meta.id.clone(), m.clone())).collect();
+        let candidates = found.into_iter().map(|(c, _)| c).collect();
+        Ok((Lookup { candidates, clusters }, members))
+    }
+
+    /// Own and linked articles as they are now (one read each, concurrently); `None` if `id` is gone.
+    async fn facts(&self, id: &str, links: &[String]) -> Result<Option<Vec<Fact>>> {
+        let ids: Vec<&str> = std::iter::once(id).chain(links.iter().map(String::as_str)).collect();
+        let records = try_join_all(ids.iter().map(|id| self.read(id))).await?;
+        let mut facts = Vec::new();
+        for (i, record) in records.into_iter().enumerate() {
+            match record {
+                Some((article, member)) => {
+                    facts.push(Fact { id: article.meta.id, member, cluster: article.cluster_id })
+                }
+                None if i == 0 => return Ok(None),
+                // a link that no longer exists is ignored
+                None => {}
+            }
+        }
+        Ok(Some(facts))
+    }
+}
+
+/// `{'x'}`, `{'c', cluster}`, `{'h', first}` or `{'ok'}`, as found and claim answer.
+enum Placed {
+    Gone,
+    Elsewhere(ClusterId),
+    Head(String),
+    Claimed,
+}
+
+fn placed(what: &str, answer: Value) -> Result<Placed> {
+    let mut items = array(what, answer)?.into_iter();
+    match (items.next().map(|t| string(what, t)).transpose()?.as_deref(), items.next()) {
+        (Some("x"), None) => Ok(Placed::Gone),
+        (Some("ok"), None) => Ok(Placed::Claimed),
+        (Some("c"), Some(cluster)) => Ok(Placed::Elsewhere(ClusterId(string(what, cluster)?))),
+        (Some("h"), Some(first)) => Ok(Placed::Head(string(what, first)?)),
+        _ => Err(protocol_error(what, "expected an 'x', 'ok', 'c' or 'h' answer")),
+    }
+}
+
+#[async_trait]
+impl Store for RedisClusterStore {
+    fn kind(&self) -> &'static str {
+        "redis-cluster"
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<StoredArticle>> {
+        let Some((mut article, _)) = self.read(id).await? else { return Ok(None) };
+        if let Some(named) = &article.cluster_id {
+            article.cluster_id = Some(self.resolve(named).await?.cluster_id);
+        }
+        Ok(Some(article))
+    }
+
+    async fn insert_and_lookup(&self, article: StoredArticle, limit: usize) -> Result<Inserted> {
+        const WHAT: &str = "insert";
+        debug_assert!(article.cluster_id.is_none(), "new articles are inserted unassigned");
+        let id = article.meta.id.clone();
+        // facts an earlier attempt left behind may be of another version: never reuse them
+        self.with_prepared(|prepared| prepared.remove(&id));
+        let own_member = member(&article);
+        let encoded = record::encode(&article)?;
+        let key = [self.article_key(&id)];
+        let args: [&[u8]; 1] = [&encoded];
+        let mut written = false;
+        // another version is removed first (as a delete would), then this one is written
+        for _ in 0..3 {
+            let answer = array(WHAT, self.run(WHAT, &self.scripts.insert, &key, &args).await?)?;
+            let mut items = answer.into_iter();
+            match (items.next().map(|t| string(WHAT, t)).transpose()?.as_deref(), items.next()) {
+                (Some("n"), None) => {
+                    written = true;
+                    break;
+                }
+                (Some("r"), None) => {
+                    self.delete(&id).await?;
+                }
+                (Some("u"), Some(stored)) => {
+                    let mut stored = record::decode(&bytes(WHAT, stored)?)?;
+                    let Some(named) = stored.cluster_id.take() else {
+                        return Ok(Inserted::Unchanged { article: Box::new(stored), canonical_id: id });
+                    };
+                    let head = self.resolve(&named).await?;
+                    if !self.is_member(&head.cluster_id, &member(&stored)).await? {
+                        // claimed by an ingest cut short before its add: unassigned, so that the
+                        // retry assigns it again
+                        return Ok(Inserted::Unchanged { article: Box::new(stored), canonical_id: id });
+                    }
+                    stored.cluster_id = Some(head.cluster_id.clone());
+                    let canonical_id =
+                        if head.first.is_empty() { id.clone() } else { member_id(&head.first).to_string() };
+                    return Ok(Inserted::Unchanged { article: Box::new(stored), canonical_id });
+                }
+                _ => return Err(protocol_error(WHAT, "expected an 'n', 'r' or 'u' answer")),
+            }
+        }
+        if !written {
+            return Err(Error::Unavailable(format!("redis {WHAT}: {id} keeps being replaced concurrently")));
+        }
+        // the record exists before any posting names it, so whoever finds the id can read it
+        let own_id = id.as_str();
+        let posted = try_join_all(article.band_keys.iter().map(|&band| {
+            let id = own_id;
+            async move {
+                let (bucket, field) = self.posting(band)?;
+                let answer = self.run("post", &self.scripts.post, &[bucket], &[&field, id.as_bytes()]).await?;
+                string("post", answer)
+            }
+        }))
+        .await?;
+        let mut counts: HashMap<String, u32> = HashMap::new();
+        for found in posted.iter().flat_map(|ids| ids.split('\n')) {
+            if found != id {
+                *counts.entry(found.to_string()).or_default() += 1;
+            }
+        }
+        let (lookup, members) = self.candidates(counts, limit).await?;
+        let candidates = members
+            .into_iter()
+            .zip(lookup.candidates.iter())
+            .map(|((candidate, member), c)| (candidate, (member, c.article.cluster_id.clone())))
+            .collect();
+        self.with_prepared(|prepared| {
+            if prepared.len() >= MAX_PREPARED {
+                prepared.clear();
+            }
+            prepared.insert(id.clone(), Prepared { member: own_member, candidates });
+        });
+        Ok(Inserted::New(lookup))
+    }
+
+    async fn lookup(&self, keys: &[u64], limit: usize) -> Result<Lookup> {
+        let posted = try_join_all(keys.iter().map(|&band| async move {
+            let (bucket, field) = self.posting(band)?;
+            let mut command = redis::cmd("HGET");
+            command.arg(bucket).arg(&field[..]);
+            self.command::<Option<String>>("lookup", command).await
+        }))
+        .await?;
+        let mut counts: HashMap<String, u32> = HashMap::new();
+        for found in posted.iter().flatten().flat_map(|ids| ids.split('\n')) {
+            *counts.entry(found.to_string()).or_default() += 1;
+        }
+        Ok(self.candidates(counts, limit).await?.0)
+    }
+
+    async fn assign(&self, id: &str, links: &[String]) -> Result<Assigned> {
+        const WHAT: &str = "assign";
+        let not_found = || Error::NotFound { what: "article", id: id.to_string() };
+        // what the lookup of this ingest saw; stale facts are safe (add follows forwards, claim
+        // refuses to overwrite a cluster and reports ghosts), missing ones are read
+        let prepared = self.with_prepared(|prepared| prepared.remove(id));
+        let facts = match prepared {
+            Some(prepared) if links.iter().all(|l| prepared.candidates.contains_key(l)) => {
+                let mut facts = vec![Fact { id: id.to_string(), member: prepared.member, cluster: None }];
+                for link in links {
+                    if let Some((member, cluster)) = prepared.candidates.get(link) {
+                        facts.push(Fact { id: link.clone(), member: member.clone(), cluster: cluster.clone() });
+                    }
+                }
+                facts
+            }
+            _ => self.facts(id, links).await?.ok_or_else(not_found)?,
+        };
+        let mut targets: BTreeSet<ClusterId> = facts.iter().filter_map(|f| f.cluster.clone()).collect();
+        // the own member is added even when the article has a cluster (adding is idempotent): an
+        // ingest cut short between claim and add left it claimed but no member, and this is its retry
+        let mut to_add: Vec<String> =
+            facts.iter().filter(|f| f.cluster.is_none() || f.id == id).map(|f| f.member.clone()).collect();
+        let mut to_claim: Vec<&Fact> = facts.iter().filter(|f| f.cluster.is_none()).collect();
+        for _ in 0..MAX_HOPS {
+            let head = if targets.is_empty() {
+                // a new cluster, founded by this article in its own slot: found = add + claim
+                let founded = ClusterId::new(now_micros(), id);
+                let [zset, _] = self.cluster_keys(&founded);
+                let keys = [self.article_key(id), zset];
+                let own_member = facts.first().map(|f| f.member.as_bytes()).unwrap_or_default();
+                let args: [&[u8]; 2] = [founded.as_str().as_bytes(), own_member];
+                match placed(WHAT, self.run(WHAT, &self.scripts.found, &keys, &args).await?)? {
+                    Placed::Gone => return Err(not_found()),
+                    Placed::Elsewhere(cluster) => {
+                        // adopted by a racing ingest since the lookup
+                        targets.insert(cluster);
+                        to_claim.retain(|f| f.id != id);
+                        continue;
+                    }
+                    Placed::Head(first) => {
+                        let own = to_claim.iter().position(|f| f.id == id);
+                        if let Some(own) = own {
+                            to_add.retain(|m| m != &to_claim[own].member);
+                            to_claim.remove(own);
+                        }
+                        if to_add.is_empty() {
+                            return Ok(Assigned { cluster_id: founded, canonical_id: member_id(&first).to_string() });
+                        }
+                        founded
+                    }
+                    Placed::Claimed => return Err(protocol_error(WHAT, "found answered 'ok'")),
+                }
+            } else if targets.len() == 1 {
+                // one cluster: add follows its forwards, nothing to resolve first
+                targets.first().cloned().ok_or_else(|| protocol_error(WHAT, "no target"))?
+            } else {
+                self.unite(&targets).await?.cluster_id
+            };
+            // join = add and claim at once: the claim names `head`, which resolves to wherever the add
+            // ends; a claim without its add (cut short) is repaired by the retry (see above)
+            let add =
+                async { if to_add.is_empty() { self.resolve(&head).await } else { self.add(&head, &to_add).await } };
+            let claims = try_join_all(to_claim.iter().map(|fact| {
+                let keys = [self.article_key(&fact.id)];
+                let cluster = head.as_str().as_bytes();
+                async move {
+                    let answer = self.run(WHAT, &self.scripts.claim, &keys, &[cluster, fact.member.as_bytes()]).await?;
+                    placed(WHAT, answer)
+                }
+            }));
+            let (live, claims) = futures::try_join!(add, claims)?;
+            let mut elsewhere: Vec<ClusterId> = Vec::new();
+            for (fact, claim) in to_claim.iter().zip(claims) {
+                match claim {
+                    Placed::Claimed | Placed::Head(_) => {}
+                    Placed::Gone => {
+                        self.drop_ghost(&live.cluster_id, &fact.member).await?;
+                        if fact.id == id {
+                            return Err(not_found());
+                        }
+                    }
+                    Placed::Elsewhere(cluster) => elsewhere.push(cluster),
+                }
+            }
+            if elsewhere.is_empty() {
+                let canonical_id =
+                    if live.first.is_empty() { id.to_string() } else { member_id(&live.first).to_string() };
+                return Ok(Assigned { cluster_id: live.cluster_id, canonical_id });
+            }
+            // placed by a racing ingest first: unite the clusters (every joiner is a member already)
+            targets = elsewhere.into_iter().chain(std::iter::once(live.cluster_id)).collect();
+            to_add.clear();
+            to_claim.clear();
+        }
+        Err(Error::Internal(format!("redis {WHAT}: {id} did not settle in {MAX_HOPS} rounds")))
+    }
+
+    async fn cluster(&self, cluster_id: &ClusterId) -> Result<Option<ClusterView>> {
+        const WHAT: &str = "cluster";
+        let head = self.resolve(cluster_id).await?;
+        let [zset, _] = self.cluster_keys(&head.cluster_id);
+        let mut command = redis::cmd("ZRANGE");
+        command.arg(zset).arg(0).arg(-1);
+        let members: Vec<String> = self.command(WHAT, command).await?;
+        let records = try_join_all(members.iter().map(|m| self.read(member_id(m)))).await?;
+        let members: Vec<StoredArticle> = members
+            .iter()
+            .zip(records)
+            .filter_map(|(expected, record)| {
+                // a ghost (deleted, or another version) is no member
+                let (article, stored) = record?;
+                (&stored == expected).then(|| StoredArticle { cluster_id: Some(head.cluster_id.clone()), ..article })
+            })
+            .collect();
+        if members.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(ClusterView { cluster_id: head.cluster_id, members }))
+    }
+
+    async fn delete(&self, id: &str) -> Result<Deleted> {
+        const WHAT: &str = "delete";
+        let answer = self.run(WHAT, &self.scripts.remove, &[self.article_key(id)], &[]).await?;
+        if matches!(answer, Value::Nil) {
+            return Ok(Deleted::default());
+        }
+        let removed = record::decode(&bytes(WHAT, answer)?)?;
+        let own_member = member(&removed);
+        try_join_all(removed.band_keys.iter().map(|&band| async move {
+            let (bucket, field) = self.posting(band)?;
+            self.run(WHAT, &self.scripts.unpost, &[bucket], &[&field, id.as_bytes()]).await
+        }))
+        .await?;
+        let Some(named) = removed.cluster_id else {
+            return Ok(Deleted { deleted: true, canonical_id: None });
+        };
+        let live = self.resolve(&named).await?.cluster_id;
+        self.drop_ghost(&live, &own_member).await?;
+        if live != named {
+            // members a cut-short merge left behind would bring it back
+            self.drop_ghost(&named, &own_member).await?;
+        }
+        let head = self.resolve(&live).await?;
+        let canonical = self.canonical(head, &HashMap::new()).await?;
+        Ok(Deleted { deleted: true, canonical_id: canonical.map(|(_, article)| article.meta.id) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cluster's keys share its founder's slot: founding is one script.
+    #[test]
+    fn a_cluster_shares_its_founders_tag() {
+        let founded = ClusterId::new(1_700_000_000_000_000, "some-article");
+        assert_eq!(cluster_tag(&founded), tag("some-article"));
+        assert_eq!(cluster_tag(&ClusterId("made-up{}".into())), tag("made-up{}"));
+        assert_eq!(member_id(&format!("1{}abc", "0".repeat(32))), "abc");
+    }
+}
