@@ -61,7 +61,7 @@ use redis::{RedisError, Script, ServerErrorKind, Value};
 use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_micros};
 use crate::error::{Error, Result};
 
-use super::{Assigned, Candidate, ClusterHead, Inserted, Lookup, Store};
+use super::{Assigned, Candidate, ClusterHead, Inserted, Lookup, MIN_SHARED_KEYS, POSTINGS_READ_PER_KEY, Store};
 
 mod record;
 mod sharded;
@@ -93,7 +93,12 @@ struct Scripts {
 
 impl Scripts {
     fn new() -> Self {
-        let script = |body: &str| Script::new(&format!("{COMMON_LUA}\n{body}"));
+        let script = |body: &str| {
+            Script::new(&format!(
+                "local MIN_SHARED_KEYS = {MIN_SHARED_KEYS}\nlocal POSTINGS_READ_PER_KEY = {POSTINGS_READ_PER_KEY}\n\
+                 {COMMON_LUA}\n{body}"
+            ))
+        };
         Scripts {
             insert: script(include_str!("redis/insert.lua")),
             lookup: script(include_str!("redis/lookup.lua")),

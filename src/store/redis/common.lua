@@ -59,17 +59,24 @@ local function posting(band)
   return ns .. ':p:' .. hex(string.sub(band, 1, 3)), string.sub(band, 4, 5)
 end
 
+-- The oldest POSTINGS_READ_PER_KEY ids posted under `band` (POSTINGS_READ_PER_KEY and
+-- MIN_SHARED_KEYS are defined before this file by redis.rs, from the Rust constants).
 local function posted(band)
   local key, field = posting(band)
   local ids = redis.call('HGET', key, field)
   local out = {}
   if ids then
-    for id in string.gmatch(ids, '[^\n]+') do out[#out + 1] = id end
+    for id in string.gmatch(ids, '[^\n]+') do
+      if #out == POSTINGS_READ_PER_KEY then break end
+      out[#out + 1] = id
+    end
   end
   return out
 end
 
--- Posts `id` under `band` and returns every id posted there (insert-then-look, one read).
+-- Posts `id` under `band` and returns the oldest POSTINGS_READ_PER_KEY ids posted there
+-- (insert-then-look, one read). A key already posted that many times is not extended: lookups would
+-- never read past them, so the posting stays bounded.
 local function post(band, id)
   local key, field = posting(band)
   local ids = redis.call('HGET', key, field)
@@ -83,10 +90,11 @@ local function post(band, id)
     out[#out + 1] = other
     if other == id then present = true end
   end
-  if not present then
+  if not present and #out < POSTINGS_READ_PER_KEY then
     redis.call('HSET', key, field, ids .. '\n' .. id)
     out[#out + 1] = id
   end
+  while #out > POSTINGS_READ_PER_KEY do out[#out] = nil end
   return out
 end
 
@@ -144,8 +152,8 @@ local function remove_article(id)
 end
 
 -- The up to `limit` articles among `lists` (the ids posted under each looked-up band key), except
--- `exclude`, most shared bands first then id; each as {shared, record}, with {cluster, canonical
--- record} per cluster.
+-- `exclude`, that share at least MIN_SHARED_KEYS bands, most shared first then id; each as {shared,
+-- record}, with {cluster, canonical record} per cluster.
 local function lookup(lists, limit, exclude)
   local counts = {}
   local ids = {}
@@ -162,6 +170,11 @@ local function lookup(lists, limit, exclude)
       end
     end
   end
+  local kept = {}
+  for _, id in ipairs(ids) do
+    if counts[id] >= MIN_SHARED_KEYS then kept[#kept + 1] = id end
+  end
+  ids = kept
   table.sort(ids, function(a, b)
     local ca, cb = counts[a], counts[b]
     if ca ~= cb then return ca > cb end

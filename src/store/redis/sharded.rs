@@ -76,7 +76,7 @@ use redis::{Script, Value};
 
 use crate::domain::{ClusterId, ClusterView, Deleted, StoredArticle, now_micros};
 use crate::error::{Error, Result};
-use crate::store::{Assigned, Candidate, ClusterHead, Inserted, Lookup, Store};
+use crate::store::{Assigned, Candidate, ClusterHead, Inserted, Lookup, MIN_SHARED_KEYS, POSTINGS_READ_PER_KEY, Store};
 
 use super::{
     CALL_DEADLINE, CONNECTION_TIMEOUT, RESPONSE_TIMEOUT, array, bytes, integer, load_scripts, member, protocol_error,
@@ -446,7 +446,8 @@ impl RedisClusterStore {
 
     /// Candidates and heads for the ids found under the looked-up keys, with how many keys each shares.
     async fn candidates(&self, counts: HashMap<String, u32>, limit: usize) -> Result<(Lookup, Vec<(String, String)>)> {
-        let mut ranked: Vec<(u32, String)> = counts.into_iter().map(|(id, n)| (n, id)).collect();
+        let mut ranked: Vec<(u32, String)> =
+            counts.into_iter().filter(|&(_, n)| n >= MIN_SHARED_KEYS).map(|(id, n)| (n, id)).collect();
         ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
         ranked.truncate(limit);
         let records = try_join_all(ranked.iter().map(|(_, id)| self.read(id))).await?;
@@ -588,13 +589,15 @@ impl Store for RedisClusterStore {
             let id = own_id;
             async move {
                 let (bucket, field) = self.posting(band)?;
-                let answer = self.run("post", &self.scripts.post, &[bucket], &[&field, id.as_bytes()]).await?;
+                let cap = POSTINGS_READ_PER_KEY.to_string();
+                let answer =
+                    self.run("post", &self.scripts.post, &[bucket], &[&field, id.as_bytes(), cap.as_bytes()]).await?;
                 string("post", answer)
             }
         }))
         .await?;
         let mut counts: HashMap<String, u32> = HashMap::new();
-        for found in posted.iter().flat_map(|ids| ids.split('\n')) {
+        for found in posted.iter().flat_map(|ids| ids.split('\n').take(POSTINGS_READ_PER_KEY)) {
             if found != id {
                 *counts.entry(found.to_string()).or_default() += 1;
             }
@@ -623,7 +626,7 @@ impl Store for RedisClusterStore {
         }))
         .await?;
         let mut counts: HashMap<String, u32> = HashMap::new();
-        for found in posted.iter().flatten().flat_map(|ids| ids.split('\n')) {
+        for found in posted.iter().flatten().flat_map(|ids| ids.split('\n').take(POSTINGS_READ_PER_KEY)) {
             *counts.entry(found.to_string()).or_default() += 1;
         }
         Ok(self.candidates(counts, limit).await?.0)
