@@ -19,6 +19,7 @@ pub mod error;
 pub mod eval;
 pub mod fingerprint;
 pub mod grpc;
+pub mod int_map;
 pub mod server;
 pub mod store;
 pub mod telemetry;

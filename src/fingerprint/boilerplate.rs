@@ -19,8 +19,9 @@
 //! The model is learned from the articles this process ingests (the order of arrival matters, as for
 //! any online statistic); it is not stored.
 
-use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::HashMap;
+
+use crate::int_map::{IntMap, IntSet};
 
 use super::Fingerprint;
 use super::features::FeatureKind;
@@ -32,30 +33,9 @@ pub const MIN_SHARE: f64 = 0.05;
 /// Lossy-counting bucket width (values): the error bound is 1/BUCKET of a source's stream.
 const BUCKET: u64 = 2000;
 
-/// Sketch values are already uniformly distributed hash bits, so the sets and counters key on them
-/// as they are: SipHash on every lookup was a fifth of the engine's time in `dedupd eval`.
-#[derive(Default)]
-struct ValueHasher(u64);
-
-impl Hasher for ValueHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0 << 8) | u64::from(byte);
-        }
-    }
-
-    fn write_u32(&mut self, value: u32) {
-        // spread into the high bits too: hashbrown takes its control byte from the top seven
-        self.0 = u64::from(value).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type ValueSet = HashSet<u32, BuildHasherDefault<ValueHasher>>;
-type ValueMap<V> = HashMap<u32, V, BuildHasherDefault<ValueHasher>>;
+/// Sketch values are uniform hash bits: keyed as they are (see [`crate::int_map`]).
+type ValueSet = IntSet<u32>;
+type ValueMap<V> = IntMap<u32, V>;
 
 /// Lossy counter of one source's sketch values of one kind.
 #[derive(Debug, Default)]

@@ -8,10 +8,10 @@
 //! Articles live in a slab and postings hold slab slots (`u32`), not id strings: 4 bytes per posting.
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::domain::{ClusterId, ClusterView, Deleted, Micros, SourceTier, StoredArticle};
 use crate::error::{Error, Result};
+use crate::int_map::IntMap;
 
 use super::{Assigned, Candidate, ClusterHead, Inserted, Lookup, MIN_SHARED_KEYS, POSTINGS_READ_PER_KEY};
 
@@ -27,35 +27,6 @@ pub enum Change {
 }
 
 type Slot = u32;
-
-/// Band keys and slots are keyed as they are, spread by one multiply: band keys are already uniform
-/// hash bits and slots are small integers. SipHash on every posting was the largest single cost of
-/// `place` under load (`perf` on a server ingesting 30,000 articles).
-#[derive(Default)]
-struct IntHasher(u64);
-
-impl Hasher for IntHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        }
-    }
-
-    fn write_u32(&mut self, value: u32) {
-        self.write_u64(u64::from(value));
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        // hashbrown takes its control byte from the top seven bits: spread the low bits up
-        self.0 = (value ^ (value >> 32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    }
-}
-
-type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
 
 /// The slots posted under one band key. Most keys are posted by one article only, so a single slot
 /// is kept inline rather than in a vector of its own (an allocation per key per article).

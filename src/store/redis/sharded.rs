@@ -585,11 +585,11 @@ impl Store for RedisClusterStore {
         }
         // the record exists before any posting names it, so whoever finds the id can read it
         let own_id = id.as_str();
+        let cap = POSTINGS_READ_PER_KEY.to_string();
         let posted = try_join_all(article.band_keys.iter().map(|&band| {
-            let id = own_id;
+            let (id, cap) = (own_id, &cap);
             async move {
                 let (bucket, field) = self.posting(band)?;
-                let cap = POSTINGS_READ_PER_KEY.to_string();
                 let answer =
                     self.run("post", &self.scripts.post, &[bucket], &[&field, id.as_bytes(), cap.as_bytes()]).await?;
                 string("post", answer)
