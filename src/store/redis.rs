@@ -11,15 +11,21 @@
 //!
 //! - `ns:a:ID`, string, one per article: its record (`redis/record.rs`): a fixed header the scripts
 //!   read (cluster id, rewritten in place by merges; content hash; tier and times, from which a script
-//!   builds the zset member; band keys, so that a delete can remove its postings) and the compact
-//!   metadata and fingerprint only Rust decodes;
-//! - `ns:p:BUCKET`, hash: the postings of every band key whose first 3 bytes (tag and top 16 bits of
-//!   the value, 6 hex digits) are `BUCKET`; field = the key's last 2 bytes, value = the ids posted
-//!   under it, newline-separated. Buckets rather than one set per band key because a small hash stays
-//!   in Redis's compact listpack encoding (a few bytes per entry) where a key of its own costs ~100
-//!   bytes: at 24 band keys per article that was most of the memory. Buckets stay compact up to
-//!   `hash-max-listpack-entries` (128 by default) entries, ~16M postings or ~700k articles; beyond
-//!   that raise it (512 keeps ~2.8M articles compact);
+//!   builds the zset member; the article's number; band keys, so that a delete can remove its
+//!   postings) and the compact metadata and fingerprint only Rust decodes;
+//! - `ns:n`, the counter that numbers articles, and `ns:i:HIGH`, hashes from a number's last 6 bits
+//!   (`HIGH` the rest, in decimal) to the id. Postings hold these 5-byte numbers instead of ids (an id
+//!   is any string up to 256 bytes, and there are 24 postings per article); a hash of 64 small fields
+//!   stays in Redis's compact listpack encoding, a few bytes per article beyond the id itself. A number
+//!   is never reused: a re-ingest with new content gets a new one, so a stale posting cannot name it;
+//! - `ns:p:BUCKET`, string: the postings of every band key whose first 3 bytes (the tag byte and the
+//!   top 16 bits of the scrambled value, see `record::band`; 6 hex digits) are `BUCKET`, as 7-byte
+//!   entries (the key's last 2 bytes, then the number of an article posted under it) in the order
+//!   posted (`redis/numbers.lua`). 131,072 buckets: one key per band key would cost ~100 bytes of
+//!   Redis overhead each, 24 per article; in fixed-width entries a posting costs its 7 bytes, and
+//!   finding a key's numbers is a plain substring search over one short string (~1.3 KB at 1M
+//!   articles; every posting is read or rewritten whole, so at tens of millions of articles per
+//!   namespace more buckets would be wanted);
 //! - `ns:c:CLUSTER`, zset of the cluster's members. Every score is 0 and a member is
 //!   `TIER hex16(published) hex16(ingested) ID`, the tier one digit (see [`crate::domain::SourceTier::digit`]) and
 //!   each time offset by 2^63 so that negative times sort too:
@@ -81,8 +87,10 @@ const CALL_DEADLINE: Duration = Duration::from_secs(8);
 const CONNECTION_RETRIES: usize = 2;
 
 const COMMON_LUA: &str = include_str!("redis/common.lua");
+/// Article numbers and posting buckets: shared with the cluster backend's scripts.
+const NUMBERS_LUA: &str = include_str!("redis/numbers.lua");
 
-/// The compiled scripts, each `common.lua` followed by its own body.
+/// The compiled scripts, each `numbers.lua` and `common.lua` followed by its own body.
 struct Scripts {
     insert: Script,
     lookup: Script,
@@ -96,7 +104,7 @@ impl Scripts {
         let script = |body: &str| {
             Script::new(&format!(
                 "local MIN_SHARED_KEYS = {MIN_SHARED_KEYS}\nlocal POSTINGS_READ_PER_KEY = {POSTINGS_READ_PER_KEY}\n\
-                 {COMMON_LUA}\n{body}"
+                 {NUMBERS_LUA}\n{COMMON_LUA}\n{body}"
             ))
         };
         Scripts {

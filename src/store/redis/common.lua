@@ -10,9 +10,12 @@ local function forward_key(cid) return ns .. ':f:' .. cid end
 local function forwarded_from_key(cid) return ns .. ':r:' .. cid end
 
 -- The record header (record.rs): cluster id (25 bytes, NUL while unassigned), content hash (8), tier
--- digit (1), published and ingested (8 each), band-key count (1), band keys (5 bytes each).
+-- digit (1), published and ingested (8 each), article number (5), band-key count (1), band keys (5
+-- bytes each).
 local CLUSTER_WIDTH = 25
 local BAND_WIDTH = 5
+-- 1-based offset of the band-key count (record.rs)
+local BANDS_AT = 56
 -- Width of the rank prefix of a cluster member: tier digit and two 16-digit hex times.
 local RANK_WIDTH = 33
 
@@ -41,8 +44,8 @@ local function split_bands(concatenated)
 end
 
 local function record_bands(record)
-  local count = string.byte(record, 51)
-  return split_bands(string.sub(record, 52, 51 + count * BAND_WIDTH))
+  local count = string.byte(record, BANDS_AT)
+  return split_bands(string.sub(record, BANDS_AT + 1, BANDS_AT + count * BAND_WIDTH))
 end
 
 -- Puts an assigned article's cluster id in its record (in place).
@@ -51,66 +54,55 @@ local function set_cluster(id, cid)
   if redis.call('EXISTS', key) == 1 then redis.call('SETRANGE', key, 0, cid) end
 end
 
--- Postings: band keys share bucket hashes, so that Redis keeps them in its compact listpack encoding
--- instead of one key each. A band key's first 3 bytes (tag and the value's top 16 bits) name the
--- bucket, its last 2 the field; the value is the posted ids, newline-separated (ids have no control
--- characters).
+-- Article numbers: postings hold a 5-byte number per article instead of its id. `ns:n` counts the
+-- numbers given out (never reused); `ns:i:HIGH` is a hash from the number's last 6 bits to the id,
+-- HIGH being the rest: 64 small fields per hash, which Redis keeps in its compact listpack encoding.
+local function number_slot(number)
+  local n = number_value(number)
+  return ns .. ':i:' .. math.floor(n / 64), n % 64
+end
+
+-- Gives the record a new number, maps the number to the id, and returns the numbered record.
+local function number_record(record, id)
+  local number = number_bytes(redis.call('INCR', ns .. ':n'))
+  local key, field = number_slot(number)
+  redis.call('HSET', key, field, id)
+  return with_number(record, number), number
+end
+
+-- The id numbered `number`, or false.
+local function numbered_id(number)
+  local key, field = number_slot(number)
+  return redis.call('HGET', key, field)
+end
+
+local function unnumber(number)
+  local key, field = number_slot(number)
+  redis.call('HDEL', key, field)
+end
+
+-- Postings: a band key's first 3 bytes (tag and the value's top 16 bits) name a bucket, a string of
+-- entries (numbers.lua). POSTINGS_READ_PER_KEY and MIN_SHARED_KEYS are defined before this file by
+-- redis.rs, from the Rust constants.
 local function posting(band)
   return ns .. ':p:' .. hex(string.sub(band, 1, 3)), string.sub(band, 4, 5)
 end
 
--- The oldest POSTINGS_READ_PER_KEY ids posted under `band` (POSTINGS_READ_PER_KEY and
--- MIN_SHARED_KEYS are defined before this file by redis.rs, from the Rust constants).
 local function posted(band)
   local key, field = posting(band)
-  local ids = redis.call('HGET', key, field)
-  local out = {}
-  if ids then
-    for id in string.gmatch(ids, '[^\n]+') do
-      if #out == POSTINGS_READ_PER_KEY then break end
-      out[#out + 1] = id
-    end
-  end
-  return out
+  local bucket = redis.call('GET', key)
+  if not bucket then return {} end
+  return scan(bucket, field, POSTINGS_READ_PER_KEY)
 end
 
--- Posts `id` under `band` and returns the oldest POSTINGS_READ_PER_KEY ids posted there
--- (insert-then-look, one read). A key already posted that many times is not extended: lookups would
--- never read past them, so the posting stays bounded.
-local function post(band, id)
+local function post(band, number)
   local key, field = posting(band)
-  local ids = redis.call('HGET', key, field)
-  if not ids then
-    redis.call('HSET', key, field, id)
-    return {id}
-  end
-  local out = {}
-  local present = false
-  for other in string.gmatch(ids, '[^\n]+') do
-    out[#out + 1] = other
-    if other == id then present = true end
-  end
-  if not present and #out < POSTINGS_READ_PER_KEY then
-    redis.call('HSET', key, field, ids .. '\n' .. id)
-    out[#out + 1] = id
-  end
-  while #out > POSTINGS_READ_PER_KEY do out[#out] = nil end
-  return out
+  return post_number(key, field, number, POSTINGS_READ_PER_KEY)
 end
 
-local function unpost(band, id)
+local function unpost(band, number)
   local key, field = posting(band)
-  local ids = redis.call('HGET', key, field)
-  if not ids then return end
-  local kept = {}
-  for other in string.gmatch(ids, '[^\n]+') do
-    if other ~= id then kept[#kept + 1] = other end
-  end
-  if #kept == 0 then
-    redis.call('HDEL', key, field)
-  else
-    redis.call('HSET', key, field, table.concat(kept, '\n'))
-  end
+  unpost_number(key, field, number)
 end
 
 -- Byte order, as Rust compares strings. Lua's `<` uses strcoll, and redis-server sets LC_COLLATE from
@@ -141,9 +133,11 @@ local function remove_article(id)
   local key = article_key(id)
   local record = redis.call('GET', key)
   if not record then return false, false end
+  local number = record_number(record)
   for _, band in ipairs(record_bands(record)) do
-    unpost(band, id)
+    unpost(band, number)
   end
+  unnumber(number)
   redis.call('DEL', key)
   local cid = record_cluster(record)
   if not cid then return true, false end
@@ -151,51 +145,53 @@ local function remove_article(id)
   return true, canonical_id(cid)
 end
 
--- The up to `limit` articles among `lists` (the ids posted under each looked-up band key), except
--- `exclude`, that share at least MIN_SHARED_KEYS bands, most shared first then id; each as {shared,
--- record}, with {cluster, canonical record} per cluster.
+-- The up to `limit` articles among `lists` (the numbers posted under each looked-up band key), except
+-- the number `exclude`, that share at least MIN_SHARED_KEYS bands, most shared first then id; each as
+-- {shared, record}, with {cluster, canonical record} per cluster.
 local function lookup(lists, limit, exclude)
   local counts = {}
-  local ids = {}
+  local numbers = {}
   for _, list in ipairs(lists) do
-    for _, id in ipairs(list) do
-      if id ~= exclude then
-        local seen = counts[id]
+    for _, number in ipairs(list) do
+      if number ~= exclude then
+        local seen = counts[number]
         if seen then
-          counts[id] = seen + 1
+          counts[number] = seen + 1
         else
-          counts[id] = 1
-          ids[#ids + 1] = id
+          counts[number] = 1
+          numbers[#numbers + 1] = number
         end
       end
     end
   end
-  local kept = {}
-  for _, id in ipairs(ids) do
-    if counts[id] >= MIN_SHARED_KEYS then kept[#kept + 1] = id end
+  local found = {}
+  for _, number in ipairs(numbers) do
+    local shared = counts[number]
+    if shared >= MIN_SHARED_KEYS then
+      local id = numbered_id(number)
+      local record = id and redis.call('GET', article_key(id))
+      if record and record_number(record) == number then
+        found[#found + 1] = {shared, id, record}
+      end
+    end
   end
-  ids = kept
-  table.sort(ids, function(a, b)
-    local ca, cb = counts[a], counts[b]
-    if ca ~= cb then return ca > cb end
-    return bytes_less(a, b)
+  table.sort(found, function(a, b)
+    if a[1] ~= b[1] then return a[1] > b[1] end
+    return bytes_less(a[2], b[2])
   end)
   local candidates = {}
   local heads = {}
   local headed = {}
-  for i = 1, math.min(limit, #ids) do
-    local id = ids[i]
-    local record = redis.call('GET', article_key(id))
-    if record then
-      candidates[#candidates + 1] = {counts[id], record}
-      local cid = record_cluster(record)
-      if cid and not headed[cid] then
-        headed[cid] = true
-        local canonical = canonical_id(cid)
-        local canonical_record = canonical and redis.call('GET', article_key(canonical))
-        if canonical_record then
-          heads[#heads + 1] = {cid, canonical_record}
-        end
+  for i = 1, math.min(limit, #found) do
+    local record = found[i][3]
+    candidates[#candidates + 1] = {found[i][1], record}
+    local cid = record_cluster(record)
+    if cid and not headed[cid] then
+      headed[cid] = true
+      local canonical = canonical_id(cid)
+      local canonical_record = canonical and redis.call('GET', article_key(canonical))
+      if canonical_record then
+        heads[#heads + 1] = {cid, canonical_record}
       end
     end
   end

@@ -16,10 +16,11 @@ if existing then
   remove_article(id)
 end
 
-redis.call('SET', key, record)
+local numbered, number = number_record(record, id)
+redis.call('SET', key, numbered)
 local lists = {}
-for _, band in ipairs(record_bands(record)) do
-  lists[#lists + 1] = post(band, id)
+for _, band in ipairs(record_bands(numbered)) do
+  lists[#lists + 1] = post(band, number)
 end
-local found = lookup(lists, limit, id)
+local found = lookup(lists, limit, number)
 return {'n', found[1], found[2]}

@@ -11,6 +11,7 @@
 //! | 8 | content hash, big-endian |
 //! | 1 | tier digit (`0`, `1`, `2`) |
 //! | 8 + 8 | published and ingested, each `micros ^ 2^63` big-endian: hex-encoded they are the standalone layout's zset member prefix, so Lua builds the member `TIER hex16 hex16 ID` from the header and the id |
+//! | 5 | the article's number, big-endian: what its postings hold instead of its id (see `redis.rs`); zero in what Rust encodes, set by the script that stores the record |
 //! | 1 | number of band keys, then 5 bytes each (the key's tag byte and its 32-bit value) |
 //! | rest | id, url, source, title (varint length + bytes), fingerprint version (varint), simhash (8), tokens (varint), and each sketch as its count, saturated flag, bit width and its ascending values' gaps bit-packed at that width |
 //!
@@ -24,8 +25,12 @@ use crate::fingerprint::sketch::Sketch;
 
 /// Width of the cluster field.
 pub(super) const CLUSTER_WIDTH: usize = 25;
+/// Offset of the article's number.
+const NUMBER_AT: usize = 50;
+/// Bytes of an article number: 2^40 numbers, never reused.
+pub(super) const NUMBER_WIDTH: usize = 5;
 /// Offset of the band-key count; the band keys follow it.
-const BANDS_AT: usize = 50;
+const BANDS_AT: usize = NUMBER_AT + NUMBER_WIDTH;
 /// Bytes per band key.
 pub(super) const BAND_WIDTH: usize = 5;
 
@@ -43,10 +48,23 @@ fn unsortable(bytes: [u8; 8]) -> i64 {
 }
 
 /// A band key as 5 bytes; fails for a key whose tag does not fit one byte.
+///
+/// The value is scrambled (a bijection, so no two keys collide): band keys are a sketch's *smallest*
+/// values, so their top bits, which name the posting bucket, are nearly always small. Unscrambled,
+/// 100k articles used 20k of the 131k buckets, and the buckets in use grew with the corpus.
 pub(super) fn band(key: u64) -> Result<[u8; BAND_WIDTH]> {
     let tag = u8::try_from(key >> 32).map_err(|_| Error::Internal(format!("redis: band key {key:#x} too wide")))?;
-    let value = (key as u32).to_be_bytes();
+    let value = (key as u32).wrapping_mul(SCRAMBLE).to_be_bytes();
     Ok([tag, value[0], value[1], value[2], value[3]])
+}
+
+/// An odd multiplier (the 32-bit golden ratio) and its inverse modulo 2^32.
+const SCRAMBLE: u32 = 0x9E37_79B9;
+const UNSCRAMBLE: u32 = 0x144C_BC89;
+
+fn unband(bytes: &[u8]) -> u64 {
+    let value = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]).wrapping_mul(UNSCRAMBLE);
+    (u64::from(bytes[0]) << 32) | u64::from(value)
 }
 
 /// Band keys as the scripts take them: 5 bytes each, concatenated.
@@ -68,6 +86,7 @@ pub(super) fn encode(article: &StoredArticle) -> Result<Vec<u8>> {
     out.push(article.tier.digit() as u8);
     out.extend_from_slice(&sortable(article.published_us));
     out.extend_from_slice(&sortable(article.ingested_us));
+    out.extend_from_slice(&[0; NUMBER_WIDTH]);
     debug_assert_eq!(out.len(), BANDS_AT);
     out.push(keys);
     out.extend_from_slice(&bands(&article.band_keys)?);
@@ -103,12 +122,9 @@ pub(super) fn decode(record: &[u8]) -> Result<StoredArticle> {
     };
     let published_us = unsortable(reader.array()?);
     let ingested_us = unsortable(reader.array()?);
+    reader.take(NUMBER_WIDTH)?;
     let keys = reader.take(1)?[0] as usize;
-    let band_keys = reader
-        .take(keys * BAND_WIDTH)?
-        .chunks_exact(BAND_WIDTH)
-        .map(|b| (u64::from(b[0]) << 32) | u64::from(u32::from_be_bytes([b[1], b[2], b[3], b[4]])))
-        .collect();
+    let band_keys = reader.take(keys * BAND_WIDTH)?.chunks_exact(BAND_WIDTH).map(unband).collect();
     let mut text = || -> Result<String> {
         let len = reader.varint()? as usize;
         String::from_utf8(reader.take(len)?.to_vec()).map_err(|_| corrupt("text"))
@@ -133,6 +149,22 @@ pub(super) fn decode(record: &[u8]) -> Result<StoredArticle> {
         band_keys,
         cluster_id,
     })
+}
+
+/// The number a stored record's script gave the article.
+pub(super) fn number(record: &[u8]) -> Result<[u8; NUMBER_WIDTH]> {
+    record.get(NUMBER_AT..BANDS_AT).and_then(|bytes| bytes.try_into().ok()).ok_or_else(|| corrupt("truncated"))
+}
+
+/// The oldest `cap` article numbers posted under `field` in a posting bucket (entries of the field's
+/// 2 bytes and a number, in the order posted), as `numbers.lua` reads them.
+pub(super) fn scan(bucket: &[u8], field: [u8; 2], cap: usize) -> Vec<[u8; NUMBER_WIDTH]> {
+    bucket
+        .chunks_exact(2 + NUMBER_WIDTH)
+        .filter(|entry| entry[..2] == field)
+        .filter_map(|entry| entry[2..].try_into().ok())
+        .take(cap)
+        .collect()
 }
 
 fn varint(out: &mut Vec<u8>, mut value: u64) {
@@ -276,6 +308,21 @@ mod tests {
             let decoded = decode(&assigned).expect("decode");
             assert_eq!(decoded.cluster_id, Some(ClusterId("00066168d9e0a345-e45bf283".into())));
         }
+    }
+
+    #[test]
+    fn band_keys_scramble_reversibly_and_spread() {
+        assert_eq!(SCRAMBLE.wrapping_mul(UNSCRAMBLE), 1);
+        for key in [0u64, 1, 0x1_0000_0001, 0x2_FFFF_FFFF, 0x1_0000_1234] {
+            assert_eq!(unband(&band(key).expect("narrow")), key);
+        }
+        // the smallest values of a sketch land in many buckets, not the first few
+        let buckets: std::collections::HashSet<[u8; 3]> = (0..4096u64)
+            .map(|value| band((1 << 32) | (value * 1024)).expect("narrow"))
+            .map(|b| [b[0], b[1], b[2]])
+            .collect();
+        assert!(buckets.len() > 3500, "{} buckets", buckets.len());
+        assert!(band(1 << 40).is_err());
     }
 
     #[test]

@@ -10,17 +10,22 @@
 //!
 //! # Key layout
 //!
-//! `TAG(x)` is the 8 hex digits of the xxh3 of `x` that [`ClusterId::new`] puts at the end of a cluster
-//! id, so **a cluster shares its founder's slot**: founding a cluster is one script.
+//! `SLOT(x)` is the xxh3 of `x` (its low 32 bits, which [`ClusterId::new`] puts at the end of a
+//! cluster id as 8 hex digits) modulo 4096, as 3 hex digits: the hash tag of an article's keys. So
+//! **a cluster shares its founder's slot** (founding a cluster is one script), and an article's
+//! number tells the slot of its record.
 //!
-//! - `ns:a:{TAG(id)}ID`, string per article: its record, as standalone (`record.rs`), whose cluster
+//! - `ns:a:{SLOT(id)}ID`, string per article: its record, as standalone (`record.rs`), whose cluster
 //!   field is set once, in place, by the step that places it (`claim` or `found`). It may name a
 //!   cluster that was merged away since: readers follow forwards;
+//! - `ns:n:{S}` counts the articles numbered in slot `S`; an article's number is `count × 4096 + S`,
+//!   and `ns:i:{S}HIGH` maps it to the id (as standalone, `HIGH` = count div 64, field count mod 64).
+//!   4096 counters rather than one, which would be a key every ingest touches;
 //! - `ns:p:BUCKET`, the posting buckets of standalone (`redis.rs`): each bucket in its own slot, so
 //!   band keys spread evenly;
-//! - `ns:c:{T}CLUSTER`, zset of members (score 0, member `TIER hex16 hex16 ID`, the canonical order,
-//!   as standalone), where `T` is the cluster id's last 8 characters (its founder's tag);
-//! - `ns:f:{T}CLUSTER`, the cluster it was merged into, in the zset's slot. Set once, never changed
+//! - `ns:c:{S}CLUSTER`, zset of members (score 0, member `TIER hex16 hex16 ID`, the canonical order,
+//!   as standalone), where `S` is the slot of the founder, from the cluster id's last 8 characters;
+//! - `ns:f:{S}CLUSTER`, the cluster it was merged into, in the zset's slot. Set once, never changed
 //!   nor deleted: a chain of forwards only grows at its end, and every id in it is smaller than the
 //!   last (the smaller id survives), so chains end.
 //!
@@ -52,8 +57,8 @@
 //!
 //! # Round trips per ingest
 //!
-//! `insert` (article's node) → `post` every band key (every node holding one) → read the top
-//! candidates (their nodes) → resolve their clusters (the clusters' nodes); then the engine verifies,
+//! `insert` (article's node) → `post` every band key (every node holding one) → `fetch` the candidates
+//! by number (their nodes) → resolve their clusters (the clusters' nodes); then the engine verifies,
 //! and `assign` is `found` (article's node) for a new cluster, or `add` (the cluster's node) together
 //! with `claim` (the article's node) to join one: the facts `assign` needs about its links are kept
 //! from the lookup of the same ingest (a fact gone stale is caught by `add`/`claim`, never trusted).
@@ -104,27 +109,30 @@ struct Scripts {
     finish: Script,
     remove: Script,
     unpost: Script,
+    fetch: Script,
 }
 
 impl Scripts {
     fn new() -> Self {
         // the scripts that read a record's header get its helpers
         let with_record = |body: &str| Script::new(&format!("{}\n{body}", include_str!("sharded/record.lua")));
+        let with_numbers = |body: &str| Script::new(&format!("{}\n{body}", include_str!("numbers.lua")));
         Scripts {
-            insert: Script::new(include_str!("sharded/insert.lua")),
-            post: Script::new(include_str!("sharded/post.lua")),
+            insert: with_numbers(include_str!("sharded/insert.lua")),
+            post: with_numbers(include_str!("sharded/post.lua")),
             head: Script::new(include_str!("sharded/head.lua")),
             add: Script::new(include_str!("sharded/add.lua")),
             found: with_record(include_str!("sharded/found.lua")),
             claim: with_record(include_str!("sharded/claim.lua")),
             close: Script::new(include_str!("sharded/close.lua")),
             finish: Script::new(include_str!("sharded/finish.lua")),
-            remove: Script::new(include_str!("sharded/remove.lua")),
-            unpost: Script::new(include_str!("sharded/unpost.lua")),
+            remove: with_numbers(include_str!("sharded/remove.lua")),
+            unpost: with_numbers(include_str!("sharded/unpost.lua")),
+            fetch: with_numbers(include_str!("sharded/fetch.lua")),
         }
     }
 
-    fn all(&self) -> [&Script; 10] {
+    fn all(&self) -> [&Script; 11] {
         [
             &self.insert,
             &self.post,
@@ -136,6 +144,7 @@ impl Scripts {
             &self.finish,
             &self.remove,
             &self.unpost,
+            &self.fetch,
         ]
     }
 }
@@ -168,19 +177,42 @@ pub struct RedisClusterStore {
     prepared: Mutex<HashMap<String, Prepared>>,
 }
 
-/// The 8 hex digits a cluster id founded by `id` ends with (see [`ClusterId::new`]).
-fn tag(id: &str) -> String {
-    format!("{:08x}", xxhash_rust::xxh3::xxh3_64(id.as_bytes()) as u32)
+/// Slots an article's keys are spread over: its record, number counter and number→id hashes share
+/// one of these hash tags, so that numbering an article is one script, and the number tells the tag.
+const SLOTS: u32 = 4096;
+
+/// The hash of `id` whose hex digits a cluster id founded by `id` ends with (see [`ClusterId::new`]).
+fn id_hash(id: &str) -> u32 {
+    xxhash_rust::xxh3::xxh3_64(id.as_bytes()) as u32
 }
 
-/// The hash tag of a cluster's keys: its founder's tag, the id's last 8 characters when they are hex
-/// digits (every id this store makes); any other id (one a client made up) gets a tag of its own.
+/// An article's slot (0..SLOTS) and its hash tag.
+fn slot(id: &str) -> u32 {
+    id_hash(id) % SLOTS
+}
+
+fn slot_tag(slot: u32) -> String {
+    format!("{slot:03x}")
+}
+
+/// The hash tag of a cluster's keys: its founder's slot, from the id's last 8 characters when they
+/// are hex digits (every id this store makes); any other id (one a client made up) gets a tag of its
+/// own.
 fn cluster_tag(cluster_id: &ClusterId) -> String {
     let id = cluster_id.as_str();
-    match id.len().checked_sub(8).and_then(|start| id.get(start..)) {
-        Some(suffix) if suffix.bytes().all(|b| b.is_ascii_hexdigit()) => suffix.to_string(),
-        _ => tag(id),
-    }
+    let suffix = id.len().checked_sub(8).and_then(|start| id.get(start..));
+    let founder_hash = suffix
+        .filter(|suffix| suffix.bytes().all(|b| b.is_ascii_hexdigit()))
+        .and_then(|suffix| u32::from_str_radix(suffix, 16).ok());
+    slot_tag(founder_hash.map_or_else(|| slot(id), |hash| hash % SLOTS))
+}
+
+/// An article number as the scripts write it.
+type Number = [u8; record::NUMBER_WIDTH];
+
+/// The numbers in a `post` answer, 5 bytes each.
+fn numbers(answer: &[u8]) -> Vec<Number> {
+    answer.chunks_exact(record::NUMBER_WIDTH).filter_map(|chunk| chunk.try_into().ok()).collect()
 }
 
 fn member_id(member: &str) -> &str {
@@ -265,7 +297,41 @@ impl RedisClusterStore {
     }
 
     fn article_key(&self, id: &str) -> String {
-        format!("{}:a:{{{}}}{id}", self.namespace, tag(id))
+        format!("{}:a:{{{}}}{id}", self.namespace, slot_tag(slot(id)))
+    }
+
+    /// The number counter of a slot, and the prefix of its number→id hashes.
+    fn number_keys(&self, slot: u32) -> (String, String) {
+        let tag = slot_tag(slot);
+        (format!("{}:n:{{{tag}}}", self.namespace), format!("{}:i:{{{tag}}}", self.namespace))
+    }
+
+    /// The number→id hash holding `number` and its field there (as `insert.lua` writes them), and the
+    /// prefix of the record keys of the number's slot.
+    fn numbered(&self, number: &Number) -> (String, String, String) {
+        let n = number.iter().fold(0u64, |n, &b| (n << 8) | u64::from(b));
+        let slot = (n % u64::from(SLOTS)) as u32;
+        let seq = n / u64::from(SLOTS);
+        let tag = slot_tag(slot);
+        (
+            format!("{}:i:{{{tag}}}{}", self.namespace, seq / 64),
+            (seq % 64).to_string(),
+            format!("{}:a:{{{tag}}}", self.namespace),
+        )
+    }
+
+    /// The record numbered `number`, with its member; `None` if that article is gone.
+    async fn fetch(&self, number: &Number) -> Result<Option<(StoredArticle, String)>> {
+        const WHAT: &str = "fetch";
+        let (hash, field, records) = self.numbered(number);
+        let answer =
+            self.run(WHAT, &self.scripts.fetch, &[hash], &[field.as_bytes(), number, records.as_bytes()]).await?;
+        if matches!(answer, Value::Nil) {
+            return Ok(None);
+        }
+        let article = record::decode(&bytes(WHAT, answer)?)?;
+        let member = member(&article);
+        Ok(Some((article, member)))
     }
 
     /// The bucket hash a band key is posted in, and its field there (see `redis.rs`): each bucket
@@ -445,18 +511,22 @@ impl RedisClusterStore {
     }
 
     /// Candidates and heads for the ids found under the looked-up keys, with how many keys each shares.
-    async fn candidates(&self, counts: HashMap<String, u32>, limit: usize) -> Result<(Lookup, Vec<(String, String)>)> {
-        let mut ranked: Vec<(u32, String)> =
-            counts.into_iter().filter(|&(_, n)| n >= MIN_SHARED_KEYS).map(|(id, n)| (n, id)).collect();
-        ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        ranked.truncate(limit);
-        let records = try_join_all(ranked.iter().map(|(_, id)| self.read(id))).await?;
-        let mut found: Vec<(Candidate, String)> = Vec::new();
-        for ((shared_keys, _), record) in ranked.into_iter().zip(records) {
-            if let Some((article, member)) = record {
-                found.push((Candidate { article, shared_keys }, member));
-            }
-        }
+    async fn candidates(&self, counts: HashMap<Number, u32>, limit: usize) -> Result<(Lookup, Vec<(String, String)>)> {
+        let shared: Vec<(Number, u32)> = counts.into_iter().filter(|&(_, n)| n >= MIN_SHARED_KEYS).collect();
+        // the order is by id, which only the records know: every candidate is read, then ranked
+        let records = try_join_all(shared.iter().map(|(number, _)| self.fetch(number))).await?;
+        let mut found: Vec<(Candidate, String)> = shared
+            .into_iter()
+            .zip(records)
+            .filter_map(|((_, shared_keys), record)| {
+                let (article, member) = record?;
+                Some((Candidate { article, shared_keys }, member))
+            })
+            .collect();
+        found.sort_unstable_by(|(a, _), (b, _)| {
+            b.shared_keys.cmp(&a.shared_keys).then_with(|| a.article.meta.id.cmp(&b.article.meta.id))
+        });
+        found.truncate(limit);
         // the clusters as named in the records, resolved to the live ones
         let named: BTreeSet<ClusterId> = found.iter().filter_map(|(c, _)| c.article.cluster_id.clone()).collect();
         let heads = try_join_all(named.iter().map(|c| self.resolve(c))).await?;
@@ -546,16 +616,21 @@ impl Store for RedisClusterStore {
         self.with_prepared(|prepared| prepared.remove(&id));
         let own_member = member(&article);
         let encoded = record::encode(&article)?;
-        let key = [self.article_key(&id)];
-        let args: [&[u8]; 1] = [&encoded];
-        let mut written = false;
+        let own_slot = slot(&id);
+        let (counter, hashes) = self.number_keys(own_slot);
+        let keys = [self.article_key(&id), counter];
+        let own_slot = own_slot.to_string();
+        let args: [&[u8]; 4] = [&encoded, id.as_bytes(), hashes.as_bytes(), own_slot.as_bytes()];
+        let mut own_number: Option<Number> = None;
         // another version is removed first (as a delete would), then this one is written
         for _ in 0..3 {
-            let answer = array(WHAT, self.run(WHAT, &self.scripts.insert, &key, &args).await?)?;
+            let answer = array(WHAT, self.run(WHAT, &self.scripts.insert, &keys, &args).await?)?;
             let mut items = answer.into_iter();
             match (items.next().map(|t| string(WHAT, t)).transpose()?.as_deref(), items.next()) {
-                (Some("n"), None) => {
-                    written = true;
+                (Some("n"), Some(number)) => {
+                    let number = bytes(WHAT, number)?;
+                    own_number =
+                        Some(number.try_into().map_err(|_| protocol_error(WHAT, "a number of unexpected width"))?);
                     break;
                 }
                 (Some("r"), None) => {
@@ -580,26 +655,24 @@ impl Store for RedisClusterStore {
                 _ => return Err(protocol_error(WHAT, "expected an 'n', 'r' or 'u' answer")),
             }
         }
-        if !written {
+        let Some(own_number) = own_number else {
             return Err(Error::Unavailable(format!("redis {WHAT}: {id} keeps being replaced concurrently")));
-        }
-        // the record exists before any posting names it, so whoever finds the id can read it
-        let own_id = id.as_str();
+        };
+        // the record exists before any posting names it, so whoever finds the number can read it
         let cap = POSTINGS_READ_PER_KEY.to_string();
         let posted = try_join_all(article.band_keys.iter().map(|&band| {
-            let (id, cap) = (own_id, &cap);
+            let (number, cap) = (&own_number, &cap);
             async move {
                 let (bucket, field) = self.posting(band)?;
-                let answer =
-                    self.run("post", &self.scripts.post, &[bucket], &[&field, id.as_bytes(), cap.as_bytes()]).await?;
-                string("post", answer)
+                let answer = self.run("post", &self.scripts.post, &[bucket], &[&field, number, cap.as_bytes()]).await?;
+                bytes("post", answer)
             }
         }))
         .await?;
-        let mut counts: HashMap<String, u32> = HashMap::new();
-        for found in posted.iter().flat_map(|ids| ids.split('\n').take(POSTINGS_READ_PER_KEY)) {
-            if found != id {
-                *counts.entry(found.to_string()).or_default() += 1;
+        let mut counts: HashMap<Number, u32> = HashMap::new();
+        for found in posted.iter().flat_map(|answer| numbers(answer)) {
+            if found != own_number {
+                *counts.entry(found).or_default() += 1;
             }
         }
         let (lookup, members) = self.candidates(counts, limit).await?;
@@ -620,14 +693,15 @@ impl Store for RedisClusterStore {
     async fn lookup(&self, keys: &[u64], limit: usize) -> Result<Lookup> {
         let posted = try_join_all(keys.iter().map(|&band| async move {
             let (bucket, field) = self.posting(band)?;
-            let mut command = redis::cmd("HGET");
-            command.arg(bucket).arg(&field[..]);
-            self.command::<Option<String>>("lookup", command).await
+            let mut command = redis::cmd("GET");
+            command.arg(bucket);
+            let bucket: Option<Vec<u8>> = self.command("lookup", command).await?;
+            Ok::<_, Error>(bucket.map(|bucket| record::scan(&bucket, field, POSTINGS_READ_PER_KEY)).unwrap_or_default())
         }))
         .await?;
-        let mut counts: HashMap<String, u32> = HashMap::new();
-        for found in posted.iter().flatten().flat_map(|ids| ids.split('\n').take(POSTINGS_READ_PER_KEY)) {
-            *counts.entry(found.to_string()).or_default() += 1;
+        let mut counts: HashMap<Number, u32> = HashMap::new();
+        for found in posted.into_iter().flatten() {
+            *counts.entry(found).or_default() += 1;
         }
         Ok(self.candidates(counts, limit).await?.0)
     }
@@ -755,15 +829,18 @@ impl Store for RedisClusterStore {
 
     async fn delete(&self, id: &str) -> Result<Deleted> {
         const WHAT: &str = "delete";
-        let answer = self.run(WHAT, &self.scripts.remove, &[self.article_key(id)], &[]).await?;
+        let (_, hashes) = self.number_keys(slot(id));
+        let answer = self.run(WHAT, &self.scripts.remove, &[self.article_key(id)], &[hashes.as_bytes()]).await?;
         if matches!(answer, Value::Nil) {
             return Ok(Deleted::default());
         }
-        let removed = record::decode(&bytes(WHAT, answer)?)?;
+        let stored = bytes(WHAT, answer)?;
+        let number = record::number(&stored)?;
+        let removed = record::decode(&stored)?;
         let own_member = member(&removed);
         try_join_all(removed.band_keys.iter().map(|&band| async move {
             let (bucket, field) = self.posting(band)?;
-            self.run(WHAT, &self.scripts.unpost, &[bucket], &[&field, id.as_bytes()]).await
+            self.run(WHAT, &self.scripts.unpost, &[bucket], &[&field, &number]).await
         }))
         .await?;
         let Some(named) = removed.cluster_id else {
@@ -789,8 +866,9 @@ mod tests {
     #[test]
     fn a_cluster_shares_its_founders_tag() {
         let founded = ClusterId::new(1_700_000_000_000_000, "some-article");
-        assert_eq!(cluster_tag(&founded), tag("some-article"));
-        assert_eq!(cluster_tag(&ClusterId("made-up{}".into())), tag("made-up{}"));
+        assert_eq!(cluster_tag(&founded), slot_tag(slot("some-article")));
+        assert_eq!(cluster_tag(&ClusterId("made-up{}".into())), slot_tag(slot("made-up{}")));
+        assert_eq!(id_hash("some-article") % SLOTS, slot("some-article"));
         assert_eq!(member_id(&format!("1{}abc", "0".repeat(32))), "abc");
     }
 }

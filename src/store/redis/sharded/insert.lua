@@ -1,6 +1,10 @@
--- insert: KEYS[1] = the article's record; ARGV[1] = its new record (see record.rs).
+-- insert: KEYS[1] = the article's record, KEYS[2] = its slot's number counter; ARGV = its new record
+-- (see record.rs), its id, the prefix of its slot's number→id hashes, its slot (0..4095).
 -- Returns {'u', record} when the same content is stored already, {'r'} when another version is (the
--- caller removes it and calls again), else writes the article unassigned: {'n'}.
+-- caller removes it and calls again), else numbers the article (seq * 4096 + slot, so the number
+-- tells the slot of its hash and record), maps the number to the id, writes the record unassigned and
+-- returns {'n', number}. The number→id hash is in the record's slot (same hash tag) but not in KEYS:
+-- its name depends on the number this script draws.
 
 local existing = redis.call('GET', KEYS[1])
 if existing then
@@ -8,5 +12,8 @@ if existing then
   if string.sub(existing, 26, 33) == string.sub(ARGV[1], 26, 33) then return {'u', existing} end
   return {'r'}
 end
-redis.call('SET', KEYS[1], ARGV[1])
-return {'n'}
+local seq = redis.call('INCR', KEYS[2])
+local number = number_bytes(seq * 4096 + tonumber(ARGV[4]))
+redis.call('HSET', ARGV[3] .. math.floor(seq / 64), seq % 64, ARGV[2])
+redis.call('SET', KEYS[1], with_number(ARGV[1], number))
+return {'n', number}

@@ -1,8 +1,10 @@
--- remove: KEYS[1] = an article's record. Deletes it and returns the record, so that the caller
--- removes its postings and membership, or false if there is no such article. Only one of two racing
--- deletes gets it.
+-- remove: KEYS[1] = an article's record; ARGV[1] = the prefix of its slot's number→id hashes. Deletes
+-- the record and its number, and returns the record, so that the caller removes its postings and
+-- membership, or false if there is no such article. Only one of two racing deletes gets it.
 
 local record = redis.call('GET', KEYS[1])
 if not record then return false end
 redis.call('DEL', KEYS[1])
+local seq = math.floor(number_value(record_number(record)) / 4096)
+redis.call('HDEL', ARGV[1] .. math.floor(seq / 64), seq % 64)
 return record
