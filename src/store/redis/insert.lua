@@ -1,4 +1,4 @@
--- insert_and_lookup: ARGV = ns, id, record (see record.rs), limit.
+-- insert_and_lookup: ARGV = ns, id, record (see record.rs), limit, the hour it was published in.
 -- Returns {'u', record, canonical id} when the same content is stored already, else {'n', candidates,
 -- heads} (see `lookup`).
 
@@ -17,6 +17,8 @@ if existing then
 end
 
 redis.call('SET', key, record)
+-- the time index (expire.lua): the id, appended to its publication hour's list
+if redis.call('RPUSH', time_key(ARGV[5]), id) == 1 then redis.call('ZADD', time_index_key(), ARGV[5], ARGV[5]) end
 local lists = {}
 for _, band in ipairs(record_bands(record)) do
   lists[#lists + 1] = post(band, id)

@@ -23,6 +23,17 @@
 //! - `ns:f:{T}CLUSTER`, the cluster it was merged into, in the zset's slot. Set once, never changed
 //!   nor deleted: a chain of forwards only grows at its end, and every id in it is smaller than the
 //!   last (the smaller id survives), so chains end.
+//! - `ns:t:{S}DAY`, list: retention's time index, per slot and publication day (days since the epoch,
+//!   [`TIME_BUCKET_US`]): one entry per ingested article, its published time as 8 bytes then its id,
+//!   appended by `insert` in the record's own slot. `S` is a short tag that hashes to the slot of the
+//!   record's `{TAG(id)}` (see [`slot_tag`]): every key of a script must share its slot, so a time
+//!   bucket shared by all articles would be one slot that every ingest writes; per-slot buckets add
+//!   no step and no round trip to an ingest. Days rather than hours because there are 16,384 slots: a
+//!   bucket key costs ~135 bytes however little it holds (measured; README, *Redis memory and CPU*);
+//! - `ns:t:{S}`, zset: the slot's days that have a list (score = the day);
+//! - `ns:t:{S}e`, zset (score 0, members are the list entries, so bytewise order is time order): the
+//!   slot's edge, the entries of past days that `expire` is working through, among them those of
+//!   the day the cutoff falls in that are not due yet.
 //!
 //! # Why merges stay correct across slots
 //!
@@ -50,6 +61,18 @@
 //!   without its record, or with another version's): readers skip ghosts, and a ghost at the head is
 //!   removed when met.
 //!
+//! # Retention
+//!
+//! `expire` visits the slots in turn (from where its last call stopped, so repeated calls make
+//! progress): `due` reads a slot's days up to the cutoff's and its edge members before the cutoff;
+//! `spill` moves due days' entries to the edge (a set: moving twice is harmless) and unlists emptied
+//! days; `lapse` drops one edge member and, in the same script, deletes its record if that is still
+//! published before the cutoff (a record deleted since, or re-ingested with a later time, is left
+//! alone: the later version has its own entry); the rest of a delete follows (postings, membership).
+//! Every step is one slot and idempotent, so several replicas may expire at once and a sweep cut short
+//! leaves entries that the next one finishes; a record removed but not yet unlinked is what a delete
+//! cut short leaves, which readers already tolerate.
+//!
 //! # Round trips per ingest
 //!
 //! `insert` (article's node) → `post` every band key (every node holding one) → read the top
@@ -66,21 +89,24 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use async_trait::async_trait;
 use futures::future::try_join_all;
+use futures::{StreamExt, TryStreamExt};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Script, Value};
 
-use crate::domain::{ClusterId, ClusterView, Deleted, StoredArticle, now_micros};
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_micros};
 use crate::error::{Error, Result};
-use crate::store::{Assigned, Candidate, ClusterHead, Inserted, Lookup, MIN_SHARED_KEYS, POSTINGS_READ_PER_KEY, Store};
+use crate::store::{
+    Assigned, Candidate, ClusterHead, Expired, Inserted, Lookup, MIN_SHARED_KEYS, POSTINGS_READ_PER_KEY, Store,
+};
 
 use super::{
     CALL_DEADLINE, CONNECTION_TIMEOUT, RESPONSE_TIMEOUT, array, bytes, integer, load_scripts, member, protocol_error,
-    record, redact, string, validate_namespace, within_deadline,
+    record, redact, string, time_bytes, tuple, validate_namespace, within_deadline,
 };
 
 /// Width of the rank prefix of a member (tier digit and two 16-digit times).
@@ -91,6 +117,18 @@ const MAX_HOPS: usize = 32;
 /// Facts kept from lookups for the assigns that follow; an ingest that fails between the two leaves
 /// its entry behind, so the map is cleared when it grows past this (a missing entry costs one read).
 const MAX_PREPARED: usize = 4096;
+
+/// Width of a time-index bucket (`ns:t:{S}DAY`): a day (see the module doc).
+pub const TIME_BUCKET_US: Micros = 86_400_000_000;
+/// Hash slots of a Redis Cluster.
+const SLOTS: usize = 16_384;
+/// Slots whose time index `expire` reads at once.
+const SLOTS_AT_ONCE: usize = 512;
+/// Days one `due` step returns: more than one only after retention was off or the sweeper stopped.
+const DUE_DAYS: usize = 8;
+/// Slots `expire` works on at once (each with up to 24 postings to remove per article): enough to
+/// overlap round trips, few enough to leave the connections to ingests.
+const EXPIRE_SLOTS_IN_FLIGHT: usize = 32;
 
 /// The compiled scripts; each touches only the keys it is given, all in one slot.
 struct Scripts {
@@ -104,6 +142,9 @@ struct Scripts {
     finish: Script,
     remove: Script,
     unpost: Script,
+    due: Script,
+    spill: Script,
+    lapse: Script,
 }
 
 impl Scripts {
@@ -121,10 +162,13 @@ impl Scripts {
             finish: Script::new(include_str!("sharded/finish.lua")),
             remove: Script::new(include_str!("sharded/remove.lua")),
             unpost: Script::new(include_str!("sharded/unpost.lua")),
+            due: Script::new(include_str!("sharded/due.lua")),
+            spill: Script::new(include_str!("sharded/spill.lua")),
+            lapse: with_record(include_str!("sharded/lapse.lua")),
         }
     }
 
-    fn all(&self) -> [&Script; 10] {
+    fn all(&self) -> [&Script; 13] {
         [
             &self.insert,
             &self.post,
@@ -136,6 +180,9 @@ impl Scripts {
             &self.finish,
             &self.remove,
             &self.unpost,
+            &self.due,
+            &self.spill,
+            &self.lapse,
         ]
     }
 }
@@ -166,6 +213,8 @@ pub struct RedisClusterStore {
     namespace: String,
     scripts: Scripts,
     prepared: Mutex<HashMap<String, Prepared>>,
+    /// The slot the next `expire` starts at: where the last one stopped.
+    expire_from: Mutex<usize>,
 }
 
 /// The 8 hex digits a cluster id founded by `id` ends with (see [`ClusterId::new`]).
@@ -181,6 +230,50 @@ fn cluster_tag(cluster_id: &ClusterId) -> String {
         Some(suffix) if suffix.bytes().all(|b| b.is_ascii_hexdigit()) => suffix.to_string(),
         _ => tag(id),
     }
+}
+
+/// CRC16-XMODEM, the hash Redis Cluster maps keys to slots with.
+fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &byte in data {
+        crc ^= u16::from(byte) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+        }
+    }
+    crc
+}
+
+/// The slot of a key whose hash tag is `tag`.
+fn slot_of(tag: &str) -> usize {
+    usize::from(crc16(tag.as_bytes())) % SLOTS
+}
+
+/// A short hash tag of every slot: the hex of the smallest number that hashes to it. Found once, by
+/// counting up (~170,000 hashes, a few milliseconds).
+fn slot_tag(slot: usize) -> String {
+    static TAGS: OnceLock<Vec<u32>> = OnceLock::new();
+    let tags = TAGS.get_or_init(|| {
+        let mut tags = vec![u32::MAX; SLOTS];
+        let mut missing = SLOTS;
+        let mut n: u32 = 0;
+        while missing > 0 {
+            let slot = slot_of(&format!("{n:x}"));
+            if tags[slot] == u32::MAX {
+                tags[slot] = n;
+                missing -= 1;
+            }
+            n += 1;
+        }
+        tags
+    });
+    format!("{:x}", tags[slot % SLOTS])
+}
+
+/// A slot's due time-index days and edge members, as `due` answers.
+struct Due {
+    days: Vec<String>,
+    members: Vec<Vec<u8>>,
 }
 
 fn member_id(member: &str) -> &str {
@@ -238,6 +331,7 @@ impl RedisClusterStore {
             namespace: namespace.to_string(),
             scripts,
             prepared: Mutex::new(HashMap::new()),
+            expire_from: Mutex::new(0),
         })
     }
 
@@ -279,6 +373,25 @@ impl RedisClusterStore {
     fn cluster_keys(&self, cluster_id: &ClusterId) -> [String; 2] {
         let tag = cluster_tag(cluster_id);
         [format!("{}:c:{{{tag}}}{cluster_id}", self.namespace), format!("{}:f:{{{tag}}}{cluster_id}", self.namespace)]
+    }
+
+    /// The time-index list of an article's publication day and its slot's list of days, both in the
+    /// slot of the article's record.
+    fn time_keys(&self, id: &str, day: Micros) -> [String; 2] {
+        let slot = slot_of(&tag(id));
+        let [days, _] = self.slot_time_keys(slot);
+        [self.day_key(slot, &day.to_string()), days]
+    }
+
+    /// A slot's list of days and its edge.
+    fn slot_time_keys(&self, slot: usize) -> [String; 2] {
+        let tag = slot_tag(slot);
+        [format!("{}:t:{{{tag}}}", self.namespace), format!("{}:t:{{{tag}}}e", self.namespace)]
+    }
+
+    /// The time-index list of one day in one slot.
+    fn day_key(&self, slot: usize, day: &str) -> String {
+        format!("{}:t:{{{}}}{day}", self.namespace, slot_tag(slot))
     }
 
     fn with_prepared<T>(&self, f: impl FnOnce(&mut HashMap<String, Prepared>) -> T) -> T {
@@ -546,8 +659,13 @@ impl Store for RedisClusterStore {
         self.with_prepared(|prepared| prepared.remove(&id));
         let own_member = member(&article);
         let encoded = record::encode(&article)?;
-        let key = [self.article_key(&id)];
-        let args: [&[u8]; 1] = [&encoded];
+        // the time-index entry rides on this step: same slot, no round trip of its own
+        let day = article.published_us.div_euclid(TIME_BUCKET_US);
+        let [list, days] = self.time_keys(&id, day);
+        let key = [self.article_key(&id), list, days];
+        let entry = [&time_bytes(article.published_us)[..], id.as_bytes()].concat();
+        let day = day.to_string();
+        let args: [&[u8]; 3] = [&encoded, &entry, day.as_bytes()];
         let mut written = false;
         // another version is removed first (as a delete would), then this one is written
         for _ in 0..3 {
@@ -760,14 +878,83 @@ impl Store for RedisClusterStore {
             return Ok(Deleted::default());
         }
         let removed = record::decode(&bytes(WHAT, answer)?)?;
-        let own_member = member(&removed);
+        let canonical_id = self.unlink(&removed).await?;
+        Ok(Deleted { deleted: true, canonical_id })
+    }
+
+    /// Visits the slots from where the last call stopped (see the module doc); `more` is false only
+    /// after a call went round every slot within its limit.
+    async fn expire(&self, cutoff: Micros, limit: usize) -> Result<Expired> {
+        // nothing is published before the earliest time
+        let Some(last) = cutoff.checked_sub(1) else { return Ok(Expired::default()) };
+        let day = last.div_euclid(TIME_BUCKET_US).to_string();
+        let cutoff = time_bytes(cutoff);
+        let start = *self.expire_from.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut expired = Expired::default();
+        let mut handled = 0;
+        for first in (0..SLOTS).step_by(SLOTS_AT_ONCE) {
+            let slots: Vec<usize> = (first..(first + SLOTS_AT_ONCE).min(SLOTS)).map(|i| (start + i) % SLOTS).collect();
+            // one entry is enough to tell whether a slot has work
+            let peek = (limit - handled).max(1);
+            let dues = try_join_all(slots.iter().map(|&slot| self.due(slot, &day, &cutoff, peek))).await?;
+            let due: Vec<(usize, Due)> = slots
+                .into_iter()
+                .zip(dues)
+                .filter(|(_, due)| !due.days.is_empty() || !due.members.is_empty())
+                .collect();
+            if due.is_empty() {
+                continue;
+            }
+            // the budget left, shared out: slots without a share are left for the next call
+            let share = ((limit - handled) / due.len()).max(1);
+            let shares = (limit - handled) / share;
+            let outcomes: Vec<(usize, usize, usize, bool)> = futures::stream::iter(due.into_iter().enumerate())
+                .map(|(i, (slot, due))| {
+                    let (day, cutoff) = (&day, &cutoff);
+                    async move {
+                        if i >= shares {
+                            return Ok((slot, 0, 0, false));
+                        }
+                        let mut used = 0;
+                        let (removed, done) = self.expire_slot(slot, due, day, cutoff, share, &mut used).await?;
+                        Ok::<_, Error>((slot, removed, used, done))
+                    }
+                })
+                .buffered(EXPIRE_SLOTS_IN_FLIGHT)
+                .try_collect()
+                .await?;
+            let mut unfinished = None;
+            for (slot, removed, used, done) in outcomes {
+                expired.removed += removed;
+                handled += used;
+                if !done && unfinished.is_none() {
+                    unfinished = Some(slot);
+                }
+            }
+            if let Some(slot) = unfinished {
+                *self.expire_from.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = slot;
+                expired.more = true;
+                return Ok(expired);
+            }
+        }
+        Ok(expired)
+    }
+}
+
+impl RedisClusterStore {
+    /// What a removal leaves to do once the record is gone: its postings, and its membership (the
+    /// cluster's canonical re-elected). Returns the canonical afterwards.
+    async fn unlink(&self, removed: &StoredArticle) -> Result<Option<String>> {
+        const WHAT: &str = "delete";
+        let id = removed.meta.id.as_str();
+        let own_member = member(removed);
         try_join_all(removed.band_keys.iter().map(|&band| async move {
             let (bucket, field) = self.posting(band)?;
             self.run(WHAT, &self.scripts.unpost, &[bucket], &[&field, id.as_bytes()]).await
         }))
         .await?;
-        let Some(named) = removed.cluster_id else {
-            return Ok(Deleted { deleted: true, canonical_id: None });
+        let Some(named) = removed.cluster_id.clone() else {
+            return Ok(None);
         };
         let live = self.resolve(&named).await?.cluster_id;
         self.drop_ghost(&live, &own_member).await?;
@@ -777,13 +964,103 @@ impl Store for RedisClusterStore {
         }
         let head = self.resolve(&live).await?;
         let canonical = self.canonical(head, &HashMap::new()).await?;
-        Ok(Deleted { deleted: true, canonical_id: canonical.map(|(_, article)| article.meta.id) })
+        Ok(canonical.map(|(_, article)| article.meta.id))
+    }
+
+    /// `due` of one slot: up to [`DUE_DAYS`] days up to the cutoff's, and up to `limit` edge members
+    /// before the cutoff.
+    async fn due(&self, slot: usize, day: &str, cutoff: &[u8], limit: usize) -> Result<Due> {
+        const WHAT: &str = "expire";
+        let keys = self.slot_time_keys(slot);
+        let (limit, most_days) = (limit.to_string(), DUE_DAYS.to_string());
+        let args: [&[u8]; 4] = [day.as_bytes(), cutoff, limit.as_bytes(), most_days.as_bytes()];
+        let [days, members] = tuple(WHAT, self.run(WHAT, &self.scripts.due, &keys, &args).await?)?;
+        Ok(Due {
+            days: array(WHAT, days)?.into_iter().map(|d| string(WHAT, d)).collect::<Result<_>>()?,
+            members: array(WHAT, members)?.into_iter().map(|m| bytes(WHAT, m)).collect::<Result<_>>()?,
+        })
+    }
+
+    /// Expires what is due in one slot, counting each entry moved to the edge or lapsed in `handled`,
+    /// until nothing is due (returns `done`) or `handled` reaches `limit`. Returns the articles removed.
+    async fn expire_slot(
+        &self,
+        slot: usize,
+        mut due: Due,
+        day: &str,
+        cutoff: &[u8],
+        limit: usize,
+        handled: &mut usize,
+    ) -> Result<(usize, bool)> {
+        const WHAT: &str = "expire";
+        let [days_key, edge] = self.slot_time_keys(slot);
+        let mut removed = 0;
+        // each round moves entries to the edge or lapses edge members: the time index shrinks
+        loop {
+            if due.days.is_empty() && due.members.is_empty() {
+                return Ok((removed, true));
+            }
+            if *handled >= limit {
+                return Ok((removed, false));
+            }
+            if !due.days.is_empty() {
+                let mut keys = vec![days_key.clone(), edge.clone()];
+                keys.extend(due.days.iter().map(|d| self.day_key(slot, d)));
+                let budget = (limit - *handled).to_string();
+                let mut args: Vec<&[u8]> = vec![budget.as_bytes(), cutoff];
+                args.extend(due.days.iter().map(|d| d.as_bytes()));
+                let [moved, members] = tuple(WHAT, self.run(WHAT, &self.scripts.spill, &keys, &args).await?)?;
+                // a spill that moved nothing unlisted emptied days; counted anyway, so that no state
+                // of the index can keep this loop from reaching its limit
+                *handled += usize::try_from(integer(WHAT, moved)?).map_err(|e| protocol_error(WHAT, e))?.max(1);
+                let members: Vec<Vec<u8>> =
+                    array(WHAT, members)?.into_iter().map(|m| bytes(WHAT, m)).collect::<Result<_>>()?;
+                if !members.is_empty() {
+                    // the days may have more: the `due` after these members are lapsed tells
+                    due = Due { days: Vec::new(), members };
+                    continue;
+                }
+            } else {
+                due.members.truncate(limit - *handled);
+                *handled += due.members.len();
+                let records = try_join_all(due.members.iter().map(|entry| {
+                    let id = String::from_utf8_lossy(entry.get(8..).unwrap_or_default()).into_owned();
+                    let keys = [self.article_key(&id), edge.clone()];
+                    async move {
+                        let args: [&[u8]; 2] = [entry, cutoff];
+                        match self.run(WHAT, &self.scripts.lapse, &keys, &args).await? {
+                            Value::Nil => Ok(None),
+                            record => Ok(Some(record::decode(&bytes(WHAT, record)?)?)),
+                        }
+                    }
+                }))
+                .await?;
+                let records: Vec<StoredArticle> = records.into_iter().flatten().collect();
+                removed += records.len();
+                try_join_all(records.iter().map(|record| self.unlink(record))).await?;
+            }
+            due = self.due(slot, day, cutoff, (limit - *handled).max(1)).await?;
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The slot hash is Redis's (the reference check value of CRC16-XMODEM, and slots Redis reports
+    /// for these keys), and every slot has a tag that hashes to it.
+    #[test]
+    fn slot_tags_hash_to_their_slot() {
+        assert_eq!(crc16(b"123456789"), 0x31C3);
+        // `CLUSTER KEYSLOT foo` is 12182, `CLUSTER KEYSLOT bar` 5061
+        assert_eq!(slot_of("foo"), 12182);
+        assert_eq!(slot_of("bar"), 5061);
+        for slot in 0..SLOTS {
+            assert_eq!(slot_of(&slot_tag(slot)), slot);
+        }
+        assert!((0..SLOTS).all(|slot| slot_tag(slot).len() <= 5));
+    }
 
     /// A cluster's keys share its founder's slot: founding is one script.
     #[test]
