@@ -64,6 +64,24 @@ pub struct ServeConfig {
     /// How long shutdown waits for requests in flight before giving up.
     #[arg(long, env = "DEDUPD_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: std::time::Duration,
+
+    /// Retention window (e.g. `30d`), by effective publication time: older articles leave the index
+    /// and new ones that old are refused. Off when not set.
+    #[arg(long, env = "DEDUPD_RETENTION", value_parser = positive_duration)]
+    pub retention: Option<std::time::Duration>,
+
+    /// How often the retention sweeper runs.
+    #[arg(long, env = "DEDUPD_RETENTION_SWEEP", default_value = "1m", value_parser = positive_duration)]
+    pub retention_sweep: std::time::Duration,
+}
+
+/// A humantime duration (`30d`, `90s`, `1h 30m`) greater than zero.
+fn positive_duration(text: &str) -> Result<std::time::Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration.is_zero() {
+        return Err("must be greater than zero".to_string());
+    }
+    Ok(duration)
 }
 
 impl ServeConfig {
@@ -72,6 +90,7 @@ impl ServeConfig {
             max_body_bytes: self.max_body_bytes,
             rule: self.rule.rule(),
             sources: SourceTiers::new(&self.trusted_sources, &self.aggregator_sources),
+            retention: self.retention,
             ..EngineConfig::default()
         }
     }
@@ -91,6 +110,8 @@ impl Default for ServeConfig {
             trusted_sources: Vec::new(),
             aggregator_sources: Vec::new(),
             shutdown_grace: std::time::Duration::from_secs(10),
+            retention: None,
+            retention_sweep: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -148,6 +169,41 @@ impl RuleArgs {
             short_skeleton: self.short_skeleton,
             short_words_floor: self.short_words_floor,
             ..MatchRule::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    fn serve(args: &[&str]) -> Result<super::ServeConfig, clap::Error> {
+        let cli = Cli::try_parse_from(["dedupd", "serve"].iter().chain(args))?;
+        match cli.command {
+            Command::Serve(config) => Ok(config),
+            _ => panic!("expected serve"),
+        }
+    }
+
+    /// Retention is off unless set, takes humantime durations, and refuses zero (a zero sweep interval
+    /// would spin, a zero window would refuse every article).
+    #[test]
+    fn retention_flags_parse() {
+        let config = serve(&[]).expect("defaults parse");
+        assert_eq!(config.retention, None);
+        assert_eq!(config.retention_sweep, std::time::Duration::from_secs(60));
+        assert_eq!(config.retention_sweep, super::ServeConfig::default().retention_sweep);
+        assert_eq!(config.engine().retention, None);
+
+        let config = serve(&["--retention", "30d", "--retention-sweep", "90s"]).expect("parses");
+        assert_eq!(config.retention, Some(std::time::Duration::from_secs(30 * 86_400)));
+        assert_eq!(config.retention_sweep, std::time::Duration::from_secs(90));
+        assert_eq!(config.engine().retention, config.retention);
+
+        for bad in [["--retention", "0s"], ["--retention-sweep", "0s"], ["--retention", "thirty days"]] {
+            assert!(serve(&bad).is_err(), "{bad:?} must be refused");
         }
     }
 }

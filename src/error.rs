@@ -10,6 +10,10 @@ pub enum Error {
     /// The request is malformed; `field` names the offending field (`article.id`, `article.body`, …).
     #[error("invalid {field}: {reason}")]
     InvalidArgument { field: &'static str, reason: String },
+    /// The request is well-formed but outside what the server keeps: an article published before the
+    /// retention window. Retrying does not help.
+    #[error("{field} out of range: {reason}")]
+    OutOfRange { field: &'static str, reason: String },
     /// The article or cluster does not exist.
     #[error("{what} not found: {id}")]
     NotFound { what: &'static str, id: String },

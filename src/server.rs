@@ -5,9 +5,16 @@
 //! exactly as `dedupd serve` does. Shutdown is a [`CancellationToken`]: the health service turns to
 //! NOT_SERVING, the listener stops accepting, requests in flight finish (up to the grace period), then
 //! the store is dropped, which lets the embedded store commit and release its lock.
+//!
+//! With `--retention`, a sweeper task expires articles that fell out of the window: every
+//! `--retention-sweep` it calls [`Engine::expire`] in batches of [`EXPIRE_BATCH`] until nothing before
+//! the cutoff is left. Batches keep each store call bounded, and several replicas may sweep one store
+//! at once: every store's expiry is idempotent. Shutdown stops it (a batch cut short is finished by
+//! the next sweep) before the store is dropped.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -15,7 +22,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServeConfig;
-use crate::engine::Engine;
+use crate::domain::now_micros;
+use crate::engine::{Engine, rfc3339};
 use crate::grpc::DedupService;
 use crate::proto::deduplicator_server::DeduplicatorServer;
 use crate::store::{self, Store};
@@ -26,6 +34,10 @@ use crate::store::{self, Store};
 fn max_message_bytes(config: &ServeConfig) -> usize {
     config.max_body_bytes.saturating_mul(2).saturating_add(1024 * 1024)
 }
+
+/// Articles one expiry call removes at most: one journal commit on the embedded store; on Redis, a
+/// few short scripts (see the store).
+pub const EXPIRE_BATCH: usize = 256;
 
 /// A running server.
 pub struct Server {
@@ -51,6 +63,11 @@ impl Server {
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
         let engine = Engine::new(store.clone(), config.engine());
+        let sweeper = engine.retention().map(|retention| {
+            let every = humantime::format_duration(config.retention_sweep);
+            tracing::info!(retention = %humantime::format_duration(retention), %every, "retention on");
+            spawn_sweeper(engine.clone(), config.retention_sweep, shutdown.clone())
+        });
         let service = DedupService::new(engine, config.concurrency_limit);
         let max_message = max_message_bytes(&config);
         let dedup = DeduplicatorServer::new(service)
@@ -88,6 +105,12 @@ impl Server {
                     Ok(())
                 }
             };
+            if let Some(sweeper) = sweeper {
+                // it holds the store too; the token stops it (cancelled here as well in case serving
+                // ended on its own, by an error)
+                stopping.cancel();
+                let _ = sweeper.await;
+            }
             // the embedded store's drop waits for its journal's last commit: not on a runtime thread
             let _ = tokio::task::spawn_blocking(move || drop(store)).await;
             served.map_err(anyhow::Error::from)
@@ -120,6 +143,59 @@ impl Server {
     /// Waits until the server has stopped (after its token is cancelled).
     pub async fn wait(self) -> anyhow::Result<()> {
         self.task.await.map_err(|e| anyhow::anyhow!("server task failed: {e}"))?
+    }
+}
+
+/// The retention sweeper: a sweep at start and then every `every`, until `stopping` is cancelled (which
+/// also abandons a sweep in progress).
+fn spawn_sweeper(engine: Engine, every: Duration, stopping: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        // a sweep longer than the interval delays the next one rather than queueing several
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stopping.cancelled() => break,
+                _ = ticks.tick() => {
+                    tokio::select! {
+                        _ = stopping.cancelled() => break,
+                        _ = sweep(&engine) => {}
+                    }
+                }
+            }
+        }
+        tracing::debug!("retention sweeper stopped");
+    })
+}
+
+/// One sweep: expires batches until nothing published before the cutoff is left. A failure (the store
+/// unreachable) is logged and counted; the next sweep retries.
+async fn sweep(engine: &Engine) {
+    let Some(cutoff) = engine.retention_cutoff(now_micros()) else { return };
+    let started = Instant::now();
+    let (mut expired, mut batches) = (0, 0);
+    loop {
+        match engine.expire(cutoff, EXPIRE_BATCH).await {
+            Ok(batch) => {
+                expired += batch.removed;
+                batches += 1;
+                if !batch.more {
+                    break;
+                }
+            }
+            Err(error) => {
+                metrics::counter!("dedupd_expire_failures_total").increment(1);
+                let cutoff = rfc3339(cutoff);
+                tracing::warn!(%error, expired, %cutoff, "retention sweep failed; the next one retries");
+                return;
+            }
+        }
+    }
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    if expired > 0 {
+        tracing::info!(expired, batches, cutoff = %rfc3339(cutoff), elapsed_ms, "retention sweep");
+    } else {
+        tracing::debug!(batches, cutoff = %rfc3339(cutoff), elapsed_ms, "retention sweep: nothing to expire");
     }
 }
 

@@ -32,6 +32,11 @@ struct Harness {
 
 impl Harness {
     async fn start(store: &str) -> Harness {
+        Self::start_with(store, |config| config).await
+    }
+
+    /// Like [`Harness::start`], with the configuration adjusted by `configure`.
+    async fn start_with(store: &str, configure: impl FnOnce(ServeConfig) -> ServeConfig) -> Harness {
         let (store_url, guard): (String, Box<dyn Any + Send>) = match store {
             "embedded" => {
                 let dir = tempfile::tempdir().expect("temporary directory");
@@ -43,7 +48,7 @@ impl Harness {
             }
             other => panic!("unknown store {other}"),
         };
-        let config = ServeConfig { store: store_url, ..ServeConfig::default() };
+        let config = configure(ServeConfig { store: store_url, ..ServeConfig::default() });
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let server = Server::start(config, listener).await.expect("server starts");
         let client = DeduplicatorClient::connect(server.url()).await.expect("client connects");
@@ -443,3 +448,87 @@ api_cases!(
     future_dates_are_clamped,
     health_and_reflection_are_served,
 );
+
+// ---------------------------------------------------------------------------------------------------
+// retention
+
+/// Seconds since the epoch, now.
+fn now_seconds() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64
+}
+
+/// An article published `seconds_ago` seconds before now.
+fn aged(id: &str, body: &str, seconds_ago: i64) -> Article {
+    Article { published_at: Some(Timestamp { seconds: now_seconds() - seconds_ago, nanos: 0 }), ..article(id, body, 0) }
+}
+
+/// With a one-minute window swept every 100 ms: an article already outside the window is refused
+/// (Ingest, IngestStream and Check alike, as OUT_OF_RANGE); the sweeper expires a canonical as it
+/// leaves the window, and its cluster's next member takes over; the rest stays.
+async fn retention_sweeps_and_refuses(store: &str) {
+    let mut h = Harness::start_with(store, |config| ServeConfig {
+        retention: Some(std::time::Duration::from_secs(60)),
+        retention_sweep: std::time::Duration::from_millis(100),
+        ..config
+    })
+    .await;
+    let text = original_text(20);
+    // leaves the window about 6 s from now; its copy 30 s later, which leaves the test time to see
+    // the first one go (the margin is all this test depends on)
+    let original = h.ingest(aged("r-orig", &text, 54)).await;
+    let copy = h.ingest(aged("r-copy", &spun_copy(&text, 10, 4), 24)).await;
+    assert_eq!(copy.cluster_id, original.cluster_id);
+    assert_eq!(copy.canonical_id, "r-orig");
+    let fresh = h.ingest(aged("r-fresh", &original_text(21), 0)).await;
+
+    let status = h.client.ingest(IngestRequest { article: Some(aged("r-stale", &text, 120)) }).await.expect_err("old");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert!(status.message().contains("retention window"), "{}", status.message());
+    let status =
+        h.client.check(proto::CheckRequest { article: Some(aged("r-stale", &text, 120)) }).await.expect_err("old");
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    let requests = [aged("r-stale", &text, 120), aged("r-fresh-2", &original_text(22), 0)]
+        .map(|article| IngestRequest { article: Some(article) });
+    let mut responses = h.client.ingest_stream(tokio_stream::iter(requests)).await.expect("stream").into_inner();
+    let refused = responses.message().await.expect("first response").expect("one");
+    assert!(refused.error.starts_with("OutOfRange: "), "{refused:?}");
+    let accepted = responses.message().await.expect("second response").expect("two");
+    assert!(accepted.error.is_empty(), "{accepted:?}");
+    let status = h.client.get_article(proto::GetArticleRequest { id: "r-stale".into() }).await.expect_err("refused");
+    assert_eq!(status.code(), Code::NotFound, "nothing was stored");
+
+    // the sweeper: wait (bounded) for the original to leave the window and the index
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match h.client.get_article(proto::GetArticleRequest { id: "r-orig".into() }).await {
+            Err(status) if status.code() == Code::NotFound => break,
+            Err(status) => panic!("get r-orig: {status}"),
+            Ok(_) => {
+                assert!(std::time::Instant::now() < deadline, "the sweeper did not expire r-orig");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+    let record = h.get("r-copy").await;
+    assert_eq!(record.canonical_id, "r-copy", "the next member took over");
+    assert_eq!(record.cluster_id, original.cluster_id);
+    let cluster = h.cluster(&original.cluster_id).await;
+    let members: Vec<&str> = cluster.members.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(members, ["r-copy"]);
+    assert_eq!(h.get("r-fresh").await.cluster_id, fresh.cluster_id);
+    // a copy of the expired original now finds the copy, not the original
+    let again = h.ingest(aged("r-copy-2", &text, 0)).await;
+    assert_eq!(again.canonical_id, "r-copy");
+    assert!(again.matches.iter().all(|m| m.id != "r-orig"), "{:?}", again.matches);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retention_sweeps_and_refuses_embedded() {
+    retention_sweeps_and_refuses("embedded").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retention_sweeps_and_refuses_redis() {
+    retention_sweeps_and_refuses("redis").await;
+}

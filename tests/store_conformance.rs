@@ -17,7 +17,7 @@ use dedupd::error::Error;
 use dedupd::store::embedded::EmbeddedStore;
 use dedupd::store::memory::MemoryStore;
 use dedupd::store::redis::{RedisClusterStore, RedisStore};
-use dedupd::store::{Assigned, Inserted, Lookup, POSTINGS_READ_PER_KEY, Store};
+use dedupd::store::{Assigned, Expired, Inserted, Lookup, POSTINGS_READ_PER_KEY, Store};
 
 use common::{RedisCluster, RedisServer, article_text, free_port, stored_article};
 
@@ -94,6 +94,12 @@ conformance!(
     lookup_limit_keeps_the_most_shared_keys,
     lookups_read_the_oldest_postings_of_a_key,
     concurrent_ingests_of_copies_form_one_cluster,
+    expire_removes_exactly_what_was_published_before_the_cutoff,
+    expire_respects_its_limit,
+    expiring_the_canonical_elects_the_next,
+    expiring_every_member_removes_the_cluster,
+    expire_goes_by_the_current_version,
+    expire_is_idempotent_and_safe_to_run_concurrently,
 );
 
 // ---------------------------------------------------------------------------------------------------
@@ -456,6 +462,178 @@ async fn concurrent_ingests_of_copies_form_one_cluster(store: Arc<dyn Store>) {
     assert_eq!(members[0], "copy-00");
 }
 
+/// The time-index buckets of the Redis stores: an hour (standalone) and a day (cluster). Test times sit on
+/// both sides of their boundaries.
+const HOUR: Micros = 3_600_000_000;
+const DAY: Micros = 24 * HOUR;
+
+/// Calls `expire` until it has nothing more (at most 1,000 calls); returns how many it removed in all.
+async fn expire_all(store: &dyn Store, cutoff: Micros, limit: usize) -> usize {
+    let mut removed = 0;
+    for _ in 0..1_000 {
+        let expired = store.expire(cutoff, limit).await.expect("expire");
+        assert!(expired.removed <= limit, "removed {} with a limit of {limit}", expired.removed);
+        removed += expired.removed;
+        if !expired.more {
+            return removed;
+        }
+    }
+    panic!("expire({cutoff}, {limit}) still had more after 1,000 calls");
+}
+
+async fn stored(store: &dyn Store, id: &str) -> bool {
+    store.get(id).await.expect("get").is_some()
+}
+
+/// Expiry removes every article published before the cutoff (negative times, earlier days and hours, a
+/// microsecond before, unassigned ones) and nothing at or after it, postings included.
+async fn expire_removes_exactly_what_was_published_before_the_cutoff(store: Arc<dyn Store>) {
+    // in the middle of an hour (and of a day)
+    let cutoff = 10 * DAY + 5 * HOUR + 30;
+    let before = [
+        ("ancient", -3 * DAY - 7),
+        ("day-before", 9 * DAY + 1),
+        ("hour-before", cutoff - HOUR),
+        ("just-before", cutoff - 1),
+    ];
+    let after =
+        [("at-cutoff", cutoff), ("just-after", cutoff + 1), ("next-hour", cutoff + HOUR), ("next-day", cutoff + DAY)];
+    for (seed, (id, published)) in (50..).zip(before.iter().chain(&after)) {
+        ingest_linked(&*store, article(id, seed, *published, *published), &[]).await;
+    }
+    store.insert_and_lookup(article("pending", 60, cutoff - 10, cutoff - 10), LIMIT).await.unwrap();
+    let before_keys = article("x", 53, 0, 0).band_keys.clone();
+    let after_keys = article("x", 54, 0, 0).band_keys.clone();
+
+    assert_eq!(expire_all(&*store, cutoff, LIMIT).await, before.len() + 1);
+    for (id, _) in before.iter().chain(&[("pending", 0)]) {
+        assert!(!stored(&*store, id).await, "{id} was published before the cutoff");
+    }
+    for (id, _) in &after {
+        assert!(stored(&*store, id).await, "{id} was not published before the cutoff");
+    }
+    assert!(store.lookup(&before_keys, LIMIT).await.unwrap().candidates.is_empty(), "postings are gone");
+    assert_eq!(ids(&store.lookup(&after_keys, LIMIT).await.unwrap()), ["at-cutoff"]);
+
+    // nothing left before this cutoff; a microsecond later takes the article at the cutoff
+    assert_eq!(store.expire(cutoff, LIMIT).await.unwrap(), Expired { removed: 0, more: false });
+    assert_eq!(expire_all(&*store, cutoff + 1, LIMIT).await, 1);
+    assert!(!stored(&*store, "at-cutoff").await);
+    assert!(stored(&*store, "just-after").await);
+    assert_eq!(expire_all(&*store, cutoff + DAY + 1, LIMIT).await, 3);
+    assert_eq!(store.expire(i64::MAX, LIMIT).await.unwrap(), Expired { removed: 0, more: false });
+}
+
+/// A call removes at most its limit; repeated calls remove the rest.
+async fn expire_respects_its_limit(store: Arc<dyn Store>) {
+    for i in 0..7 {
+        let id = format!("old-{i}");
+        ingest_linked(&*store, article(&id, 70 + i as u64, i * HOUR / 2, 0), &[]).await;
+    }
+    ingest_linked(&*store, article("young", 80, 5 * HOUR, 0), &[]).await;
+    let first = store.expire(4 * HOUR, 2).await.unwrap();
+    assert!(first.removed <= 2 && first.more, "{first:?}");
+    let mut left = 0;
+    for i in 0..7 {
+        left += usize::from(stored(&*store, &format!("old-{i}")).await);
+    }
+    assert_eq!(left, 7 - first.removed);
+    assert_eq!(expire_all(&*store, 4 * HOUR, 2).await, left);
+    for i in 0..7 {
+        assert!(!stored(&*store, &format!("old-{i}")).await, "old-{i}");
+    }
+    assert!(stored(&*store, "young").await);
+    assert_eq!(store.expire(4 * HOUR, 0).await.unwrap().removed, 0);
+}
+
+/// An expired canonical hands its cluster to the next member, as a delete does.
+async fn expiring_the_canonical_elects_the_next(store: Arc<dyn Store>) {
+    let a = article("a", 90, 1_000, 1_000);
+    let keys = a.band_keys.clone();
+    ingest(&*store, a).await;
+    ingest(&*store, article("b", 90, 2_000, 2_000)).await;
+    let assigned = ingest(&*store, article("c", 90, 3_000, 3_000)).await;
+    assert_eq!(assigned.canonical_id, "a");
+
+    assert_eq!(expire_all(&*store, 1_500, LIMIT).await, 1);
+    assert!(!stored(&*store, "a").await);
+    assert_eq!(member_ids(&*store, &assigned.cluster_id).await, ["b", "c"]);
+    for id in ["b", "c"] {
+        assert_eq!(cluster_of(&*store, id).await, assigned.cluster_id);
+    }
+    assert_eq!(ids(&store.lookup(&keys, LIMIT).await.unwrap()), ["b", "c"]);
+    assert_eq!(store.assign("c", &[]).await.unwrap().canonical_id, "b");
+}
+
+/// A cluster whose members all expire is gone.
+async fn expiring_every_member_removes_the_cluster(store: Arc<dyn Store>) {
+    let a = article("a", 91, 1_000, 1_000);
+    let keys = a.band_keys.clone();
+    ingest(&*store, a).await;
+    let assigned = ingest(&*store, article("b", 91, 2 * DAY, 2 * DAY)).await;
+    assert_eq!(member_ids(&*store, &assigned.cluster_id).await, ["a", "b"]);
+    assert_eq!(expire_all(&*store, 3 * DAY, LIMIT).await, 2);
+    assert_eq!(store.cluster(&assigned.cluster_id).await.unwrap(), None);
+    assert!(store.lookup(&keys, LIMIT).await.unwrap().candidates.is_empty());
+}
+
+/// Expiry goes by the version stored now: one re-ingested with a later time stays, one re-ingested
+/// with an earlier time goes, a deleted article is not counted, and a version written twice at one
+/// time is removed once.
+async fn expire_goes_by_the_current_version(store: Arc<dyn Store>) {
+    let cutoff = 5 * HOUR;
+    ingest_linked(&*store, article("renewed", 100, 1_000, 1_000), &[]).await;
+    ingest_linked(&*store, article("renewed", 101, 9 * HOUR, 9 * HOUR), &[]).await;
+    ingest_linked(&*store, article("backdated", 102, 9 * HOUR, 9 * HOUR), &[]).await;
+    ingest_linked(&*store, article("backdated", 103, 1_000, 1_000), &[]).await;
+    ingest_linked(&*store, article("deleted", 104, 1_000, 1_000), &[]).await;
+    assert!(store.delete("deleted").await.unwrap().deleted);
+    ingest_linked(&*store, article("rewritten", 105, 2_000, 2_000), &[]).await;
+    ingest_linked(&*store, article("rewritten", 106, 2_000, 3_000), &[]).await;
+
+    assert_eq!(expire_all(&*store, cutoff, LIMIT).await, 2, "backdated and rewritten");
+    assert!(!stored(&*store, "backdated").await);
+    assert!(!stored(&*store, "rewritten").await);
+    let renewed = store.get("renewed").await.unwrap().expect("re-ingested after the cutoff");
+    assert_eq!(renewed.published_us, 9 * HOUR);
+    assert_eq!(ids(&store.lookup(&renewed.band_keys, LIMIT).await.unwrap()), ["renewed"]);
+
+    assert_eq!(expire_all(&*store, 10 * HOUR, LIMIT).await, 1, "only renewed is left");
+    assert!(!stored(&*store, "renewed").await);
+}
+
+/// Expiring twice, or from two callers at once (as two replicas would), removes each article once.
+async fn expire_is_idempotent_and_safe_to_run_concurrently(store: Arc<dyn Store>) {
+    // six clusters of two, over two days and across hours
+    for pair in 0..6u64 {
+        for (copy, offset) in [("a", 0), ("b", 7)] {
+            let published = pair as Micros * 5 * HOUR + offset;
+            ingest(&*store, article(&format!("pair-{pair}-{copy}"), 110 + pair, published, published)).await;
+        }
+    }
+    ingest(&*store, article("kept", 120, 40 * HOUR, 40 * HOUR)).await;
+    let cutoff = 30 * HOUR;
+    let callers: Vec<_> = (0..2)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { expire_all(&*store, cutoff, 3).await })
+        })
+        .collect();
+    let mut removed = 0;
+    for caller in callers {
+        removed += caller.await.expect("caller");
+    }
+    assert_eq!(removed, 12, "each article removed once");
+    assert_eq!(store.expire(cutoff, LIMIT).await.unwrap(), Expired { removed: 0, more: false });
+    for pair in 0..6 {
+        for copy in ["a", "b"] {
+            assert!(!stored(&*store, &format!("pair-{pair}-{copy}")).await);
+        }
+    }
+    let kept = cluster_of(&*store, "kept").await;
+    assert_eq!(member_ids(&*store, &kept).await, ["kept"]);
+}
+
 // ---------------------------------------------------------------------------------------------------
 // embedded only
 
@@ -480,6 +658,28 @@ async fn embedded_data_survives_reopen() {
     assert_eq!(view.members.len(), 3);
     let keys = article("x", 31, 0, 0).band_keys.clone();
     assert_eq!(ids(&store.lookup(&keys, LIMIT).await.unwrap()), ["a"], "postings are rebuilt");
+}
+
+/// Expired articles are journaled as removals: a reopened store does not bring them back, and its
+/// rebuilt postings and clusters do not name them.
+#[tokio::test]
+async fn embedded_expired_articles_stay_gone_after_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster_id = {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        ingest(&store, article("old", 130, 1_000, 1_000)).await;
+        let cluster_id = ingest(&store, article("new", 130, 3 * DAY, 3 * DAY)).await.cluster_id;
+        ingest(&store, article("older", 131, -5, -5)).await;
+        assert_eq!(expire_all(&store, DAY, LIMIT).await, 2);
+        cluster_id
+    };
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    assert!(!stored(&store, "old").await);
+    assert!(!stored(&store, "older").await);
+    assert_eq!(member_ids(&store, &cluster_id).await, ["new"]);
+    let keys = article("x", 130, 0, 0).band_keys.clone();
+    assert_eq!(ids(&store.lookup(&keys, LIMIT).await.unwrap()), ["new"]);
+    assert_eq!(store.expire(DAY, LIMIT).await.unwrap(), Expired { removed: 0, more: false });
 }
 
 /// Two stores on one directory would corrupt it: the second open fails, naming the directory.
@@ -576,6 +776,46 @@ async fn redis_namespaces_are_isolated() {
     assert!(RedisStore::connect_with_namespace(&server.url(), "bad:namespace").await.is_err());
 }
 
+/// Pairs of copies over three days.
+async fn ingest_pairs(store: &dyn Store) {
+    for pair in 0..8u64 {
+        for (copy, offset) in [("a", 0), ("b", 11)] {
+            let published = pair as Micros * 9 * HOUR + offset;
+            ingest(store, article(&format!("pair-{pair}-{copy}"), 140 + pair, published, published)).await;
+        }
+    }
+}
+
+/// Expires everything [`ingest_pairs`] stored in two steps (the first cutoff mid-hour and mid-day, so
+/// that the edge is used); returns how many were removed.
+async fn expire_everything(store: &dyn Store) -> usize {
+    expire_all(store, 3 * 9 * HOUR + 5, 4).await + expire_all(store, 10 * DAY, 4).await
+}
+
+/// The keys under `namespace` on the Redis at `port`.
+async fn keys_under(port: u16, namespace: &str) -> Vec<String> {
+    let client = ::redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> =
+        ::redis::cmd("KEYS").arg(format!("{namespace}:*")).query_async(&mut connection).await.unwrap();
+    // the article-number counters (`ns:n`, `ns:n:{S}`) stay: numbers are never reused
+    let counter = format!("{namespace}:n");
+    keys.into_iter().filter(|key| key != &counter && !key.starts_with(&format!("{counter}:"))).collect()
+}
+
+/// Once everything expired, nothing is left but the number counters: records, numbers, postings,
+/// clusters and the time index (its lists, its index of hours and its edge) are all reclaimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_expiry_reclaims_every_key() {
+    let server = RedisServer::start();
+    let store = RedisStore::connect_with_namespace(&server.url(), "reclaim").await.unwrap();
+    ingest_pairs(&store).await;
+    let keys = keys_under(server.port(), "reclaim").await;
+    assert!(keys.iter().any(|key| key.starts_with("reclaim:t:")), "the time index is written: {keys:?}");
+    assert_eq!(expire_everything(&store).await, 16);
+    assert_eq!(keys_under(server.port(), "reclaim").await, Vec::<String>::new());
+}
+
 // ---------------------------------------------------------------------------------------------------
 // redis cluster only
 
@@ -583,6 +823,23 @@ async fn redis_namespaces_are_isolated() {
 /// xxh3 that is: one of 4096 slots (`sharded.rs`).
 fn slot_tag(hash: &str) -> String {
     format!("{:03x}", u32::from_str_radix(hash, 16).expect("hex digits") % 4096)
+}
+
+/// As on standalone Redis: once everything expired, no key is left on any node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_expiry_reclaims_every_key() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
+    let store = RedisClusterStore::connect_with_namespace(&cluster.url(), "reclaim").await.unwrap();
+    ingest_pairs(&store).await;
+    let mut time_keys = 0;
+    for port in cluster.ports() {
+        time_keys += keys_under(port, "reclaim").await.iter().filter(|key| key.starts_with("reclaim:t:")).count();
+    }
+    assert!(time_keys >= 2, "the time index is written: {time_keys} keys");
+    assert_eq!(expire_everything(&store).await, 16);
+    for port in cluster.ports() {
+        assert_eq!(keys_under(port, "reclaim").await, Vec::<String>::new(), "node {port}");
+    }
 }
 
 /// A merge cut short after its first step (the absorbed cluster closed, its members not moved yet)

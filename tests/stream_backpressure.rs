@@ -14,13 +14,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use dedupd::config::ServeConfig;
-use dedupd::domain::{ClusterId, ClusterView, Deleted, StoredArticle};
+use dedupd::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle};
 use dedupd::error::Result;
 use dedupd::proto::deduplicator_client::DeduplicatorClient;
 use dedupd::proto::{Article, IngestRequest};
 use dedupd::server::Server;
 use dedupd::store::memory::MemoryStore;
-use dedupd::store::{Assigned, Inserted, Lookup, Store};
+use dedupd::store::{Assigned, Expired, Inserted, Lookup, Store};
 use futures::StreamExt;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -61,6 +61,10 @@ impl Store for GatedStore {
 
     async fn delete(&self, id: &str) -> Result<Deleted> {
         self.inner.delete(id).await
+    }
+
+    async fn expire(&self, cutoff: Micros, limit: usize) -> Result<Expired> {
+        self.inner.expire(cutoff, limit).await
     }
 }
 

@@ -13,21 +13,27 @@
 //!   spun copy) still brings them together: it becomes the canonical, and both copies verify against it;
 //! - the **canonical** is the earliest-published member (ties: first ingested), which the store
 //!   maintains.
+//!
+//! **Retention** (when configured): an article published before the window is refused at ingest (and
+//! at check, whose answer is what an ingest would do) rather than stored only to be expired by the
+//! next sweep; [`Engine::expire`] is what the server's sweeper calls.
 
 pub mod sources;
 pub mod validate;
 
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::domain::{
-    Article, ArticleMeta, ClusterId, ClusterView, Decision, Deleted, Match, SourceTier, StoredArticle, now_micros,
+    Article, ArticleMeta, ClusterId, ClusterView, Decision, Deleted, Match, Micros, SourceTier, StoredArticle,
+    now_micros,
 };
 use crate::error::{Error, Result};
 use crate::fingerprint::boilerplate::Boilerplate;
 use crate::fingerprint::{self, FINGERPRINT_VERSION, Fingerprint, MatchRule, simhash::hamming};
-use crate::store::{ClusterHead, Inserted, Lookup, Store};
+use crate::store::{ClusterHead, Expired, Inserted, Lookup, Store};
 pub use sources::SourceTiers;
 
 /// Most matches reported per decision.
@@ -47,6 +53,8 @@ pub struct EngineConfig {
     pub rule: MatchRule,
     /// Trusted and aggregator sources, for the canonical order.
     pub sources: SourceTiers,
+    /// How long after its (effective) publication an article is kept; `None`: forever.
+    pub retention: Option<Duration>,
 }
 
 impl Default for EngineConfig {
@@ -56,6 +64,7 @@ impl Default for EngineConfig {
             candidate_limit: 64,
             rule: MatchRule::default(),
             sources: SourceTiers::default(),
+            retention: None,
         }
     }
 }
@@ -159,6 +168,7 @@ impl Engine {
     /// Fingerprints, stores and clusters an article. Returns once the store has accepted it.
     pub async fn ingest(&self, article: Article) -> Result<Decision> {
         validate::article(&article, self.config.max_body_bytes)?;
+        self.within_retention(&article)?;
         // ingests of one id run one at a time, in the order they arrived (taken before fingerprinting,
         // which may move to another thread), so that two versions sent back to back are stored in order
         let _same_id = self.id_locks[id_stripe(&article.id)].lock().await;
@@ -181,7 +191,16 @@ impl Engine {
         };
         let matches = self.verify(&record, &lookup);
         let linked = links(|a, b| self.pair(a, b).0, &record, &matches, &lookup.clusters);
-        let assigned = self.store.assign(&id, &linked).await?;
+        let assigned = match self.store.assign(&id, &linked).await {
+            Ok(assigned) => assigned,
+            // expired by a sweep between the two steps: it reached the window's edge meanwhile
+            Err(Error::NotFound { id, what }) => {
+                return Err(self
+                    .outside_retention(record.published_us, now_micros())
+                    .unwrap_or(Error::NotFound { id, what }));
+            }
+            Err(error) => return Err(error),
+        };
         metrics::counter!("dedupd_ingested_total").increment(1);
         if assigned.canonical_id != id {
             metrics::counter!("dedupd_duplicates_total").increment(1);
@@ -200,6 +219,7 @@ impl Engine {
     /// The decision `ingest` would make, storing nothing.
     pub async fn check(&self, article: Article) -> Result<Decision> {
         validate::article(&article, self.config.max_body_bytes)?;
+        self.within_retention(&article)?;
         let mut record = self.prepare(article).await?;
         record.band_keys = self.band_keys(&record);
         let lookup = self.lookup_others(&record).await?;
@@ -316,6 +336,52 @@ impl Engine {
         Ok((cluster, members))
     }
 
+    /// The retention window, if one is configured.
+    pub fn retention(&self) -> Option<Duration> {
+        self.config.retention
+    }
+
+    /// The oldest publication time kept at `now`: articles published before it leave the index.
+    pub fn retention_cutoff(&self, now: Micros) -> Option<Micros> {
+        let retention = self.config.retention?;
+        Some(now.saturating_sub(i64::try_from(retention.as_micros()).unwrap_or(i64::MAX)))
+    }
+
+    /// Refuses an article whose effective publication time (clamped to now, as it would be stored) is
+    /// already before the retention window: stored, it would only be expired by the next sweep.
+    fn within_retention(&self, article: &Article) -> Result<()> {
+        let now = now_micros();
+        match self.outside_retention(article.published_at.unwrap_or(now).min(now), now) {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// The error for an article published at `published`, if that is before the window at `now`.
+    fn outside_retention(&self, published: Micros, now: Micros) -> Option<Error> {
+        let cutoff = self.retention_cutoff(now)?;
+        if published >= cutoff {
+            return None;
+        }
+        let retention = self.config.retention.map(|r| humantime::format_duration(r).to_string()).unwrap_or_default();
+        Some(Error::OutOfRange {
+            field: "article.published_at",
+            reason: format!(
+                "{} is before the retention window ({retention}: nothing published before {} is kept)",
+                rfc3339(published),
+                rfc3339(cutoff)
+            ),
+        })
+    }
+
+    /// One batch of retention: removes up to `limit` articles published before `cutoff` (see
+    /// [`Store::expire`]) and counts them in `dedupd_expired_total`.
+    pub async fn expire(&self, cutoff: Micros, limit: usize) -> Result<Expired> {
+        let expired = self.store.expire(cutoff, limit).await?;
+        metrics::counter!("dedupd_expired_total").increment(expired.removed as u64);
+        Ok(expired)
+    }
+
     pub async fn delete(&self, id: &str) -> Result<Deleted> {
         validate::id("id", id)?;
         let deleted = self.store.delete(id).await?;
@@ -324,6 +390,13 @@ impl Engine {
         }
         Ok(deleted)
     }
+}
+
+/// A time for messages: RFC 3339 in UTC, or the microseconds when chrono cannot represent it.
+pub(crate) fn rfc3339(micros: Micros) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_else(|| format!("{micros} µs since the epoch"))
 }
 
 /// Fingerprints an article and builds its record; `now` is the time of ingest.
@@ -515,6 +588,71 @@ mod tests {
         engine.ingest(article("copy", text(&seed), 500)).await.expect("ingest");
         let original = engine.ingest(article("orig", text(&seed), 2_000)).await.expect("ingest");
         assert_eq!(original.canonical_id, "copy");
+    }
+
+    /// Deletes the article between the two steps of its ingest (as a sweep would expire it), after a
+    /// pause.
+    struct SweptMidIngest {
+        inner: MemoryStore,
+        pause: std::time::Duration,
+    }
+
+    #[async_trait::async_trait]
+    impl Store for SweptMidIngest {
+        fn kind(&self) -> &'static str {
+            "swept"
+        }
+        async fn get(&self, id: &str) -> Result<Option<StoredArticle>> {
+            self.inner.get(id).await
+        }
+        async fn insert_and_lookup(&self, article: StoredArticle, limit: usize) -> Result<Inserted> {
+            self.inner.insert_and_lookup(article, limit).await
+        }
+        async fn lookup(&self, keys: &[u64], limit: usize) -> Result<Lookup> {
+            self.inner.lookup(keys, limit).await
+        }
+        async fn assign(&self, id: &str, links: &[String]) -> Result<crate::store::Assigned> {
+            tokio::time::sleep(self.pause).await;
+            self.inner.delete(id).await?;
+            self.inner.assign(id, links).await
+        }
+        async fn cluster(&self, cluster_id: &ClusterId) -> Result<Option<ClusterView>> {
+            self.inner.cluster(cluster_id).await
+        }
+        async fn delete(&self, id: &str) -> Result<Deleted> {
+            self.inner.delete(id).await
+        }
+        async fn expire(&self, cutoff: Micros, limit: usize) -> Result<Expired> {
+            self.inner.expire(cutoff, limit).await
+        }
+    }
+
+    /// An article refused for its age says so (OUT_OF_RANGE), also when it reached the window's edge
+    /// during its own ingest and was swept between the two steps; an article removed mid-ingest while
+    /// well inside the window is still NOT_FOUND.
+    #[tokio::test]
+    async fn retention_refuses_old_articles_with_out_of_range() {
+        let retention = std::time::Duration::from_secs(3600);
+        let config = EngineConfig { retention: Some(retention), ..EngineConfig::default() };
+        let seed: Vec<usize> = (0..200).map(|i| (i * 7919) % 1000).collect();
+        let pause = std::time::Duration::from_millis(600);
+        let engine = Engine::new(Arc::new(SweptMidIngest { inner: MemoryStore::new(), pause }), config.clone());
+        let window = retention.as_micros() as i64;
+
+        let outcome = engine.ingest(article("old", text(&seed), now_micros() - window - 1_000_000)).await;
+        assert!(matches!(outcome, Err(Error::OutOfRange { field: "article.published_at", .. })), "{outcome:?}");
+        let outcome = engine.check(article("old", text(&seed), now_micros() - window - 1_000_000)).await;
+        assert!(matches!(outcome, Err(Error::OutOfRange { .. })), "{outcome:?}");
+
+        // 300 ms inside the window when it is checked, outside it when its assign finds it gone
+        let outcome = engine.ingest(article("edge", text(&seed), now_micros() - window + 300_000)).await;
+        assert!(matches!(outcome, Err(Error::OutOfRange { .. })), "{outcome:?}");
+        let outcome = engine.ingest(article("recent", text(&seed), now_micros() - 1_000_000)).await;
+        assert!(matches!(outcome, Err(Error::NotFound { .. })), "{outcome:?}");
+
+        // without retention nothing is too old
+        let engine = Engine::new(Arc::new(MemoryStore::new()), EngineConfig::default());
+        assert!(engine.ingest(article("old", text(&seed), 0)).await.is_ok());
     }
 
     proptest! {

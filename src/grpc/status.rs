@@ -9,6 +9,7 @@ use crate::error::Error;
 pub fn code(error: &Error) -> Code {
     match error {
         Error::InvalidArgument { .. } => Code::InvalidArgument,
+        Error::OutOfRange { .. } => Code::OutOfRange,
         Error::NotFound { .. } => Code::NotFound,
         Error::Unavailable(_) => Code::Unavailable,
         Error::Internal(_) => Code::Internal,
@@ -26,8 +27,8 @@ impl From<Error> for Status {
 }
 
 /// The text an `IngestStream` response carries in `error`: the status code's name, then the message,
-/// so a pipeline can tell a bad article (`InvalidArgument`, do not retry) from a store outage
-/// (`Unavailable`, retry).
+/// so a pipeline can tell a bad article (`InvalidArgument`, or `OutOfRange` for one published before
+/// the retention window: do not retry) from a store outage (`Unavailable`, retry).
 pub fn stream_error(error: &Error) -> String {
     format!("{:?}: {error}", code(error))
 }
@@ -41,6 +42,7 @@ mod tests {
         let cases = [
             (Error::invalid("article.id", "must not be empty"), Code::InvalidArgument),
             (Error::NotFound { what: "article", id: "x".into() }, Code::NotFound),
+            (Error::OutOfRange { field: "article.published_at", reason: "too old".into() }, Code::OutOfRange),
             (Error::Unavailable("redis down".into()), Code::Unavailable),
             (Error::Internal("corrupt".into()), Code::Internal),
         ];

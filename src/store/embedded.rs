@@ -6,8 +6,11 @@
 //! thread takes every change that queued up while the previous commit ran into the next transaction
 //! (group commit): under load, one fsync covers many articles.
 //!
-//! Only article records and cluster forwards are persisted; postings and cluster member lists are
-//! derived from the records when the store opens. redb locks its file, so a second process opening the
+//! Only article records and cluster forwards are persisted; postings, cluster member lists and the
+//! time index that retention reads are derived from the records when the store opens. An expired
+//! article is journaled as a removal, like a delete, so a restart does not bring it back; redb frees
+//! the pages its record used and reuses them for later writes (the file does not shrink, it stops
+//! growing once retention removes as much as is ingested). redb locks its file, so a second process opening the
 //! same data directory fails with [`Error::Unavailable`] naming the directory.
 
 use std::collections::HashMap;
@@ -20,11 +23,11 @@ use async_trait::async_trait;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
-use crate::domain::{ClusterId, ClusterView, Deleted, StoredArticle, now_micros};
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_micros};
 use crate::error::{Error, Result};
 
 use super::local::{Change, LocalIndex};
-use super::{Assigned, Inserted, Lookup, Store};
+use super::{Assigned, Expired, Inserted, Lookup, Store};
 
 /// Article id → postcard-encoded [`StoredArticle`].
 const ARTICLES: TableDefinition<&str, &[u8]> = TableDefinition::new("articles");
@@ -262,5 +265,10 @@ impl Store for EmbeddedStore {
 
     async fn delete(&self, id: &str) -> Result<Deleted> {
         self.write(|index, changes| index.delete(id, changes)).await
+    }
+
+    /// The removals are committed (one transaction for the whole batch) before this returns.
+    async fn expire(&self, cutoff: Micros, limit: usize) -> Result<Expired> {
+        self.write(|index, changes| index.expire(cutoff, limit, changes)).await
     }
 }

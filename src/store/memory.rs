@@ -7,11 +7,11 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::domain::{ClusterId, ClusterView, Deleted, StoredArticle, now_micros};
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_micros};
 use crate::error::{Error, Result};
 
 use super::local::LocalIndex;
-use super::{Assigned, Inserted, Lookup, Store};
+use super::{Assigned, Expired, Inserted, Lookup, Store};
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -57,5 +57,9 @@ impl Store for MemoryStore {
 
     async fn delete(&self, id: &str) -> Result<Deleted> {
         self.with(|index| index.delete(id, &mut Vec::new()))
+    }
+
+    async fn expire(&self, cutoff: Micros, limit: usize) -> Result<Expired> {
+        self.with(|index| index.expire(cutoff, limit, &mut Vec::new()))
     }
 }

@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{ClusterId, ClusterView, Deleted, StoredArticle};
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle};
 use crate::error::{Error, Result};
 
 /// An article found under at least one of the band keys looked up.
@@ -74,6 +74,16 @@ pub enum Inserted {
 pub struct Assigned {
     pub cluster_id: ClusterId,
     pub canonical_id: String,
+}
+
+/// The outcome of [`Store::expire`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Expired {
+    /// Articles removed by this call.
+    pub removed: usize,
+    /// The call stopped at its limit: articles published before the cutoff may be left, and another
+    /// call removes them. `false` means none is left (as far as the store knows at that moment).
+    pub more: bool,
 }
 
 /// The storage contract. All methods are atomic with respect to each other: a concurrent caller sees
@@ -144,6 +154,21 @@ pub trait Store: Send + Sync + 'static {
     /// removed elects the next member in canonical order; the cluster never splits. Deleting an unknown
     /// id returns `deleted: false`.
     async fn delete(&self, id: &str) -> Result<Deleted>;
+
+    /// Retention: removes articles whose effective publication time (`published_us`) is before
+    /// `cutoff`, each exactly as [`Store::delete`] would (postings, cluster membership; a cluster whose
+    /// canonical expires elects the next member in canonical order, and an emptied cluster is gone).
+    /// Unassigned articles (an ingest in flight or cut short) expire too.
+    ///
+    /// A bounded batch: the call handles at most `limit` entries of the store's time index, so it
+    /// removes at most `limit` articles (a store whose index keeps stale entries, of articles deleted
+    /// or re-ingested with another time since, may remove fewer). [`Expired::more`] tells whether to
+    /// call again. An article re-ingested with a publication time at or after `cutoff` is kept.
+    ///
+    /// Idempotent, and safe to run from several replicas at once (each article is removed once, by
+    /// whichever call gets there first). Reads the index from its oldest entries: never a scan of the
+    /// articles (a Redis Cluster also reads each hash slot's short list of days).
+    async fn expire(&self, cutoff: Micros, limit: usize) -> Result<Expired>;
 }
 
 /// Opens the store a URL names: `memory://`, `embedded://` (or empty) for the embedded store in

@@ -8,6 +8,11 @@ local function article_key(id) return ns .. ':a:' .. id end
 local function cluster_key(cid) return ns .. ':c:' .. cid end
 local function forward_key(cid) return ns .. ':f:' .. cid end
 local function forwarded_from_key(cid) return ns .. ':r:' .. cid end
+-- The time index (expire.lua): a list of ids per publication hour, the hours that have one, and the
+-- edge: ids of the hour the cutoff falls in, ordered by time.
+local function time_key(hour) return ns .. ':t:' .. hour end
+local function time_index_key() return ns .. ':t' end
+local function time_edge_key() return ns .. ':t:e' end
 
 -- The record header (record.rs): cluster id (25 bytes, NUL while unassigned), content hash (8), tier
 -- digit (1), published and ingested (8 each), article number (5), band-key count (1), band keys (5
@@ -29,6 +34,9 @@ local function record_cluster(record)
 end
 
 local function record_hash(record) return string.sub(record, 26, 33) end
+
+-- Published, as 8 bytes that compare bytewise as the time does.
+local function record_published(record) return string.sub(record, 35, 42) end
 
 -- The article's member in its cluster's zset: `TIER hex16(published) hex16(ingested) ID`.
 local function record_member(record, id)

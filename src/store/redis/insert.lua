@@ -1,4 +1,4 @@
--- insert_and_lookup: ARGV = ns, id, record (see record.rs), limit.
+-- insert_and_lookup: ARGV = ns, id, record (see record.rs), limit, the hour it was published in.
 -- Returns {'u', record, canonical id} when the same content is stored already, else {'n', candidates,
 -- heads} (see `lookup`).
 
@@ -18,6 +18,8 @@ end
 
 local numbered, number = number_record(record, id)
 redis.call('SET', key, numbered)
+-- the time index (expire.lua): the id, appended to its publication hour's list
+if redis.call('RPUSH', time_key(ARGV[5]), id) == 1 then redis.call('ZADD', time_index_key(), ARGV[5], ARGV[5]) end
 local lists = {}
 for _, band in ipairs(record_bands(numbered)) do
   lists[#lists + 1] = post(band, number)

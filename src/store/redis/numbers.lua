@@ -88,3 +88,10 @@ local function unpost_number(key, field, number)
     at = hit + 1
   end
 end
+
+-- Deletes the number→id entry of a record removed from a Redis Cluster, whose numbers are
+-- seq * 4096 + slot, under `hashes` (the prefix of the slot's number→id hashes, see sharded.rs).
+local function forget_number(record, hashes)
+  local seq = math.floor(number_value(record_number(record)) / 4096)
+  redis.call('HDEL', hashes .. math.floor(seq / 64), seq % 64)
+end

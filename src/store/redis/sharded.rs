@@ -28,6 +28,17 @@
 //! - `ns:f:{S}CLUSTER`, the cluster it was merged into, in the zset's slot. Set once, never changed
 //!   nor deleted: a chain of forwards only grows at its end, and every id in it is smaller than the
 //!   last (the smaller id survives), so chains end.
+//! - `ns:t:{S}DAY`, list: retention's time index, per slot and publication day (days since the epoch,
+//!   [`TIME_BUCKET_US`]): one entry per ingested article, its published time as 8 bytes then its id,
+//!   appended by `insert` in the record's own slot `S`: every key of a script must share its slot,
+//!   so a time bucket shared by all articles would be one slot that every ingest writes; per-slot
+//!   buckets add no step and no round trip to an ingest. Days rather than hours because there are
+//!   4,096 slots: a bucket key costs ~135 bytes however little it holds (measured; README, *Redis
+//!   memory and CPU*);
+//! - `ns:t:{S}`, zset: the slot's days that have a list (score = the day);
+//! - `ns:t:{S}e`, zset (score 0, members are the list entries, so bytewise order is time order): the
+//!   slot's edge, the entries of past days that `expire` is working through, among them those of
+//!   the day the cutoff falls in that are not due yet.
 //!
 //! # Why merges stay correct across slots
 //!
@@ -55,6 +66,18 @@
 //!   without its record, or with another version's): readers skip ghosts, and a ghost at the head is
 //!   removed when met.
 //!
+//! # Retention
+//!
+//! `expire` visits the slots in turn (from where its last call stopped, so repeated calls make
+//! progress): `due` reads a slot's days up to the cutoff's and its edge members before the cutoff;
+//! `spill` moves due days' entries to the edge (a set: moving twice is harmless) and unlists emptied
+//! days; `lapse` drops one edge member and, in the same script, deletes its record if that is still
+//! published before the cutoff (a record deleted since, or re-ingested with a later time, is left
+//! alone: the later version has its own entry); the rest of a delete follows (postings, membership).
+//! Every step is one slot and idempotent, so several replicas may expire at once and a sweep cut short
+//! leaves entries that the next one finishes; a record removed but not yet unlinked is what a delete
+//! cut short leaves, which readers already tolerate.
+//!
 //! # Round trips per ingest
 //!
 //! `insert` (article's node) → `post` every band key (every node holding one) → `fetch` the candidates
@@ -75,17 +98,20 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use futures::future::try_join_all;
+use futures::{StreamExt, TryStreamExt};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Script, Value};
 
-use crate::domain::{ClusterId, ClusterView, Deleted, StoredArticle, now_micros};
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_micros};
 use crate::error::{Error, Result};
-use crate::store::{Assigned, Candidate, ClusterHead, Inserted, Lookup, MIN_SHARED_KEYS, POSTINGS_READ_PER_KEY, Store};
+use crate::store::{
+    Assigned, Candidate, ClusterHead, Expired, Inserted, Lookup, MIN_SHARED_KEYS, POSTINGS_READ_PER_KEY, Store,
+};
 
 use super::{
     CALL_DEADLINE, CONNECTION_TIMEOUT, RESPONSE_TIMEOUT, array, bytes, integer, load_scripts, member, protocol_error,
-    record, redact, string, validate_namespace, within_deadline,
+    record, redact, string, time_bytes, tuple, validate_namespace, within_deadline,
 };
 
 /// Width of the rank prefix of a member (tier digit and two 16-digit times).
@@ -96,6 +122,16 @@ const MAX_HOPS: usize = 32;
 /// Facts kept from lookups for the assigns that follow; an ingest that fails between the two leaves
 /// its entry behind, so the map is cleared when it grows past this (a missing entry costs one read).
 const MAX_PREPARED: usize = 4096;
+
+/// Width of a time-index bucket (`ns:t:{S}DAY`): a day (see the module doc).
+pub const TIME_BUCKET_US: Micros = 86_400_000_000;
+/// Slots whose time index `expire` reads at once.
+const SLOTS_AT_ONCE: usize = 512;
+/// Days one `due` step returns: more than one only after retention was off or the sweeper stopped.
+const DUE_DAYS: usize = 8;
+/// Slots `expire` works on at once (each with up to 24 postings to remove per article): enough to
+/// overlap round trips, few enough to leave the connections to ingests.
+const EXPIRE_SLOTS_IN_FLIGHT: usize = 32;
 
 /// The compiled scripts; each touches only the keys it is given, all in one slot.
 struct Scripts {
@@ -110,6 +146,9 @@ struct Scripts {
     remove: Script,
     unpost: Script,
     fetch: Script,
+    due: Script,
+    spill: Script,
+    lapse: Script,
 }
 
 impl Scripts {
@@ -129,10 +168,18 @@ impl Scripts {
             remove: with_numbers(include_str!("sharded/remove.lua")),
             unpost: with_numbers(include_str!("sharded/unpost.lua")),
             fetch: with_numbers(include_str!("sharded/fetch.lua")),
+            due: Script::new(include_str!("sharded/due.lua")),
+            spill: Script::new(include_str!("sharded/spill.lua")),
+            lapse: Script::new(&format!(
+                "{}\n{}\n{}",
+                include_str!("sharded/record.lua"),
+                include_str!("numbers.lua"),
+                include_str!("sharded/lapse.lua")
+            )),
         }
     }
 
-    fn all(&self) -> [&Script; 11] {
+    fn all(&self) -> [&Script; 14] {
         [
             &self.insert,
             &self.post,
@@ -145,6 +192,9 @@ impl Scripts {
             &self.remove,
             &self.unpost,
             &self.fetch,
+            &self.due,
+            &self.spill,
+            &self.lapse,
         ]
     }
 }
@@ -175,6 +225,8 @@ pub struct RedisClusterStore {
     namespace: String,
     scripts: Scripts,
     prepared: Mutex<HashMap<String, Prepared>>,
+    /// The slot the next `expire` starts at: where the last one stopped.
+    expire_from: Mutex<usize>,
 }
 
 /// Slots an article's keys are spread over: its record, number counter and number→id hashes share
@@ -213,6 +265,12 @@ type Number = [u8; record::NUMBER_WIDTH];
 /// The numbers in a `post` answer, 5 bytes each.
 fn numbers(answer: &[u8]) -> Vec<Number> {
     answer.chunks_exact(record::NUMBER_WIDTH).filter_map(|chunk| chunk.try_into().ok()).collect()
+}
+
+/// A slot's due time-index days and edge members, as `due` answers.
+struct Due {
+    days: Vec<String>,
+    members: Vec<Vec<u8>>,
 }
 
 fn member_id(member: &str) -> &str {
@@ -270,6 +328,7 @@ impl RedisClusterStore {
             namespace: namespace.to_string(),
             scripts,
             prepared: Mutex::new(HashMap::new()),
+            expire_from: Mutex::new(0),
         })
     }
 
@@ -345,6 +404,24 @@ impl RedisClusterStore {
     fn cluster_keys(&self, cluster_id: &ClusterId) -> [String; 2] {
         let tag = cluster_tag(cluster_id);
         [format!("{}:c:{{{tag}}}{cluster_id}", self.namespace), format!("{}:f:{{{tag}}}{cluster_id}", self.namespace)]
+    }
+
+    /// The time-index list of an article's publication day and its slot's list of days, both in the
+    /// slot of the article's record.
+    fn time_keys(&self, slot: u32, day: Micros) -> [String; 2] {
+        let [days, _] = self.slot_time_keys(slot as usize);
+        [self.day_key(slot as usize, &day.to_string()), days]
+    }
+
+    /// A slot's list of days and its edge.
+    fn slot_time_keys(&self, slot: usize) -> [String; 2] {
+        let tag = slot_tag(slot as u32);
+        [format!("{}:t:{{{tag}}}", self.namespace), format!("{}:t:{{{tag}}}e", self.namespace)]
+    }
+
+    /// The time-index list of one day in one slot.
+    fn day_key(&self, slot: usize, day: &str) -> String {
+        format!("{}:t:{{{}}}{day}", self.namespace, slot_tag(slot as u32))
     }
 
     fn with_prepared<T>(&self, f: impl FnOnce(&mut HashMap<String, Prepared>) -> T) -> T {
@@ -618,9 +695,14 @@ impl Store for RedisClusterStore {
         let encoded = record::encode(&article)?;
         let own_slot = slot(&id);
         let (counter, hashes) = self.number_keys(own_slot);
-        let keys = [self.article_key(&id), counter];
-        let own_slot = own_slot.to_string();
-        let args: [&[u8]; 4] = [&encoded, id.as_bytes(), hashes.as_bytes(), own_slot.as_bytes()];
+        // the time-index entry rides on this step: same slot, no round trip of its own
+        let day = article.published_us.div_euclid(TIME_BUCKET_US);
+        let [list, days] = self.time_keys(own_slot, day);
+        let keys = [self.article_key(&id), counter, list, days];
+        let entry = [&time_bytes(article.published_us)[..], id.as_bytes()].concat();
+        let (own_slot, day) = (own_slot.to_string(), day.to_string());
+        let args: [&[u8]; 6] =
+            [&encoded, id.as_bytes(), hashes.as_bytes(), own_slot.as_bytes(), &entry, day.as_bytes()];
         let mut own_number: Option<Number> = None;
         // another version is removed first (as a delete would), then this one is written
         for _ in 0..3 {
@@ -835,16 +917,83 @@ impl Store for RedisClusterStore {
             return Ok(Deleted::default());
         }
         let stored = bytes(WHAT, answer)?;
-        let number = record::number(&stored)?;
-        let removed = record::decode(&stored)?;
-        let own_member = member(&removed);
+        let canonical_id = self.unlink(&record::decode(&stored)?, record::number(&stored)?).await?;
+        Ok(Deleted { deleted: true, canonical_id })
+    }
+
+    /// Visits the slots from where the last call stopped (see the module doc); `more` is false only
+    /// after a call went round every slot within its limit.
+    async fn expire(&self, cutoff: Micros, limit: usize) -> Result<Expired> {
+        // nothing is published before the earliest time
+        let Some(last) = cutoff.checked_sub(1) else { return Ok(Expired::default()) };
+        let day = last.div_euclid(TIME_BUCKET_US).to_string();
+        let cutoff = time_bytes(cutoff);
+        let start = *self.expire_from.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut expired = Expired::default();
+        let mut handled = 0;
+        let count = SLOTS as usize;
+        for first in (0..count).step_by(SLOTS_AT_ONCE) {
+            let slots: Vec<usize> = (first..(first + SLOTS_AT_ONCE).min(count)).map(|i| (start + i) % count).collect();
+            // one entry is enough to tell whether a slot has work
+            let peek = (limit - handled).max(1);
+            let dues = try_join_all(slots.iter().map(|&slot| self.due(slot, &day, &cutoff, peek))).await?;
+            let due: Vec<(usize, Due)> = slots
+                .into_iter()
+                .zip(dues)
+                .filter(|(_, due)| !due.days.is_empty() || !due.members.is_empty())
+                .collect();
+            if due.is_empty() {
+                continue;
+            }
+            // the budget left, shared out: slots without a share are left for the next call
+            let share = ((limit - handled) / due.len()).max(1);
+            let shares = (limit - handled) / share;
+            let outcomes: Vec<(usize, usize, usize, bool)> = futures::stream::iter(due.into_iter().enumerate())
+                .map(|(i, (slot, due))| {
+                    let (day, cutoff) = (&day, &cutoff);
+                    async move {
+                        if i >= shares {
+                            return Ok((slot, 0, 0, false));
+                        }
+                        let mut used = 0;
+                        let (removed, done) = self.expire_slot(slot, due, day, cutoff, share, &mut used).await?;
+                        Ok::<_, Error>((slot, removed, used, done))
+                    }
+                })
+                .buffered(EXPIRE_SLOTS_IN_FLIGHT)
+                .try_collect()
+                .await?;
+            let mut unfinished = None;
+            for (slot, removed, used, done) in outcomes {
+                expired.removed += removed;
+                handled += used;
+                if !done && unfinished.is_none() {
+                    unfinished = Some(slot);
+                }
+            }
+            if let Some(slot) = unfinished {
+                *self.expire_from.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = slot;
+                expired.more = true;
+                return Ok(expired);
+            }
+        }
+        Ok(expired)
+    }
+}
+
+impl RedisClusterStore {
+    /// What a removal leaves to do once the record is gone: its postings, and its membership (the
+    /// cluster's canonical re-elected). Returns the canonical afterwards.
+    async fn unlink(&self, removed: &StoredArticle, number: Number) -> Result<Option<String>> {
+        const WHAT: &str = "delete";
+        let own_member = member(removed);
         try_join_all(removed.band_keys.iter().map(|&band| async move {
             let (bucket, field) = self.posting(band)?;
             self.run(WHAT, &self.scripts.unpost, &[bucket], &[&field, &number]).await
         }))
         .await?;
-        let Some(named) = removed.cluster_id else {
-            return Ok(Deleted { deleted: true, canonical_id: None });
+        let Some(named) = removed.cluster_id.clone() else {
+            return Ok(None);
         };
         let live = self.resolve(&named).await?.cluster_id;
         self.drop_ghost(&live, &own_member).await?;
@@ -854,7 +1003,88 @@ impl Store for RedisClusterStore {
         }
         let head = self.resolve(&live).await?;
         let canonical = self.canonical(head, &HashMap::new()).await?;
-        Ok(Deleted { deleted: true, canonical_id: canonical.map(|(_, article)| article.meta.id) })
+        Ok(canonical.map(|(_, article)| article.meta.id))
+    }
+
+    /// `due` of one slot: up to [`DUE_DAYS`] days up to the cutoff's, and up to `limit` edge members
+    /// before the cutoff.
+    async fn due(&self, slot: usize, day: &str, cutoff: &[u8], limit: usize) -> Result<Due> {
+        const WHAT: &str = "expire";
+        let keys = self.slot_time_keys(slot);
+        let (limit, most_days) = (limit.to_string(), DUE_DAYS.to_string());
+        let args: [&[u8]; 4] = [day.as_bytes(), cutoff, limit.as_bytes(), most_days.as_bytes()];
+        let [days, members] = tuple(WHAT, self.run(WHAT, &self.scripts.due, &keys, &args).await?)?;
+        Ok(Due {
+            days: array(WHAT, days)?.into_iter().map(|d| string(WHAT, d)).collect::<Result<_>>()?,
+            members: array(WHAT, members)?.into_iter().map(|m| bytes(WHAT, m)).collect::<Result<_>>()?,
+        })
+    }
+
+    /// Expires what is due in one slot, counting each entry moved to the edge or lapsed in `handled`,
+    /// until nothing is due (returns `done`) or `handled` reaches `limit`. Returns the articles removed.
+    async fn expire_slot(
+        &self,
+        slot: usize,
+        mut due: Due,
+        day: &str,
+        cutoff: &[u8],
+        limit: usize,
+        handled: &mut usize,
+    ) -> Result<(usize, bool)> {
+        const WHAT: &str = "expire";
+        let [days_key, edge] = self.slot_time_keys(slot);
+        let mut removed = 0;
+        // each round moves entries to the edge or lapses edge members: the time index shrinks
+        loop {
+            if due.days.is_empty() && due.members.is_empty() {
+                return Ok((removed, true));
+            }
+            if *handled >= limit {
+                return Ok((removed, false));
+            }
+            if !due.days.is_empty() {
+                let mut keys = vec![days_key.clone(), edge.clone()];
+                keys.extend(due.days.iter().map(|d| self.day_key(slot, d)));
+                let budget = (limit - *handled).to_string();
+                let mut args: Vec<&[u8]> = vec![budget.as_bytes(), cutoff];
+                args.extend(due.days.iter().map(|d| d.as_bytes()));
+                let [moved, members] = tuple(WHAT, self.run(WHAT, &self.scripts.spill, &keys, &args).await?)?;
+                // a spill that moved nothing unlisted emptied days; counted anyway, so that no state
+                // of the index can keep this loop from reaching its limit
+                *handled += usize::try_from(integer(WHAT, moved)?).map_err(|e| protocol_error(WHAT, e))?.max(1);
+                let members: Vec<Vec<u8>> =
+                    array(WHAT, members)?.into_iter().map(|m| bytes(WHAT, m)).collect::<Result<_>>()?;
+                if !members.is_empty() {
+                    // the days may have more: the `due` after these members are lapsed tells
+                    due = Due { days: Vec::new(), members };
+                    continue;
+                }
+            } else {
+                due.members.truncate(limit - *handled);
+                *handled += due.members.len();
+                let (_, hashes) = self.number_keys(slot as u32);
+                let records = try_join_all(due.members.iter().map(|entry| {
+                    let id = String::from_utf8_lossy(entry.get(8..).unwrap_or_default()).into_owned();
+                    let keys = [self.article_key(&id), edge.clone()];
+                    let hashes = hashes.as_bytes();
+                    async move {
+                        let args: [&[u8]; 3] = [entry, cutoff, hashes];
+                        match self.run(WHAT, &self.scripts.lapse, &keys, &args).await? {
+                            Value::Nil => Ok(None),
+                            record => {
+                                let stored = bytes(WHAT, record)?;
+                                Ok(Some((record::decode(&stored)?, record::number(&stored)?)))
+                            }
+                        }
+                    }
+                }))
+                .await?;
+                let records: Vec<(StoredArticle, Number)> = records.into_iter().flatten().collect();
+                removed += records.len();
+                try_join_all(records.iter().map(|(record, number)| self.unlink(record, *number))).await?;
+            }
+            due = self.due(slot, day, cutoff, (limit - *handled).max(1)).await?;
+        }
     }
 }
 

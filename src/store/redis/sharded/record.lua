@@ -19,3 +19,6 @@ local function member_matches(record, member)
   local rank = string.sub(record, 34, 34) .. hex(string.sub(record, 35, 42)) .. hex(string.sub(record, 43, 50))
   return string.sub(member, 1, #rank) == rank
 end
+
+-- Published, as 8 bytes that compare bytewise as the time does.
+local function record_published(record) return string.sub(record, 35, 42) end

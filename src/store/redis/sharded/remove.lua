@@ -5,6 +5,5 @@
 local record = redis.call('GET', KEYS[1])
 if not record then return false end
 redis.call('DEL', KEYS[1])
-local seq = math.floor(number_value(record_number(record)) / 4096)
-redis.call('HDEL', ARGV[1] .. math.floor(seq / 64), seq % 64)
+forget_number(record, ARGV[1])
 return record
