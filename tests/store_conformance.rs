@@ -93,6 +93,7 @@ conformance!(
     assign_of_an_unknown_id_is_not_found,
     lookup_limit_keeps_the_most_shared_keys,
     lookups_read_the_oldest_postings_of_a_key,
+    keys_of_one_bucket_are_each_posted,
     concurrent_ingests_of_copies_form_one_cluster,
     expire_removes_exactly_what_was_published_before_the_cutoff,
     expire_respects_its_limit,
@@ -417,6 +418,26 @@ async fn lookup_limit_keeps_the_most_shared_keys(store: Arc<dyn Store>) {
     assert_eq!(limited.clusters.len(), 2, "heads only of the candidates kept");
     assert!(store.lookup(&query, 0).await.unwrap().candidates.is_empty());
     assert!(store.lookup(&[], LIMIT).await.unwrap().candidates.is_empty());
+}
+
+/// Every band key of an article is posted, also when two of them fall in one of the Redis stores'
+/// posting buckets (which an insert reads and writes once for all its keys): `src/store/redis.rs`
+/// buckets a key by its tag and the top 16 bits of its value times 0x9E3779B9, so these keys, made
+/// from scrambled values 0x1234_0001 and 0x1234_0002 (0x144C_BC89 is the multiplier's inverse), share
+/// one bucket.
+async fn keys_of_one_bucket_are_each_posted(store: Arc<dyn Store>) {
+    let key = |scrambled: u32| (1u64 << 32) | u64::from(scrambled.wrapping_mul(0x144C_BC89));
+    let keys = vec![key(0x1234_0001), key(0x1234_0002), 0x2_0000_0003];
+    let mut first = article("first", 44, 0, 0);
+    first.band_keys = keys.clone();
+    ingest_linked(&*store, first, &[]).await;
+    let mut second = article("second", 45, 10, 10);
+    second.band_keys = keys[..2].to_vec();
+    let found = new_lookup(store.insert_and_lookup(second, LIMIT).await.unwrap());
+    assert_eq!(ids(&found), ["first"]);
+    assert_eq!(found.candidates[0].shared_keys, 2, "both keys of the shared bucket were posted");
+    let both = store.lookup(&keys[..2], LIMIT).await.unwrap();
+    assert_eq!(ids(&both), ["first", "second"]);
 }
 
 /// A lookup reads at most `POSTINGS_READ_PER_KEY` articles of a key, the oldest: the article posted
@@ -761,6 +782,22 @@ async fn redis_hung_server_is_unavailable() {
     assert_eq!(store.get("anything").await.unwrap(), None, "answers again once the server does");
 }
 
+/// A namespace written in another layout is refused at connect, not misread; a new one is claimed.
+#[tokio::test]
+async fn redis_refuses_a_namespace_of_another_layout() {
+    let server = RedisServer::start();
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = ::redis::cmd("SET").arg("old:layout").arg("redis/1").query_async(&mut connection).await.unwrap();
+    let refused = RedisStore::connect_with_namespace(&server.url(), "old").await;
+    assert!(matches!(&refused, Err(Error::InvalidArgument { .. })), "{:?}", refused.err());
+    RedisStore::connect_with_namespace(&server.url(), "new").await.unwrap();
+    let claimed: String = ::redis::cmd("GET").arg("new:layout").query_async(&mut connection).await.unwrap();
+    assert_eq!(claimed, "redis/2");
+    // a second server on the same namespace agrees with the first
+    RedisStore::connect_with_namespace(&server.url(), "new").await.unwrap();
+}
+
 /// Two namespaces on one Redis do not see each other's articles.
 #[tokio::test]
 async fn redis_namespaces_are_isolated() {
@@ -798,9 +835,12 @@ async fn keys_under(port: u16, namespace: &str) -> Vec<String> {
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let keys: Vec<String> =
         ::redis::cmd("KEYS").arg(format!("{namespace}:*")).query_async(&mut connection).await.unwrap();
-    // the article-number counters (`ns:n`, `ns:n:{S}`) stay: numbers are never reused
-    let counter = format!("{namespace}:n");
-    keys.into_iter().filter(|key| key != &counter && !key.starts_with(&format!("{counter}:"))).collect()
+    // the layout marker and the article-number counters (`ns:n`, `ns:n:{S}`) stay: numbers are never
+    // reused
+    let (layout, counter) = (format!("{namespace}:layout"), format!("{namespace}:n"));
+    keys.into_iter()
+        .filter(|key| key != &layout && key != &counter && !key.starts_with(&format!("{counter}:")))
+        .collect()
 }
 
 /// Once everything expired, nothing is left but the number counters: records, numbers, postings,

@@ -176,6 +176,7 @@ impl RedisStore {
             .map_err(|e| unreachable(e.to_string()))?;
         let scripts = Scripts::new();
         load_scripts(&mut connection, &scripts.all()).await?;
+        claim_layout(&mut connection, namespace, "redis").await?;
         tracing::info!(%address, namespace, "redis store connected");
         Ok(RedisStore { connection, namespace: namespace.to_string(), scripts })
     }
@@ -196,6 +197,34 @@ async fn within_deadline<T>(what: &str, call: impl Future<Output = redis::RedisR
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(redis_error(what, error)),
         Err(_) => Err(Error::Unavailable(format!("redis {what}: no answer within {CALL_DEADLINE:?}"))),
+    }
+}
+
+/// The version of the key layout and record format these backends write (`record.rs`, the key layout
+/// above and in `sharded.rs`). The first server to use a namespace stores it in `ns:layout`; one that
+/// finds another there refuses to start instead of misreading what is stored. (Layouts before version
+/// 2 wrote no marker: a namespace they filled is not detected.)
+const LAYOUT_VERSION: u32 = 2;
+
+/// Claims the namespace for this layout (`kind` is `redis` or `redis-cluster`, whose layouts differ),
+/// or fails if it holds another.
+async fn claim_layout(connection: &mut impl redis::aio::ConnectionLike, namespace: &str, kind: &str) -> Result<()> {
+    let key = format!("{namespace}:layout");
+    let ours = format!("{kind}/{LAYOUT_VERSION}");
+    let mut set = redis::cmd("SET");
+    set.arg(&key).arg(&ours).arg("NX");
+    within_deadline::<Option<String>>("layout", set.query_async(connection)).await?;
+    let mut get = redis::cmd("GET");
+    get.arg(&key);
+    let stored: Option<String> = within_deadline("layout", get.query_async(connection)).await?;
+    match stored {
+        Some(stored) if stored != ours => Err(Error::invalid(
+            "store",
+            format!(
+                "namespace {namespace:?} holds the {stored} layout and this dedupd writes {ours}: use another namespace or an empty redis"
+            ),
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -47,24 +47,26 @@ local function scan(bucket, field, cap)
   return out
 end
 
--- Posts `number` under `field` in the bucket at `key` and returns the oldest `cap` numbers posted
--- there (insert-then-look, one read). A key already posted `cap` times is not extended: lookups never
--- read past those, so a posting stays bounded. The bucket is rewritten whole rather than APPENDed to,
--- because APPEND leaves as much free space again behind a string it grows.
-local function post_number(key, field, number, cap)
-  local bucket = redis.call('GET', key)
-  if not bucket then
-    redis.call('SET', key, field .. number)
-    return {number}
-  end
+-- Insert-then-look on one band key, without I/O: the oldest `cap` numbers posted under `field` in
+-- `bucket` once `number` is posted there, and the bucket to write back (nil when unchanged). A key
+-- already posted `cap` times is not extended: lookups never read past those, so a posting stays
+-- bounded.
+local function posted_into(bucket, field, number, cap)
   local out = scan(bucket, field, cap)
   for _, other in ipairs(out) do
-    if other == number then return out end
+    if other == number then return out, nil end
   end
-  if #out < cap then
-    redis.call('SET', key, bucket .. field .. number)
-    out[#out + 1] = number
-  end
+  if #out >= cap then return out, nil end
+  out[#out + 1] = number
+  return out, bucket .. field .. number
+end
+
+-- Posts `number` under `field` in the bucket at `key` and returns the oldest `cap` numbers posted
+-- there (insert-then-look, one read). The bucket is rewritten whole rather than APPENDed to, because
+-- APPEND leaves as much free space again behind a string it grows.
+local function post_number(key, field, number, cap)
+  local out, written = posted_into(redis.call('GET', key) or '', field, number, cap)
+  if written then redis.call('SET', key, written) end
   return out
 end
 

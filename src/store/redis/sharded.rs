@@ -110,8 +110,8 @@ use crate::store::{
 };
 
 use super::{
-    CALL_DEADLINE, CONNECTION_TIMEOUT, RESPONSE_TIMEOUT, array, bytes, integer, load_scripts, member, protocol_error,
-    record, redact, string, time_bytes, tuple, validate_namespace, within_deadline,
+    CALL_DEADLINE, CONNECTION_TIMEOUT, RESPONSE_TIMEOUT, array, bytes, claim_layout, integer, load_scripts, member,
+    protocol_error, record, redact, string, time_bytes, tuple, validate_namespace, within_deadline,
 };
 
 /// Width of the rank prefix of a member (tier digit and two 16-digit times).
@@ -322,6 +322,7 @@ impl RedisClusterStore {
             .map_err(|e| unreachable(e.to_string()))?;
         let scripts = Scripts::new();
         load_scripts(&mut connection, &scripts.all()).await?;
+        claim_layout(&mut connection, namespace, "redis-cluster").await?;
         tracing::info!(url = %redact(url), namespace, "redis cluster store connected");
         Ok(RedisClusterStore {
             connection,

@@ -9,8 +9,11 @@ local function record_cluster(record)
   return string.sub(record, 1, CLUSTER_WIDTH)
 end
 
+-- One string.format over every byte: a gsub calling a Lua function per byte cost ~1 µs a byte, and
+-- an insert names 24 buckets.
 local function hex(bytes)
-  return (string.gsub(bytes, '.', function(c) return string.format('%02x', string.byte(c)) end))
+  if #bytes == 0 then return '' end
+  return string.format(string.rep('%02x', #bytes), string.byte(bytes, 1, -1))
 end
 
 -- Whether `member` (`TIER hex16(published) hex16(ingested) ID`) is this record's: the same version of
