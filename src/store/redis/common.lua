@@ -213,15 +213,27 @@ local function lookup(lists, limit, exclude)
       end
     end
   end
-  local found = {}
+  local kept = {}
   for _, number in ipairs(numbers) do
-    local shared = counts[number]
-    if shared >= MIN_SHARED_KEYS then
-      local id = numbered_id(number)
-      local record = id and redis.call('GET', article_key(id))
-      if record and record_number(record) == number then
-        found[#found + 1] = {shared, id, record}
-      end
+    if counts[number] >= MIN_SHARED_KEYS then kept[#kept + 1] = number end
+  end
+  -- only the most shared can make the cut; ties at the cut are broken by id, which only the records
+  -- know, so every article tied with the last one kept is read
+  if #kept > limit then
+    table.sort(kept, function(a, b) return counts[a] > counts[b] end)
+    local cut = limit > 0 and counts[kept[limit]] or math.huge
+    local within = {}
+    for _, number in ipairs(kept) do
+      if counts[number] >= cut then within[#within + 1] = number end
+    end
+    kept = within
+  end
+  local found = {}
+  for _, number in ipairs(kept) do
+    local id = numbered_id(number)
+    local record = id and redis.call('GET', article_key(id))
+    if record and record_number(record) == number then
+      found[#found + 1] = {counts[number], id, record}
     end
   end
   table.sort(found, function(a, b)

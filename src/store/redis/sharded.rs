@@ -590,8 +590,14 @@ impl RedisClusterStore {
 
     /// Candidates and heads for the ids found under the looked-up keys, with how many keys each shares.
     async fn candidates(&self, counts: HashMap<Number, u32>, limit: usize) -> Result<(Lookup, Vec<(String, String)>)> {
-        let shared: Vec<(Number, u32)> = counts.into_iter().filter(|&(_, n)| n >= MIN_SHARED_KEYS).collect();
-        // the order is by id, which only the records know: every candidate is read, then ranked
+        let mut shared: Vec<(Number, u32)> = counts.into_iter().filter(|&(_, n)| n >= MIN_SHARED_KEYS).collect();
+        // only the most shared can make the cut; ties at the cut are broken by id, which only the
+        // records know, so every article tied with the last one kept is read
+        if shared.len() > limit {
+            shared.sort_unstable_by_key(|&(_, n)| std::cmp::Reverse(n));
+            let cut = limit.checked_sub(1).map_or(u32::MAX, |last| shared[last].1);
+            shared.retain(|&(_, n)| n >= cut);
+        }
         let records = try_join_all(shared.iter().map(|(number, _)| self.fetch(number))).await?;
         let mut found: Vec<(Candidate, String)> = shared
             .into_iter()
