@@ -798,6 +798,23 @@ async fn redis_refuses_a_namespace_of_another_layout() {
     RedisStore::connect_with_namespace(&server.url(), "new").await.unwrap();
 }
 
+/// An article number past the 5 bytes a posting holds is refused, not wrapped onto an older
+/// article's: the insert fails and nothing of it is stored.
+#[tokio::test]
+async fn redis_refuses_an_article_number_past_five_bytes() {
+    let server = RedisServer::start();
+    let store = RedisStore::connect_with_namespace(&server.url(), "full").await.unwrap();
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let last: u64 = (1 << 40) - 1;
+    let _: () = ::redis::cmd("SET").arg("full:n").arg(last - 1).query_async(&mut connection).await.unwrap();
+    ingest(&store, article("last", 46, 0, 0)).await;
+    let refused = store.insert_and_lookup(article("one-too-many", 47, 0, 0), LIMIT).await;
+    assert!(matches!(&refused, Err(Error::Internal(_))), "{refused:?}");
+    assert_eq!(store.get("one-too-many").await.unwrap(), None);
+    assert!(store.get("last").await.unwrap().is_some());
+}
+
 /// Two namespaces on one Redis do not see each other's articles.
 #[tokio::test]
 async fn redis_namespaces_are_isolated() {

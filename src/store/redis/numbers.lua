@@ -7,7 +7,12 @@ local NUMBER_WIDTH = 5
 -- a posting entry: the band key's last 2 bytes, then the number of the article posted under it
 local ENTRY_WIDTH = 2 + NUMBER_WIDTH
 
+-- Numbers are never reused: 2^40 of them per namespace (on a cluster, 2^28 per slot). Past that a
+-- number would wrap onto an older article's, so the script stops instead.
+local NUMBERS_END = 2 ^ (8 * NUMBER_WIDTH)
+
 local function number_bytes(n)
+  if n >= NUMBERS_END then error('dedupd: article numbers of this namespace are used up') end
   local out = {}
   for i = NUMBER_WIDTH, 1, -1 do
     out[i] = n % 256
