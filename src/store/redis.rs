@@ -17,7 +17,8 @@
 //!   (`HIGH` the rest, in decimal) to the id. Postings hold these 5-byte numbers instead of ids (an id
 //!   is any string up to 256 bytes, and there are 24 postings per article); a hash of 64 small fields
 //!   stays in Redis's compact listpack encoding, a few bytes per article beyond the id itself. A number
-//!   is never reused: a re-ingest with new content gets a new one, so a stale posting cannot name it;
+//!   is never reused: a re-ingest with new content gets a new one, so a stale posting cannot name it
+//!   (2^40 numbers per namespace; past them an insert fails rather than wrap);
 //! - `ns:p:BUCKET`, string: the postings of every band key whose first 3 bytes (the tag byte and the
 //!   top 16 bits of the scrambled value, see `record::band`; 6 hex digits) are `BUCKET`, as 7-byte
 //!   entries (the key's last 2 bytes, then the number of an article posted under it) in the order
