@@ -298,12 +298,6 @@ fn sortable(micros: Micros) -> String {
     format!("{:016x}", (micros as u64) ^ (1 << 63))
 }
 
-/// A time as 8 bytes that sort bytewise as the signed value does: the form of the record header's
-/// times (`record.rs`), which the scripts compare with it.
-fn time_bytes(micros: Micros) -> [u8; 8] {
-    ((micros as u64) ^ (1 << 63)).to_be_bytes()
-}
-
 /// The article's member in its cluster's zset: see the module doc.
 fn member(article: &StoredArticle) -> String {
     format!(
@@ -465,7 +459,7 @@ impl Store for RedisStore {
         const WHAT: &str = "expire";
         // nothing is published before the earliest time
         let Some(last) = cutoff.checked_sub(1) else { return Ok(Expired::default()) };
-        let (cutoff, hour) = (time_bytes(cutoff), last.div_euclid(TIME_BUCKET_US));
+        let (cutoff, hour) = (record::sortable(cutoff), last.div_euclid(TIME_BUCKET_US));
         let mut expired = Expired { removed: 0, more: limit == 0 };
         let mut left = limit;
         while left > 0 {
@@ -536,10 +530,10 @@ mod tests {
             };
             let encoded = record::encode(&article).expect("encode");
             // `record_published` in common.lua: bytes 35..42, 1-based
-            assert_eq!(&encoded[34..42], &time_bytes(micros)[..], "{micros}");
+            assert_eq!(&encoded[34..42], &record::sortable(micros)[..], "{micros}");
         }
         let mut times: Vec<i64> = vec![i64::MAX, 5, -5, 0, i64::MIN, -1];
-        times.sort_by_key(|&t| time_bytes(t));
+        times.sort_by_key(|&t| record::sortable(t));
         assert_eq!(times, [i64::MIN, -5, -1, 0, 5, i64::MAX]);
     }
 

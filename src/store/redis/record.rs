@@ -38,8 +38,9 @@ fn corrupt(detail: &str) -> Error {
     Error::Internal(format!("redis: undecodable article record: {detail}"))
 }
 
-/// A time as 8 bytes that sort bytewise as the signed value does.
-fn sortable(micros: i64) -> [u8; 8] {
+/// A time as 8 bytes that sort bytewise as the signed value does: the header's times, and the form
+/// in which the retention time index stores and compares them.
+pub(super) fn sortable(micros: i64) -> [u8; 8] {
     ((micros as u64) ^ (1 << 63)).to_be_bytes()
 }
 

@@ -111,7 +111,7 @@ use crate::store::{
 
 use super::{
     CALL_DEADLINE, CONNECTION_TIMEOUT, RESPONSE_TIMEOUT, array, bytes, claim_layout, integer, load_scripts, member,
-    protocol_error, record, redact, string, time_bytes, tuple, validate_namespace, within_deadline,
+    protocol_error, record, redact, string, tuple, validate_namespace, within_deadline,
 };
 
 /// Width of the rank prefix of a member (tier digit and two 16-digit times).
@@ -706,7 +706,7 @@ impl Store for RedisClusterStore {
         let day = article.published_us.div_euclid(TIME_BUCKET_US);
         let [list, days] = self.time_keys(own_slot, day);
         let keys = [self.article_key(&id), counter, list, days];
-        let entry = [&time_bytes(article.published_us)[..], id.as_bytes()].concat();
+        let entry = [&record::sortable(article.published_us)[..], id.as_bytes()].concat();
         let (own_slot, day) = (own_slot.to_string(), day.to_string());
         let args: [&[u8]; 6] =
             [&encoded, id.as_bytes(), hashes.as_bytes(), own_slot.as_bytes(), &entry, day.as_bytes()];
@@ -934,7 +934,7 @@ impl Store for RedisClusterStore {
         // nothing is published before the earliest time
         let Some(last) = cutoff.checked_sub(1) else { return Ok(Expired::default()) };
         let day = last.div_euclid(TIME_BUCKET_US).to_string();
-        let cutoff = time_bytes(cutoff);
+        let cutoff = record::sortable(cutoff);
         let start = *self.expire_from.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut expired = Expired::default();
         let mut handled = 0;
