@@ -6,7 +6,10 @@
 //!
 //! - `used_memory` after minus before (`INFO memory`, summed over the nodes), divided by N, with and
 //!   without one copy of each article's id/url/source/title strings;
-//! - Redis CPU per article from `INFO commandstats` (usec spent in each command, and per call).
+//! - Redis CPU per article from `INFO commandstats` (usec spent in each command, and per call);
+//! - where the bytes go: `MEMORY USAGE` of every key, summed by kind (`ns:a` records, `ns:p` posting
+//!   buckets, …, the key layout in `src/store/redis.rs`), per article. `MEMORY USAGE` counts a key's
+//!   own allocations, not its share of Redis's main hash table (~24 bytes a key with its entry).
 //!
 //! ```sh
 //! cargo bench --bench redis_memory                                   # 100,000 articles, redis://
@@ -171,4 +174,44 @@ fn main() {
         }
     }
     println!("commandstats total: {:.1} usec/article", total_usec as f64 / articles as f64);
+    breakdown(&ports, articles);
+}
+
+/// `MEMORY USAGE` of every key of the namespace, summed by the key's kind: the letter after `mem:`.
+fn breakdown(ports: &[u16], articles: u64) {
+    let mut kinds: std::collections::BTreeMap<String, (u64, u64)> = std::collections::BTreeMap::new();
+    for &port in ports {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("redis url");
+        let mut connection = client.get_connection().expect("connect for MEMORY USAGE");
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg("mem:*")
+                .arg("COUNT")
+                .arg(1000)
+                .query(&mut connection)
+                .expect("SCAN");
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                pipe.cmd("MEMORY").arg("USAGE").arg(key).arg("SAMPLES").arg(0);
+            }
+            let sizes: Vec<Option<u64>> = pipe.query(&mut connection).expect("MEMORY USAGE");
+            for (key, size) in keys.iter().zip(sizes) {
+                let kind = key[4..].iter().take_while(|&&b| b != b':').map(|&b| b as char).collect::<String>();
+                let entry = kinds.entry(kind).or_default();
+                entry.0 += 1;
+                entry.1 += size.unwrap_or(0);
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+    }
+    println!("MEMORY USAGE by key kind (keys, bytes/article):");
+    for (kind, (keys, bytes)) in kinds {
+        println!("  mem:{kind:<8} {keys:>9} keys {:>8.1} bytes/article", bytes as f64 / articles as f64);
+    }
 }

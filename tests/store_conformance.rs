@@ -788,12 +788,12 @@ async fn redis_refuses_a_namespace_of_another_layout() {
     let server = RedisServer::start();
     let client = ::redis::Client::open(server.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    let _: () = ::redis::cmd("SET").arg("old:layout").arg("redis/1").query_async(&mut connection).await.unwrap();
+    let _: () = ::redis::cmd("SET").arg("old:layout").arg("redis/2").query_async(&mut connection).await.unwrap();
     let refused = RedisStore::connect_with_namespace(&server.url(), "old").await;
     assert!(matches!(&refused, Err(Error::InvalidArgument { .. })), "{:?}", refused.err());
     RedisStore::connect_with_namespace(&server.url(), "new").await.unwrap();
     let claimed: String = ::redis::cmd("GET").arg("new:layout").query_async(&mut connection).await.unwrap();
-    assert_eq!(claimed, "redis/2");
+    assert_eq!(claimed, "redis/3");
     // a second server on the same namespace agrees with the first
     RedisStore::connect_with_namespace(&server.url(), "new").await.unwrap();
 }

@@ -16,6 +16,8 @@
 //! boilerplate value occurs once per article, about 1/64 of the article's values, so a value in 5% of
 //! a source's articles is about 1/1280 of its stream: above the 1/2000 guarantee.
 //!
+//! Values are counted and looked up as comparisons see them ([`compared`]).
+//!
 //! The model is learned from the articles this process ingests (the order of arrival matters, as for
 //! any online statistic); it is not stored.
 
@@ -25,6 +27,7 @@ use crate::int_map::{IntMap, IntSet};
 
 use super::Fingerprint;
 use super::features::FeatureKind;
+use super::sketch::compared;
 
 /// A value must be seen in at least this many articles of one source to be boilerplate.
 pub const MIN_ARTICLES: u32 = 3;
@@ -79,7 +82,7 @@ pub struct Filter<'a> {
 }
 
 impl Filter<'_> {
-    /// Whether `value` of `kind` is boilerplate of either source.
+    /// Whether `value` of `kind`, as [`compared`] gives it, is boilerplate of either source.
     #[inline]
     pub fn contains(&self, kind: FeatureKind, value: u32) -> bool {
         let bad = |source: Option<&Source>| {
@@ -105,7 +108,7 @@ impl Boilerplate {
         Filter { a: self.sources.get(a), b: if a == b { None } else { self.sources.get(b) } }
     }
 
-    /// Whether `value` of `kind` is known boilerplate of `source`.
+    /// Whether `value` of `kind`, as [`compared`] gives it, is known boilerplate of `source`.
     pub fn contains(&self, source: &str, kind: FeatureKind, value: u32) -> bool {
         self.filter(source, source).contains(kind, value)
     }
@@ -127,12 +130,12 @@ impl Boilerplate {
         };
         counts.articles += 1;
         let needed = MIN_ARTICLES.max((MIN_SHARE * counts.articles as f64).ceil() as u32);
-        for &value in &fingerprint.words.values {
+        for value in fingerprint.words.values.iter().map(|&v| compared(v)) {
             if counts.words.add(value) >= needed {
                 counts.bad_words.insert(value);
             }
         }
-        for &value in &fingerprint.skeleton.values {
+        for value in fingerprint.skeleton.values.iter().map(|&v| compared(v)) {
             if counts.skeleton.add(value) >= needed {
                 counts.bad_skeleton.insert(value);
             }
@@ -170,14 +173,18 @@ mod tests {
         assert!(raw.words.shared > 0, "the footer is shared before filtering");
         assert_eq!(filtered.words.shared, 0);
         let story_fp = fingerprint(&story(99));
-        assert!(story_fp.words.values.iter().all(|&v| !model.contains(source, FeatureKind::Words, v)));
+        assert!(story_fp.words.values.iter().all(|&v| !model.contains(source, FeatureKind::Words, compared(v))));
         // another source comparing with an article of this one ignores the footer too, but a third
         // source's own comparisons are untouched
         let footer = fingerprint(FOOTER);
         assert!(
-            footer.words.values.iter().any(|&v| model.filter("other.example", source).contains(FeatureKind::Words, v))
+            footer
+                .words
+                .values
+                .iter()
+                .any(|&v| model.filter("other.example", source).contains(FeatureKind::Words, compared(v)))
         );
-        assert!(footer.words.values.iter().all(|&v| !model.contains("other.example", FeatureKind::Words, v)));
+        assert!(footer.words.values.iter().all(|&v| !model.contains("other.example", FeatureKind::Words, compared(v))));
     }
 
     #[test]

@@ -25,6 +25,14 @@ pub enum FeatureKind {
 }
 
 impl FeatureKind {
+    /// The tag in the high bits of the kind's band keys (`Fingerprint::band_keys`).
+    pub const fn band_tag(self) -> u64 {
+        match self {
+            FeatureKind::Words => 1,
+            FeatureKind::Skeleton => 2,
+        }
+    }
+
     fn tag(self) -> u64 {
         match self {
             FeatureKind::Words => 0x7733_0000_0000_0003,

@@ -54,18 +54,20 @@ pub struct Fingerprint {
 
 impl Fingerprint {
     /// Keys under which the article is posted in the band tables: the [`BAND_KEYS_PER_SKETCH`]
-    /// smallest values of each sketch for which `excluded` is false, tagged by kind. Distinct. An
-    /// article is a candidate for another when they share at least one key.
+    /// smallest values of each sketch for which `excluded` (asked about the [`sketch::compared`]
+    /// value) is false, tagged by kind. Distinct. An article is a candidate for another when they
+    /// share at least one key. Keys keep all 32 bits of the value: the smallest values of every
+    /// article's sample fall in the bottom few percent of the range, where the compared 20 bits would
+    /// give the whole corpus only tens of thousands of distinct keys.
     pub fn band_keys(&self, excluded: impl Fn(FeatureKind, u32) -> bool) -> Vec<u64> {
         let mut keys = Vec::with_capacity(2 * BAND_KEYS_PER_SKETCH);
-        for (kind, tag, sketch) in
-            [(FeatureKind::Words, 1u64, &self.words), (FeatureKind::Skeleton, 2u64, &self.skeleton)]
-        {
+        for (kind, sketch) in [(FeatureKind::Words, &self.words), (FeatureKind::Skeleton, &self.skeleton)] {
+            let tag = kind.band_tag();
             keys.extend(
                 sketch
                     .values
                     .iter()
-                    .filter(|&&value| !excluded(kind, value))
+                    .filter(|&&value| !excluded(kind, sketch::compared(value)))
                     .take(BAND_KEYS_PER_SKETCH)
                     .map(|&value| (tag << 32) | u64::from(value)),
             );

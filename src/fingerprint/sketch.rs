@@ -6,11 +6,27 @@
 //! [`Sketch::overlap`] estimates *containment* (shared ÷ the smaller sample), which still works when
 //! one text is a 30–70% excerpt of the other. A text with fewer distinct features than the capacity
 //! keeps them all (`saturated: false`) and is compared exactly.
+//!
+//! Values are sampled at 32 bits but compared at their top [`COMPARED_BITS`] ([`compared`]). The
+//! low bits still order the sample and spread band keys (which need them: a sketch's smallest values
+//! fall in a small range, see `Fingerprint::band_keys`), but no comparison depends on them, so a store
+//! may drop them: the Redis record keeps each sample value in ~14 bits instead of ~26.
 
 use serde::{Deserialize, Serialize};
 
 /// Values kept per shingle sketch (4 bytes each).
 pub const CAPACITY: usize = 48;
+
+/// Bits of a sample value that comparisons use. Two unrelated values of samples of n-shingle texts
+/// meet by chance with probability about n / 2^20 per value: 0.03% for an article of 330 words, one
+/// spurious shared value in ~70 pairs of 48-value samples, where containment thresholds need 4 or more.
+pub const COMPARED_BITS: u32 = 20;
+
+/// The part of a sample value that comparisons (and boilerplate) see.
+#[inline]
+pub fn compared(value: u32) -> u32 {
+    value >> (32 - COMPARED_BITS)
+}
 
 /// A bottom-k sample of 32-bit feature values.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -81,15 +97,16 @@ impl Sketch {
         Sketch { values: scratch.clone(), saturated }
     }
 
-    /// The largest value up to which this sample is complete.
+    /// The largest [`compared`] value up to which this sample is complete.
     fn complete_up_to(&self) -> u32 {
         match (self.saturated, self.values.last()) {
-            (true, Some(&last)) => last,
+            (true, Some(&last)) => compared(last),
             _ => u32::MAX,
         }
     }
 
-    /// Overlap with `other`, ignoring values for which `excluded` is true (boilerplate).
+    /// Overlap with `other`, ignoring values for which `excluded` is true (boilerplate). Values are
+    /// compared, and passed to `excluded`, as [`compared`] gives them.
     pub fn overlap(&self, other: &Sketch, excluded: impl Fn(u32) -> bool) -> Overlap {
         let cut = self.complete_up_to().min(other.complete_up_to());
         let mine = below(&self.values, cut);
@@ -97,7 +114,7 @@ impl Sketch {
         let (mut i, mut j) = (0, 0);
         let (mut shared, mut in_mine, mut in_theirs) = (0, 0, 0);
         while i < mine.len() && j < theirs.len() {
-            let (a, b) = (mine[i], theirs[j]);
+            let (a, b) = (compared(mine[i]), compared(theirs[j]));
             if a == b {
                 if !excluded(a) {
                     shared += 1;
@@ -114,8 +131,8 @@ impl Sketch {
                 j += 1;
             }
         }
-        in_mine += mine[i..].iter().filter(|&&v| !excluded(v)).count();
-        in_theirs += theirs[j..].iter().filter(|&&v| !excluded(v)).count();
+        in_mine += mine[i..].iter().filter(|&&v| !excluded(compared(v))).count();
+        in_theirs += theirs[j..].iter().filter(|&&v| !excluded(compared(v))).count();
         Overlap { shared, smaller: in_mine.min(in_theirs) }
     }
 
@@ -126,7 +143,7 @@ impl Sketch {
         let (mine, theirs) = (below(&self.values, cut), below(&other.values, cut));
         let (mut i, mut j, mut shared) = (0, 0, 0);
         while i < mine.len() && j < theirs.len() {
-            let (a, b) = (mine[i], theirs[j]);
+            let (a, b) = (compared(mine[i]), compared(theirs[j]));
             shared += usize::from(a == b);
             i += usize::from(a <= b);
             j += usize::from(b <= a);
@@ -135,9 +152,9 @@ impl Sketch {
     }
 }
 
-/// The prefix of sorted `values` up to and including `cut`.
+/// The prefix of sorted `values` whose [`compared`] value is at most `cut`.
 fn below(values: &[u32], cut: u32) -> &[u32] {
-    &values[..values.partition_point(|&v| v <= cut)]
+    &values[..values.partition_point(|&v| compared(v) <= cut)]
 }
 
 #[cfg(test)]

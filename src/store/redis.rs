@@ -205,7 +205,7 @@ async fn within_deadline<T>(what: &str, call: impl Future<Output = redis::RedisR
 /// above and in `sharded.rs`). The first server to use a namespace stores it in `ns:layout`; one that
 /// finds another there refuses to start instead of misreading what is stored. (Layouts before version
 /// 2 wrote no marker: a namespace they filled is not detected.)
-const LAYOUT_VERSION: u32 = 2;
+const LAYOUT_VERSION: u32 = 3;
 
 /// Claims the namespace for this layout (`kind` is `redis` or `redis-cluster`, whose layouts differ),
 /// or fails if it holds another.
