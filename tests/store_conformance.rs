@@ -94,6 +94,7 @@ conformance!(
     lookup_limit_keeps_the_most_shared_keys,
     lookups_read_the_oldest_postings_of_a_key,
     keys_of_one_bucket_are_each_posted,
+    a_growing_bucket_keeps_every_key,
     concurrent_ingests_of_copies_form_one_cluster,
     expire_removes_exactly_what_was_published_before_the_cutoff,
     expire_respects_its_limit,
@@ -426,7 +427,7 @@ async fn lookup_limit_keeps_the_most_shared_keys(store: Arc<dyn Store>) {
 /// from scrambled values 0x1234_0001 and 0x1234_0002 (0x144C_BC89 is the multiplier's inverse), share
 /// one bucket.
 async fn keys_of_one_bucket_are_each_posted(store: Arc<dyn Store>) {
-    let key = |scrambled: u32| (1u64 << 32) | u64::from(scrambled.wrapping_mul(0x144C_BC89));
+    let key = |scrambled: u32| band_key_scrambling_to(1, scrambled);
     let keys = vec![key(0x1234_0001), key(0x1234_0002), 0x2_0000_0003];
     let mut first = article("first", 44, 0, 0);
     first.band_keys = keys.clone();
@@ -438,6 +439,50 @@ async fn keys_of_one_bucket_are_each_posted(store: Arc<dyn Store>) {
     assert_eq!(found.candidates[0].shared_keys, 2, "both keys of the shared bucket were posted");
     let both = store.lookup(&keys[..2], LIMIT).await.unwrap();
     assert_eq!(ids(&both), ["first", "second"]);
+}
+
+/// A band key whose value scrambles (see `record::band` in the Redis backend) to `scrambled`, so that
+/// tests can put keys in one Redis posting bucket: the bucket is named by the top 16 bits.
+fn band_key_scrambling_to(tag: u64, scrambled: u32) -> u64 {
+    (tag << 32) | u64::from(scrambled.wrapping_mul(0x144C_BC89))
+}
+
+/// The band keys of article `n` of [`GROWN`]: two fields of one bucket, spread over the field's bits
+/// so that the bucket's parts all fill.
+fn grown_keys(n: u32) -> Vec<u64> {
+    let field = n.wrapping_mul(439) % 0x8000;
+    vec![band_key_scrambling_to(1, 0x1234_0000 | field), band_key_scrambling_to(1, 0x1234_8000 | field)]
+}
+
+/// Articles posted in one bucket by [`a_growing_bucket_keeps_every_key`]: 600 entries, past several
+/// doublings of a Redis bucket (a part splits past 128 entries).
+const GROWN: u32 = 300;
+
+/// Ingests the [`GROWN`] articles, each with its two keys of one bucket.
+async fn ingest_grown(store: &dyn Store) {
+    for n in 0..GROWN {
+        let article = StoredArticle { band_keys: grown_keys(n), ..article(&format!("grown-{n:03}"), 60, 0, 0) };
+        ingest_linked(store, article, &[]).await;
+    }
+}
+
+/// A bucket that many articles post in keeps finding each by its own keys, oldest first, as it grows
+/// (on Redis, past its splits) and as articles leave it.
+async fn a_growing_bucket_keeps_every_key(store: Arc<dyn Store>) {
+    ingest_grown(&*store).await;
+    for n in (0..GROWN).step_by(7) {
+        let found = store.lookup(&grown_keys(n), LIMIT).await.unwrap();
+        assert_eq!(ids(&found), [format!("grown-{n:03}")]);
+        assert_eq!(found.candidates[0].shared_keys, 2);
+    }
+    for n in (0..GROWN).filter(|n| n % 2 == 0) {
+        assert!(store.delete(&format!("grown-{n:03}")).await.unwrap().deleted);
+    }
+    for n in 0..GROWN {
+        let found = store.lookup(&grown_keys(n), LIMIT).await.unwrap();
+        let expected: Vec<String> = if n % 2 == 0 { vec![] } else { vec![format!("grown-{n:03}")] };
+        assert_eq!(ids(&found), expected, "article {n}");
+    }
 }
 
 /// A lookup reads at most `POSTINGS_READ_PER_KEY` articles of a key, the oldest: the article posted
@@ -897,6 +942,29 @@ async fn redis_cluster_expiry_reclaims_every_key() {
     for port in cluster.ports() {
         assert_eq!(keys_under(port, "reclaim").await, Vec::<String>::new(), "node {port}");
     }
+}
+
+/// A bucket that grows splits into parts (its root then holds their depth, one byte), and deleting every
+/// article that posted there reclaims the root and every part.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_grown_buckets_split_and_are_reclaimed() {
+    let server = RedisServer::start();
+    let store = RedisStore::connect_with_namespace(&server.url(), "grown").await.unwrap();
+    ingest_grown(&store).await;
+    let buckets: Vec<String> =
+        keys_under(server.port(), "grown").await.into_iter().filter(|key| key.starts_with("grown:p:")).collect();
+    assert!(buckets.len() > 4, "the bucket split into parts: {buckets:?}");
+    let client = ::redis::Client::open(server.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let root: Vec<u8> = ::redis::cmd("GET").arg("grown:p:{011234}").query_async(&mut connection).await.unwrap();
+    assert_eq!(root.len(), 1, "a split root holds the depth");
+    assert!(root[0] >= 2, "600 entries are more than two parts of 128: depth {}", root[0]);
+    for n in 0..GROWN {
+        assert!(store.delete(&format!("grown-{n:03}")).await.unwrap().deleted);
+    }
+    let left: Vec<String> =
+        keys_under(server.port(), "grown").await.into_iter().filter(|key| key.starts_with("grown:p:")).collect();
+    assert_eq!(left, Vec::<String>::new());
 }
 
 /// A merge cut short after its first step (the absorbed cluster closed, its members not moved yet)

@@ -92,61 +92,32 @@ local function unnumber(number)
   redis.call('HDEL', key, field)
 end
 
--- Postings: a band key's first 3 bytes (tag and the value's top 16 bits) name a bucket, a string of
--- entries (numbers.lua). POSTINGS_READ_PER_KEY and MIN_SHARED_KEYS are defined before this file by
--- redis.rs, from the Rust constants.
+-- Postings: a band key's first 3 bytes (tag and the value's top 16 bits) name a bucket's root, and
+-- its last 2 its field there (numbers.lua, which also splits buckets as they grow). The root carries
+-- its name as a hash tag, which standalone Redis ignores and the cluster backend needs.
+-- POSTINGS_READ_PER_KEY and MIN_SHARED_KEYS are defined before this file by redis.rs, from the Rust
+-- constants.
 local function posting(band)
-  return ns .. ':p:' .. hex(string.sub(band, 1, 3)), string.sub(band, 4, 5)
+  return ns .. ':p:{' .. hex(string.sub(band, 1, 3)) .. '}', string.sub(band, 4, 5)
 end
 
--- The oldest POSTINGS_READ_PER_KEY numbers posted under each band of `bands` (one MGET).
+local function postings_of(bands)
+  local keys, fields = {}, {}
+  for i, band in ipairs(bands) do keys[i], fields[i] = posting(band) end
+  return keys, fields
+end
+
+-- The oldest POSTINGS_READ_PER_KEY numbers posted under each band of `bands`.
 local function posted_all(bands)
-  local keys, fields = {}, {}
-  for i, band in ipairs(bands) do keys[i], fields[i] = posting(band) end
-  if #keys == 0 then return {} end
-  local read = redis.call('MGET', unpack(keys))
-  local lists = {}
-  for i = 1, #keys do
-    lists[i] = read[i] and scan(read[i], fields[i], POSTINGS_READ_PER_KEY) or {}
-  end
-  return lists
+  local keys, fields = postings_of(bands)
+  return read_postings(keys, fields, POSTINGS_READ_PER_KEY)
 end
 
--- Posts `number` under every band of `bands` and returns, per band, the oldest POSTINGS_READ_PER_KEY
--- numbers posted there (insert-then-look; `post_number` in numbers.lua does it for one band). One
--- MGET and one MSET instead of a GET and a SET per band: each `redis.call` costs a few microseconds
--- of its own, and an insert posts 24 bands. Two bands can share a bucket: the bucket is updated in
--- place between them and written once.
+-- Posts `number` under every band of `bands` and returns, per band, the oldest
+-- POSTINGS_READ_PER_KEY numbers posted there (insert-then-look, `post_many` in numbers.lua).
 local function post_all(bands, number)
-  local keys, fields = {}, {}
-  for i, band in ipairs(bands) do keys[i], fields[i] = posting(band) end
-  if #keys == 0 then return {} end
-  local read = redis.call('MGET', unpack(keys))
-  local buckets, changed, order = {}, {}, {}
-  for i, key in ipairs(keys) do
-    if buckets[key] == nil then buckets[key] = read[i] or '' end
-  end
-  local lists = {}
-  for i, key in ipairs(keys) do
-    local out, written = posted_into(buckets[key], fields[i], number, POSTINGS_READ_PER_KEY)
-    if written then
-      buckets[key] = written
-      if not changed[key] then
-        changed[key] = true
-        order[#order + 1] = key
-      end
-    end
-    lists[i] = out
-  end
-  if #order > 0 then
-    local writes = {}
-    for _, key in ipairs(order) do
-      writes[#writes + 1] = key
-      writes[#writes + 1] = buckets[key]
-    end
-    redis.call('MSET', unpack(writes))
-  end
-  return lists
+  local keys, fields = postings_of(bands)
+  return post_many(keys, fields, number, POSTINGS_READ_PER_KEY)
 end
 
 local function unpost(band, number)

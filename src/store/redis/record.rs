@@ -161,17 +161,6 @@ pub(super) fn number(record: &[u8]) -> Result<[u8; NUMBER_WIDTH]> {
     record.get(NUMBER_AT..BANDS_AT).and_then(|bytes| bytes.try_into().ok()).ok_or_else(|| corrupt("truncated"))
 }
 
-/// The oldest `cap` article numbers posted under `field` in a posting bucket (entries of the field's
-/// 2 bytes and a number, in the order posted), as `numbers.lua` reads them.
-pub(super) fn scan(bucket: &[u8], field: [u8; 2], cap: usize) -> Vec<[u8; NUMBER_WIDTH]> {
-    bucket
-        .chunks_exact(2 + NUMBER_WIDTH)
-        .filter(|entry| entry[..2] == field)
-        .filter_map(|entry| entry[2..].try_into().ok())
-        .take(cap)
-        .collect()
-}
-
 fn varint(out: &mut Vec<u8>, mut value: u64) {
     while value >= 0x80 {
         out.push((value as u8) | 0x80);

@@ -137,6 +137,7 @@ const EXPIRE_SLOTS_IN_FLIGHT: usize = 32;
 struct Scripts {
     insert: Script,
     post: Script,
+    read: Script,
     head: Script,
     add: Script,
     found: Script,
@@ -159,6 +160,7 @@ impl Scripts {
         Scripts {
             insert: with_numbers(include_str!("sharded/insert.lua")),
             post: with_numbers(include_str!("sharded/post.lua")),
+            read: with_numbers(include_str!("sharded/read.lua")),
             head: Script::new(include_str!("sharded/head.lua")),
             add: Script::new(include_str!("sharded/add.lua")),
             found: with_record(include_str!("sharded/found.lua")),
@@ -179,10 +181,11 @@ impl Scripts {
         }
     }
 
-    fn all(&self) -> [&Script; 14] {
+    fn all(&self) -> [&Script; 15] {
         [
             &self.insert,
             &self.post,
+            &self.read,
             &self.head,
             &self.add,
             &self.found,
@@ -394,11 +397,12 @@ impl RedisClusterStore {
         Ok(Some((article, member)))
     }
 
-    /// The bucket hash a band key is posted in, and its field there (see `redis.rs`): each bucket
-    /// its own slot, so postings spread over the cluster.
+    /// The root of the posting bucket a band key is posted in, and its field there (see `redis.rs`):
+    /// each bucket its own slot, so postings spread over the cluster; the root's name is its hash
+    /// tag, so the parts it splits into as it grows (`numbers.lua`) share its slot.
     fn posting(&self, band: u64) -> Result<(String, [u8; 2])> {
         let [tag, a, b, c, d] = record::band(band)?;
-        Ok((format!("{}:p:{tag:02x}{a:02x}{b:02x}", self.namespace), [c, d]))
+        Ok((format!("{}:p:{{{tag:02x}{a:02x}{b:02x}}}", self.namespace), [c, d]))
     }
 
     /// The zset and forward keys of a cluster, in one slot.
@@ -780,16 +784,18 @@ impl Store for RedisClusterStore {
     }
 
     async fn lookup(&self, keys: &[u64], limit: usize) -> Result<Lookup> {
-        let posted = try_join_all(keys.iter().map(|&band| async move {
-            let (bucket, field) = self.posting(band)?;
-            let mut command = redis::cmd("GET");
-            command.arg(bucket);
-            let bucket: Option<Vec<u8>> = self.command("lookup", command).await?;
-            Ok::<_, Error>(bucket.map(|bucket| record::scan(&bucket, field, POSTINGS_READ_PER_KEY)).unwrap_or_default())
+        let cap = POSTINGS_READ_PER_KEY.to_string();
+        let posted = try_join_all(keys.iter().map(|&band| {
+            let cap = &cap;
+            async move {
+                let (bucket, field) = self.posting(band)?;
+                let answer = self.run("lookup", &self.scripts.read, &[bucket], &[&field, cap.as_bytes()]).await?;
+                bytes("lookup", answer)
+            }
         }))
         .await?;
         let mut counts: HashMap<Number, u32> = HashMap::new();
-        for found in posted.into_iter().flatten() {
+        for found in posted.iter().flat_map(|answer| numbers(answer)) {
             *counts.entry(found).or_default() += 1;
         }
         Ok(self.candidates(counts, limit).await?.0)
