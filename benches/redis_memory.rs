@@ -180,6 +180,8 @@ fn main() {
 /// `MEMORY USAGE` of every key of the namespace, summed by the key's kind: the letter after `mem:`.
 fn breakdown(ports: &[u16], articles: u64) {
     let mut kinds: std::collections::BTreeMap<String, (u64, u64)> = std::collections::BTreeMap::new();
+    // entries of the standalone singleton index (`mem:s:BUCKET` hashes), for its bytes per entry
+    let mut singletons = 0u64;
     for &port in ports {
         let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).expect("redis url");
         let mut connection = client.get_connection().expect("connect for MEMORY USAGE");
@@ -198,6 +200,15 @@ fn breakdown(ports: &[u16], articles: u64) {
                 pipe.cmd("MEMORY").arg("USAGE").arg(key).arg("SAMPLES").arg(0);
             }
             let sizes: Vec<Option<u64>> = pipe.query(&mut connection).expect("MEMORY USAGE");
+            let buckets: Vec<&Vec<u8>> = keys.iter().filter(|key| key.starts_with(b"mem:s:")).collect();
+            if !buckets.is_empty() {
+                let mut pipe = redis::pipe();
+                for key in &buckets {
+                    pipe.cmd("HLEN").arg(*key);
+                }
+                let lengths: Vec<u64> = pipe.query(&mut connection).expect("HLEN");
+                singletons += lengths.iter().sum::<u64>();
+            }
             for (key, size) in keys.iter().zip(sizes) {
                 let kind = key[4..].iter().take_while(|&&b| b != b':').map(|&b| b as char).collect::<String>();
                 let entry = kinds.entry(kind).or_default();
@@ -211,7 +222,13 @@ fn breakdown(ports: &[u16], articles: u64) {
         }
     }
     println!("MEMORY USAGE by key kind (keys, bytes/article):");
-    for (kind, (keys, bytes)) in kinds {
-        println!("  mem:{kind:<8} {keys:>9} keys {:>8.1} bytes/article", bytes as f64 / articles as f64);
+    for (kind, (keys, bytes)) in &kinds {
+        println!("  mem:{kind:<8} {keys:>9} keys {:>8.1} bytes/article", *bytes as f64 / articles as f64);
+    }
+    if let Some((_, bytes)) = kinds.get("s") {
+        println!(
+            "  singleton index: {singletons} entries, {:.1} bytes per entry",
+            *bytes as f64 / singletons.max(1) as f64
+        );
     }
 }

@@ -918,6 +918,160 @@ async fn redis_expiry_reclaims_every_key() {
     assert_eq!(keys_under(server.port(), "reclaim").await, Vec::<String>::new());
 }
 
+/// The keys on the Redis at `port` that match `pattern` (`KEYS`: test servers hold a few dozen).
+async fn keys_matching(port: u16, pattern: &str) -> Vec<String> {
+    let client = ::redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let mut keys: Vec<String> = ::redis::cmd("KEYS").arg(pattern).query_async(&mut connection).await.unwrap();
+    keys.sort();
+    keys
+}
+
+/// The entries of the singleton index (`ns:s:BUCKET` hashes, see `src/store/redis.rs`) under
+/// `namespace`, as (bucket key, field, founder's number).
+async fn singleton_entries(port: u16, namespace: &str) -> Vec<(String, String, String)> {
+    let client = ::redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let mut entries = Vec::new();
+    for key in keys_matching(port, &format!("{namespace}:s:*")).await {
+        let fields: Vec<(String, String)> =
+            ::redis::cmd("HGETALL").arg(&key).query_async(&mut connection).await.unwrap();
+        entries.extend(fields.into_iter().map(|(field, number)| (key.clone(), field, number)));
+    }
+    entries
+}
+
+/// The ids in cluster `cluster_id`'s zset, in zset order (each member is `TIER hex16 hex16 ID`).
+async fn zset_ids(port: u16, namespace: &str, cluster_id: &ClusterId) -> Vec<String> {
+    let client = ::redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let members: Vec<String> = ::redis::cmd("ZRANGE")
+        .arg(format!("{namespace}:c:{cluster_id}"))
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    members.into_iter().map(|member| member[33..].to_string()).collect()
+}
+
+/// A lone article's cluster is an entry of the singleton index, not a zset of its own (~140 bytes),
+/// and every reader still sees a cluster of one; a second member moves it into a zset holding both in
+/// canonical order; a zset stays while it has a member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_a_cluster_of_one_has_no_zset_until_a_second_member() {
+    let server = RedisServer::start();
+    let port = server.port();
+    let store = RedisStore::connect_with_namespace(&server.url(), "one").await.unwrap();
+    let lone = article("lone", 150, 2_000, 2_000);
+    let keys = lone.band_keys.clone();
+    let founded = ingest(&store, lone.clone()).await;
+    assert_eq!(founded.canonical_id, "lone");
+    assert_eq!(keys_matching(port, "one:c:*").await, Vec::<String>::new(), "no zset for a cluster of one");
+    let entries = singleton_entries(port, "one").await;
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let id = founded.cluster_id.as_str();
+    let (bucket, field, _) = &entries[0];
+    let tag = u32::from_str_radix(&id[17..], 16).unwrap();
+    assert_eq!(bucket, &format!("one:s:{}", tag % 32_768));
+    assert_eq!(field, &format!("{}{}", &id[..16], &id[17..22]));
+
+    // every reader sees the cluster of one
+    assert_eq!(member_ids(&store, &founded.cluster_id).await, ["lone"]);
+    let lookup = store.lookup(&keys, LIMIT).await.unwrap();
+    assert_eq!(ids(&lookup), ["lone"]);
+    assert_eq!(lookup.clusters.len(), 1);
+    assert_eq!(lookup.clusters[0].cluster_id, founded.cluster_id);
+    assert_eq!(lookup.clusters[0].canonical.meta.id, "lone");
+    match store.insert_and_lookup(lone, LIMIT).await.unwrap() {
+        Inserted::Unchanged { canonical_id, .. } => assert_eq!(canonical_id, "lone"),
+        Inserted::New(_) => panic!("the same content is unchanged"),
+    }
+    assert_eq!(store.assign("lone", &[]).await.unwrap(), founded);
+    assert_eq!(keys_matching(port, "one:c:*").await, Vec::<String>::new(), "assigning again adds no zset");
+
+    // a copy published earlier joins: both in a zset, the copy first; the singleton entry is gone
+    let copy = ingest(&store, article("copy", 150, 1_000, 3_000)).await;
+    assert_eq!(copy, Assigned { cluster_id: founded.cluster_id.clone(), canonical_id: "copy".into() });
+    assert_eq!(zset_ids(port, "one", &founded.cluster_id).await, ["copy", "lone"]);
+    assert_eq!(singleton_entries(port, "one").await, Vec::new());
+    assert_eq!(member_ids(&store, &founded.cluster_id).await, ["copy", "lone"]);
+
+    // the zset stays with one member, and goes with the last
+    assert_eq!(store.delete("copy").await.unwrap().canonical_id.as_deref(), Some("lone"));
+    assert_eq!(zset_ids(port, "one", &founded.cluster_id).await, ["lone"]);
+    assert_eq!(store.assign("lone", &[]).await.unwrap().canonical_id, "lone");
+    assert!(store.delete("lone").await.unwrap().deleted);
+    // deletes leave the time index to expiry (`expire.lua` skips what is gone)
+    let left: Vec<String> = keys_under(port, "one").await.into_iter().filter(|key| !key.starts_with("one:t")).collect();
+    assert_eq!(left, Vec::<String>::new());
+}
+
+/// Merging clusters of one, and adopting unassigned links, leave one zset and no singleton entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_merges_and_adoptions_of_singletons_make_one_zset() {
+    let server = RedisServer::start();
+    let port = server.port();
+    let store = RedisStore::connect_with_namespace(&server.url(), "merge").await.unwrap();
+    let older = ingest_linked(&store, article("x", 151, 500, 500), &[]).await.cluster_id;
+    tick().await;
+    let newer = ingest_linked(&store, article("y", 152, 100, 100), &[]).await.cluster_id;
+    assert_eq!(singleton_entries(port, "merge").await.len(), 2);
+
+    let merged = ingest_linked(&store, article("d", 153, 300, 300), &["y", "x"]).await;
+    assert_eq!(merged, Assigned { cluster_id: older.clone(), canonical_id: "y".into() });
+    assert_eq!(zset_ids(port, "merge", &older).await, ["y", "d", "x"]);
+    assert_eq!(keys_matching(port, "merge:c:*").await, [format!("merge:c:{older}")]);
+    assert_eq!(singleton_entries(port, "merge").await, Vec::new());
+    let view = store.cluster(&newer).await.unwrap().expect("the absorbed id answers the survivor");
+    assert_eq!(view.cluster_id, older);
+    assert_eq!(view.members.len(), 3);
+
+    // an article founding a cluster with an unassigned link makes the zset at once
+    store.insert_and_lookup(article("racer-1", 154, 2_000, 2_000), LIMIT).await.unwrap();
+    store.insert_and_lookup(article("racer-2", 155, 1_000, 1_000), LIMIT).await.unwrap();
+    let adopted = store.assign("racer-1", &["racer-2".into(), "racer-2".into(), "racer-1".into()]).await.unwrap();
+    assert_eq!(adopted.canonical_id, "racer-2");
+    assert_eq!(zset_ids(port, "merge", &adopted.cluster_id).await, ["racer-2", "racer-1"]);
+    assert_eq!(singleton_entries(port, "merge").await, Vec::new());
+}
+
+/// A cluster of one that is deleted, expired or re-ingested with new content leaves no singleton
+/// entry behind; another's stays and still reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_removing_a_singleton_removes_its_entry() {
+    let server = RedisServer::start();
+    let port = server.port();
+    let store = RedisStore::connect_with_namespace(&server.url(), "gone").await.unwrap();
+    let deleted = ingest(&store, article("deleted", 160, 10 * HOUR, 10 * HOUR)).await.cluster_id;
+    let expired = ingest(&store, article("expired", 161, HOUR, HOUR)).await.cluster_id;
+    let renewed = ingest(&store, article("renewed", 162, 10 * HOUR, 10 * HOUR)).await.cluster_id;
+    let kept = ingest(&store, article("kept", 163, 10 * HOUR, 10 * HOUR)).await.cluster_id;
+    assert_eq!(singleton_entries(port, "gone").await.len(), 4);
+
+    assert!(store.delete("deleted").await.unwrap().deleted);
+    assert_eq!(expire_all(&store, 5 * HOUR, LIMIT).await, 1);
+    new_lookup(store.insert_and_lookup(article("renewed", 164, 10 * HOUR, 10 * HOUR), LIMIT).await.unwrap());
+    let entries = singleton_entries(port, "gone").await;
+    assert_eq!(entries.len(), 1, "only kept's: {entries:?}");
+    assert_eq!(entries[0].1, format!("{}{}", &kept.as_str()[..16], &kept.as_str()[17..22]));
+    for gone in [&deleted, &expired, &renewed] {
+        assert_eq!(store.cluster(gone).await.unwrap(), None, "{gone}");
+    }
+    assert_eq!(member_ids(&store, &kept).await, ["kept"]);
+    assert_eq!(keys_matching(port, "gone:c:*").await, Vec::<String>::new());
+
+    // ids that are no cluster ids, or differ from a real one only in case, name no cluster
+    let mut bogus = vec![String::new(), "x".repeat(25), format!("{kept}0"), format!("{}-", &kept.as_str()[..24])];
+    let upper = kept.as_str().to_uppercase();
+    if upper != kept.as_str() {
+        bogus.push(upper);
+    }
+    for id in bogus {
+        assert_eq!(store.cluster(&ClusterId(id.clone())).await.unwrap(), None, "{id:?}");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------
 // redis cluster only
 

@@ -27,12 +27,34 @@
 //!   finding a key's numbers is a plain substring search over one short string (~1.3 KB at 1M
 //!   articles; every posting is read or rewritten whole, so at tens of millions of articles per
 //!   namespace more buckets would be wanted);
-//! - `ns:c:CLUSTER`, zset of the cluster's members. Every score is 0 and a member is
-//!   `TIER hex16(published) hex16(ingested) ID`, the tier one digit (see [`crate::domain::SourceTier::digit`]) and
-//!   each time offset by 2^63 so that negative times sort too:
+//! - `ns:c:CLUSTER`, zset of the members of a cluster that has had two or more. Every score is 0 and a
+//!   member is `TIER hex16(published) hex16(ingested) ID`, the tier one digit (see
+//!   [`crate::domain::SourceTier::digit`]) and each time offset by 2^63 so that negative times sort too:
 //!   Redis orders equal scores bytewise, which is exactly the (tier, published, ingested, id) canonical
 //!   order, and `ZRANGE 0 0` is the canonical. (Scores as doubles would lose microseconds beyond
-//!   2^53, about 285 years from 1970.)
+//!   2^53, about 285 years from 1970.) A zset is kept while it has members, even one;
+//! - `ns:s:BUCKET`, hash: the singleton index, the clusters of one member, which have no zset. Most
+//!   articles are never copied, so most clusters are singletons (70% of the articles of the
+//!   `redis_memory` bench), and a zset of one member costs ~160 bytes with its key (`MEMORY USAGE`); an
+//!   entry here costs ~33 bytes in a bucket of 20 or more (34 on average at 1M articles), 57 at 100k
+//!   articles, where buckets hold two or three and their own key overhead (~60 bytes) counts. Field:
+//!   the cluster id without its dash and last 3 hex digits, which the bucket implies (21 bytes); value:
+//!   the founder's article number in decimal, which listpack stores as an integer (`ns:i:HIGH` leads to
+//!   the id, and the record is checked to carry that number and cluster). `BUCKET` is the low 15 bits
+//!   of the id's tag (its last 8 hex digits, a hash of the founder), in decimal: 32,768 buckets keep
+//!   ~305 entries each at 10M singletons (~385 in the fullest), under the 512 fields past which Redis
+//!   turns a hash from a listpack into a hashtable (`hash-max-listpack-entries`, 512 by default; zsets'
+//!   limit is 128). A longer listpack is slower to search: `HGET` of a bucket's last field took 2.8 µs
+//!   at 300 entries against 0.4 at 20 (measured in Redis 7.0), paid when a cluster is founded, joined
+//!   for the first time, deleted or read, against ~200 µs of scripts per article. More buckets would
+//!   cost more at small sizes (at 131,072, an entry averaged 85 bytes at 100k articles and 42 at 1M);
+//!   fewer would overflow the listpack before 10M. The article that founds a cluster alone gets an
+//!   entry; the join, adoption or merge that gives the cluster a second member moves it into a new zset
+//!   (its member built from the founder's record) and drops the entry; a delete or expiry of the one
+//!   member drops it too. So an article whose record names `CLUSTER` is in `ns:c:CLUSTER`, or that zset
+//!   does not exist and the article is the one member `ns:s` names: every reader of a cluster relies on
+//!   that (`common.lua`: `canonical_of`, `singleton_member`, `take_members`). The Redis Cluster backend
+//!   keeps a zset for every cluster (`sharded.rs`);
 //! - `ns:f:CLUSTER`, string: the cluster this one was merged into. A merge rewrites every forward that
 //!   pointed to the absorbed cluster, so a forward is always one hop;
 //! - `ns:r:CLUSTER`, set: the clusters forwarding to this one, which makes that rewrite possible

@@ -2,19 +2,27 @@
 -- exist, else {cluster id, canonical id}.
 
 local id, founded = ARGV[2], ARGV[3]
--- cluster ids are written into records in place: checked before anything is written
-if #founded ~= CLUSTER_WIDTH then return redis.error_reply('cluster id of unexpected width: ' .. founded) end
+-- cluster ids are written into records in place, and name singleton entries: checked before anything
+-- is written
+local founded_bucket, founded_field = singleton_slot(founded)
+if #founded ~= CLUSTER_WIDTH or not founded_bucket then
+  return redis.error_reply('cluster id of unexpected form: ' .. founded)
+end
 
 local own = redis.call('GET', article_key(id))
 if not own then return false end
 
--- the clusters to unite, and the articles (this one, unassigned links) that join them
+-- the clusters to unite, and the articles (this one, unassigned links) that join them, each once
 local targets = {}
 local seen = {}
 local joining = {}
+local joined = {}
 local function consider(article, cid)
   if not cid then
-    joining[#joining + 1] = article
+    if not joined[article] then
+      joined[article] = true
+      joining[#joining + 1] = article
+    end
   elseif not seen[cid] then
     seen[cid] = true
     targets[#targets + 1] = cid
@@ -33,6 +41,15 @@ for i = 4, #ARGV do
   end
 end
 
+-- the common case: an article that links nothing founds a cluster of one, which gets a singleton
+-- entry instead of a zset (see `singleton_slot` in common.lua)
+if #targets == 0 and #joining == 1 then
+  -- the founder's number, in decimal: listpack stores it as an integer
+  redis.call('HSET', founded_bucket, founded_field, string.format('%.0f', number_value(record_number(own))))
+  set_cluster(id, founded)
+  return {founded, id}
+end
+
 -- the oldest (smallest) cluster survives
 local survivor = founded
 if #targets > 0 then
@@ -42,15 +59,17 @@ if #targets > 0 then
   end
 end
 
+-- from here on the survivor has a second member, unless nothing joins it (then this changes nothing)
+if #targets > 1 or (#targets == 1 and #joining > 0) then grow(survivor) end
+
 local survivor_key = cluster_key(survivor)
 local survivor_sources = forwarded_from_key(survivor)
 for _, absorbed in ipairs(targets) do
   if absorbed ~= survivor then
-    for _, member in ipairs(redis.call('ZRANGE', cluster_key(absorbed), 0, -1)) do
+    for _, member in ipairs(take_members(absorbed)) do
       redis.call('ZADD', survivor_key, 0, member)
       set_cluster(member_id(member), survivor)
     end
-    redis.call('DEL', cluster_key(absorbed))
     -- clusters that forwarded to the absorbed one now forward to the survivor directly, so a
     -- forward is always one hop
     local absorbed_sources = forwarded_from_key(absorbed)
@@ -64,10 +83,11 @@ for _, absorbed in ipairs(targets) do
   end
 end
 
--- unassigned articles carry no cluster yet, so they only need adding (a repeated id is harmless)
+-- unassigned articles carry no cluster yet, so they only need adding
 for _, article in ipairs(joining) do
   redis.call('ZADD', survivor_key, 0, record_member(records[article], article))
   set_cluster(article, survivor)
 end
 
-return {survivor, canonical_id(survivor) or id}
+-- `id` is a member of the survivor now, so without a zset it is the one member
+return {survivor, canonical_of(survivor, id)}

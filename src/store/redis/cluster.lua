@@ -17,5 +17,10 @@ for _, member in ipairs(redis.call('ZRANGE', cluster_key(cid), 0, -1)) do
     members[#members + 1] = record
   end
 end
+if #members == 0 then
+  -- no zset: a cluster of one, if any (see `singleton_slot` in common.lua)
+  local _, record = singleton_member(cid)
+  if record then members[1] = record end
+end
 if #members == 0 then return false end
 return {cid, members}

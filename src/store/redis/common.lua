@@ -6,6 +6,8 @@ local ns = ARGV[1]
 
 local function article_key(id) return ns .. ':a:' .. id end
 local function cluster_key(cid) return ns .. ':c:' .. cid end
+-- The singleton index (see `singleton_slot` below): hashes of clusters that have one member and no zset.
+local function singletons_key(bucket) return ns .. ':s:' .. bucket end
 local function forward_key(cid) return ns .. ':f:' .. cid end
 local function forwarded_from_key(cid) return ns .. ':r:' .. cid end
 -- The time index (expire.lua): a list of ids per publication hour, the hours that have one, and the
@@ -139,12 +141,93 @@ end
 
 local function member_id(member) return string.sub(member, RANK_WIDTH + 1) end
 
--- The canonical's id: the first member in (tier, published, ingested, id) order, which is the zset's
--- lexicographic order because every score is 0.
-local function canonical_id(cid)
+-- Clusters of one member (the singleton index, documented in redis.rs). Most articles are never
+-- copied, so most clusters have one member, and a zset of one costs ~160 bytes: a cluster gets its
+-- zset (`ns:c:CID`) only once a second member joins. Until then it is an entry of `ns:s:BUCKET`, a
+-- hash from the cluster id to its founder's article number. The invariant every reader relies on: an
+-- article whose record names cluster CID is in CID's zset, or CID has no zset and the article is its
+-- one member, named by CID's singleton entry. A zset, once made, is kept while it has members, even
+-- one: dropping back would be a second path to get right, for a little memory on the rare cluster
+-- that shrinks.
+--
+-- BUCKET is the low 15 bits of the cluster id's tag (the last 8 hex digits, `xxh3(founder)`, see
+-- `ClusterId::new`), in decimal: 32,768 buckets keep ~305 entries each at 10M singletons (~385 in the
+-- fullest), under the 512 fields a hash keeps in the compact listpack encoding by default
+-- (`hash-max-listpack-entries`). The field is the id without the dash and its last 3 hex digits,
+-- which the bucket implies: 21 bytes instead of 25.
+local SINGLETON_BUCKETS = 32768
+
+-- The bucket key and field of cluster `cid`'s singleton entry; nothing for a string that is no
+-- cluster id (GetCluster passes the client's).
+local function singleton_slot(cid)
+  -- what `ClusterId::new` writes: 16 and 8 lowercase hex digits
+  if #cid ~= CLUSTER_WIDTH or string.byte(cid, 17) ~= 45 or not string.find(cid, '^[0-9a-f]+%-[0-9a-f]+$') then
+    return nil
+  end
+  local low = tonumber(string.sub(cid, -4), 16)
+  return singletons_key(low % SINGLETON_BUCKETS), string.sub(cid, 1, 16) .. string.sub(cid, 18, 22)
+end
+
+local function remove_singleton(cid)
+  local key, field = singleton_slot(cid)
+  if key then redis.call('HDEL', key, field) end
+end
+
+-- The one member of cluster `cid` while it has no zset: its id and record, or false. The entry is
+-- checked against the record it leads to (same number, same cluster), though the scripts never leave
+-- a stale one: a mistake here would hand out another article as a cluster's member.
+local function singleton_member(cid)
+  local key, field = singleton_slot(cid)
+  if not key then return false end
+  local stored = redis.call('HGET', key, field)
+  local n = stored and tonumber(stored)
+  if not n or n < 0 or n >= NUMBERS_END or n ~= math.floor(n) then return false end
+  local number = number_bytes(n)
+  local id = numbered_id(number)
+  local record = id and redis.call('GET', article_key(id))
+  if not record or record_number(record) ~= number or record_cluster(record) ~= cid then return false end
+  return id, record
+end
+
+-- The id of the first member of cluster `cid`'s zset, or false when it has none.
+local function first_member(cid)
   local first = redis.call('ZRANGE', cluster_key(cid), 0, 0)
   if #first == 0 then return false end
   return member_id(first[1])
+end
+
+-- The canonical's id of cluster `cid`, of which article `id` is known to be a member (its record
+-- names `cid`): the first member in (tier, published, ingested, id) order, which is the zset's
+-- lexicographic order because every score is 0; without a zset, `id` is the one member, so the
+-- singleton entry need not be read.
+local function canonical_of(cid, id)
+  return first_member(cid) or id
+end
+
+-- Gives cluster `cid` a zset (if it has none yet, its singleton entry moves into one) before members
+-- join it.
+local function grow(cid)
+  local founder, record = singleton_member(cid)
+  if founder then
+    redis.call('ZADD', cluster_key(cid), 0, record_member(record, founder))
+    remove_singleton(cid)
+  end
+end
+
+-- Empties cluster `cid` (zset or singleton entry) for a merge, and returns its members as zset
+-- members, in canonical order.
+local function take_members(cid)
+  local key = cluster_key(cid)
+  local members = redis.call('ZRANGE', key, 0, -1)
+  if #members > 0 then
+    redis.call('DEL', key)
+    return members
+  end
+  local founder, record = singleton_member(cid)
+  -- dropped even if it did not check out: the cluster is merged away either way
+  remove_singleton(cid)
+  if not founder then return {} end
+  return {record_member(record, founder)}
 end
 
 -- Removes an article, its postings and its cluster membership. Returns whether it existed and its
@@ -161,8 +244,12 @@ local function remove_article(id)
   redis.call('DEL', key)
   local cid = record_cluster(record)
   if not cid then return true, false end
-  redis.call('ZREM', cluster_key(cid), record_member(record, id))
-  return true, canonical_id(cid)
+  if redis.call('ZREM', cluster_key(cid), record_member(record, id)) == 0 then
+    -- in no zset: the cluster's one member (see `singleton_slot`), so the cluster is now empty
+    remove_singleton(cid)
+    return true, false
+  end
+  return true, first_member(cid)
 end
 
 -- The up to `limit` articles among `lists` (the numbers posted under each looked-up band key), except
@@ -220,8 +307,9 @@ local function lookup(lists, limit, exclude)
     local cid = record_cluster(record)
     if cid and not headed[cid] then
       headed[cid] = true
-      local canonical = canonical_id(cid)
-      local canonical_record = canonical and redis.call('GET', article_key(canonical))
+      local canonical = canonical_of(cid, found[i][2])
+      -- a cluster without a zset is this candidate alone: its record is in hand
+      local canonical_record = canonical == found[i][2] and record or redis.call('GET', article_key(canonical))
       if canonical_record then
         heads[#heads + 1] = {cid, canonical_record}
       end

@@ -10,7 +10,7 @@ local existing = redis.call('GET', key)
 if existing then
   if record_hash(existing) == record_hash(record) then
     local cid = record_cluster(existing)
-    local canonical = cid and canonical_id(cid) or id
+    local canonical = cid and canonical_of(cid, id) or id
     return {'u', existing, canonical}
   end
   remove_article(id)

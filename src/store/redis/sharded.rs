@@ -24,7 +24,10 @@
 //! - `ns:p:BUCKET`, the posting buckets of standalone (`redis.rs`): each bucket in its own slot, so
 //!   band keys spread evenly;
 //! - `ns:c:{S}CLUSTER`, zset of members (score 0, member `TIER hex16 hex16 ID`, the canonical order,
-//!   as standalone), where `S` is the slot of the founder, from the cluster id's last 8 characters;
+//!   as standalone), where `S` is the slot of the founder, from the cluster id's last 8 characters.
+//!   Every cluster has one, singletons included: standalone's singleton index (`ns:s:BUCKET`, see
+//!   `redis.rs`) is not used here, since moving a founder from it into a zset on the first join would
+//!   be one more step of this protocol, with its own cut-short states to repair;
 //! - `ns:f:{S}CLUSTER`, the cluster it was merged into, in the zset's slot. Set once, never changed
 //!   nor deleted: a chain of forwards only grows at its end, and every id in it is smaller than the
 //!   last (the smaller id survives), so chains end.
