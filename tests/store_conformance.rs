@@ -454,8 +454,8 @@ fn grown_keys(n: u32) -> Vec<u64> {
     vec![band_key_scrambling_to(1, 0x1234_0000 | field), band_key_scrambling_to(1, 0x1234_8000 | field)]
 }
 
-/// Articles posted in one bucket by [`a_growing_bucket_keeps_every_key`]: 600 entries, past several
-/// doublings of a Redis bucket (a part splits past 128 entries).
+/// Articles posted in one bucket by [`a_growing_bucket_keeps_every_key`]: 600 entries, past two
+/// doublings of a Redis bucket (a part splits past 256 entries).
 const GROWN: u32 = 300;
 
 /// Ingests the [`GROWN`] articles, each with its two keys of one bucket.
@@ -1112,7 +1112,7 @@ async fn redis_grown_buckets_split_and_are_reclaimed() {
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let root: Vec<u8> = ::redis::cmd("GET").arg("grown:p:{011234}").query_async(&mut connection).await.unwrap();
     assert_eq!(root.len(), 1, "a split root holds the depth");
-    assert!(root[0] >= 2, "600 entries are more than two parts of 128: depth {}", root[0]);
+    assert!(root[0] >= 2, "600 entries are more than two parts of 256: depth {}", root[0]);
     for n in 0..GROWN {
         assert!(store.delete(&format!("grown-{n:03}")).await.unwrap().deleted);
     }

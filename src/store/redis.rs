@@ -19,14 +19,18 @@
 //!   stays in Redis's compact listpack encoding, a few bytes per article beyond the id itself. A number
 //!   is never reused: a re-ingest with new content gets a new one, so a stale posting cannot name it
 //!   (2^40 numbers per namespace; past them an insert fails rather than wrap);
-//! - `ns:p:BUCKET`, string: the postings of every band key whose first 3 bytes (the tag byte and the
-//!   top 16 bits of the scrambled value, see `record::band`; 6 hex digits) are `BUCKET`, as 7-byte
+//! - `ns:p:{BUCKET}`, string: the postings of every band key whose first 3 bytes (the tag byte and
+//!   the top 16 bits of the scrambled value, see `record::band`; 6 hex digits) are `BUCKET`, as 7-byte
 //!   entries (the key's last 2 bytes, then the number of an article posted under it) in the order
 //!   posted (`redis/numbers.lua`). 131,072 buckets: one key per band key would cost ~100 bytes of
 //!   Redis overhead each, 24 per article; in fixed-width entries a posting costs its 7 bytes, and
-//!   finding a key's numbers is a plain substring search over one short string (~1.3 KB at 1M
-//!   articles; every posting is read or rewritten whole, so at tens of millions of articles per
-//!   namespace more buckets would be wanted);
+//!   finding a key's numbers is a plain substring search over one short string. A bucket that passes
+//!   256 entries splits: its entries move to `ns:p:{BUCKET}:DEPTH:I`, 2^DEPTH parts by the top bits
+//!   of the entry's 2 bytes, and the root keeps the depth (one byte); a part that passes 256 doubles
+//!   them again. So no insert or lookup reads more than 256 entries (1.8 KB) per key, however large
+//!   the index (the roots alone would hold ~18,000 entries each at 100M articles). Splits start near
+//!   1.4M articles of 24 postings. The braces are a hash tag, for the cluster backend: a root and its
+//!   parts share a slot;
 //! - `ns:c:CLUSTER`, zset of the members of a cluster that has had two or more. Every score is 0 and a
 //!   member is `TIER hex16(published) hex16(ingested) ID`, the tier one digit (see
 //!   [`crate::domain::SourceTier::digit`]) and each time offset by 2^63 so that negative times sort too:

@@ -70,13 +70,16 @@ end
 -- leaves it with more than SPLIT_AT; then they move to 2^depth parts `ROOT:depth:i`, i being the top
 -- `depth` bits of an entry's field, and the root holds only the depth, one byte (never a whole
 -- number of entries, so a root is one or the other). A part that passes SPLIT_AT doubles its
--- root's parts. So a lookup or an insert reads at most ~SPLIT_AT entries per key (and one byte more
--- for a split root) however large the index: fixed buckets hold ~183 entries each at 1M articles
--- and ~18,000 at 100M. SPLIT_AT is above POSTINGS_READ_PER_KEY (100), the most entries one field
--- gets, so a bucket past it always holds two fields or more and a split can part them. A root keeps
--- its depth as articles leave, and goes once its last part does. Parts share their root's hash tag,
--- so on a cluster a split is one script in one slot.
-local SPLIT_AT = 128
+-- root's parts. So a lookup or an insert reads at most SPLIT_AT entries per key (and one byte more
+-- for a split root) however large the index, where the 131,072 roots alone would hold ~183 entries
+-- each at 1M articles and ~18,000 at 100M. SPLIT_AT is above POSTINGS_READ_PER_KEY (100), the most
+-- entries one field gets, so a bucket past it always holds two fields or more and a split can part
+-- them. Why 256 and not less: every part is a key (~60 bytes of Redis overhead), and with 128 the
+-- splits start before 1M articles and cost 48 bytes an article more there (measured with the
+-- redis_memory bench), for no measurable Redis CPU at that size. A root keeps its depth as articles
+-- leave, and goes once its last part does. Parts share their root's hash tag, so on a cluster a
+-- split is one script in one slot.
+local SPLIT_AT = 256
 local MAX_DEPTH = 16
 
 -- The depth of a root's value (0: the root holds the entries).

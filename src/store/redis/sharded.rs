@@ -21,8 +21,8 @@
 //! - `ns:n:{S}` counts the articles numbered in slot `S`; an article's number is `count × 4096 + S`,
 //!   and `ns:i:{S}HIGH` maps it to the id (as standalone, `HIGH` = count div 64, field count mod 64).
 //!   4096 counters rather than one, which would be a key every ingest touches;
-//! - `ns:p:BUCKET`, the posting buckets of standalone (`redis.rs`): each bucket in its own slot, so
-//!   band keys spread evenly;
+//! - `ns:p:{BUCKET}`, the posting buckets of standalone (`redis.rs`): each bucket in its own slot, so
+//!   band keys spread evenly, and the parts a grown bucket splits into in its slot (the hash tag);
 //! - `ns:c:{S}CLUSTER`, zset of members (score 0, member `TIER hex16 hex16 ID`, the canonical order,
 //!   as standalone), where `S` is the slot of the founder, from the cluster id's last 8 characters.
 //!   Every cluster has one, singletons included: standalone's singleton index (`ns:s:BUCKET`, see
