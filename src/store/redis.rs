@@ -22,7 +22,7 @@
 //! - `ns:p:{BUCKET}`, string: the postings of every band key whose first 3 bytes (the tag byte and
 //!   the top 16 bits of the scrambled value, see `record::band`; 6 hex digits) are `BUCKET`, as 7-byte
 //!   entries (the key's last 2 bytes, then the number of an article posted under it) in the order
-//!   posted (`redis/numbers.lua`). 131,072 buckets: one key per band key would cost ~100 bytes of
+//!   posted (`redis/postings.lua`). 131,072 buckets: one key per band key would cost ~100 bytes of
 //!   Redis overhead each, 24 per article; in fixed-width entries a posting costs its 7 bytes, and
 //!   finding a key's numbers is a plain substring search over one short string. A bucket that passes
 //!   256 entries splits: its entries move to `ns:p:{BUCKET}:DEPTH:I`, 2^DEPTH parts by the top bits
@@ -124,8 +124,9 @@ const CALL_DEADLINE: Duration = Duration::from_secs(8);
 const CONNECTION_RETRIES: usize = 2;
 
 const COMMON_LUA: &str = include_str!("redis/common.lua");
-/// Article numbers and posting buckets: shared with the cluster backend's scripts.
+/// Article numbers, and posting buckets: shared with the cluster backend's scripts.
 const NUMBERS_LUA: &str = include_str!("redis/numbers.lua");
+const POSTINGS_LUA: &str = include_str!("redis/postings.lua");
 
 /// Time-index entries one `expire.lua` handles at most. Each removal is a delete (a record and its
 /// ~24 postings, ~100 µs of Redis, measured), and Redis serves nothing else while a script runs: 16
@@ -137,7 +138,7 @@ const EXPIRE_PER_SCRIPT: usize = 16;
 /// holds the articles of the bucket the cutoff falls in.
 pub const TIME_BUCKET_US: Micros = 3_600_000_000;
 
-/// The compiled scripts, each `numbers.lua` and `common.lua` followed by its own body.
+/// The compiled scripts, each `numbers.lua`, `postings.lua` and `common.lua` followed by its own body.
 struct Scripts {
     insert: Script,
     lookup: Script,
@@ -152,7 +153,7 @@ impl Scripts {
         let script = |body: &str| {
             Script::new(&format!(
                 "local MIN_SHARED_KEYS = {MIN_SHARED_KEYS}\nlocal POSTINGS_READ_PER_KEY = {POSTINGS_READ_PER_KEY}\n\
-                 {NUMBERS_LUA}\n{COMMON_LUA}\n{body}"
+                 {NUMBERS_LUA}\n{POSTINGS_LUA}\n{COMMON_LUA}\n{body}"
             ))
         };
         Scripts {

@@ -95,7 +95,7 @@ local function unnumber(number)
 end
 
 -- Postings: a band key's first 3 bytes (tag and the value's top 16 bits) name a bucket's root, and
--- its last 2 its field there (numbers.lua, which also splits buckets as they grow). The root carries
+-- its last 2 its field there (postings.lua, which also splits buckets as they grow). The root carries
 -- its name as a hash tag, which standalone Redis ignores and the cluster backend needs.
 -- POSTINGS_READ_PER_KEY and MIN_SHARED_KEYS are defined before this file by redis.rs, from the Rust
 -- constants.
@@ -116,7 +116,7 @@ local function posted_all(bands)
 end
 
 -- Posts `number` under every band of `bands` and returns, per band, the oldest
--- POSTINGS_READ_PER_KEY numbers posted there (insert-then-look, `post_many` in numbers.lua).
+-- POSTINGS_READ_PER_KEY numbers posted there (insert-then-look, `post_many` in postings.lua).
 local function post_all(bands, number)
   local keys, fields = postings_of(bands)
   return post_many(keys, fields, number, POSTINGS_READ_PER_KEY)

@@ -160,10 +160,14 @@ impl Scripts {
         // the scripts that read a record's header get its helpers
         let with_record = |body: &str| Script::new(&format!("{}\n{body}", include_str!("sharded/record.lua")));
         let with_numbers = |body: &str| Script::new(&format!("{}\n{body}", include_str!("numbers.lua")));
+        // the scripts that post or read postings also get the posting buckets
+        let with_postings = |body: &str| {
+            Script::new(&format!("{}\n{}\n{body}", include_str!("numbers.lua"), include_str!("postings.lua")))
+        };
         Scripts {
             insert: with_numbers(include_str!("sharded/insert.lua")),
-            post: with_numbers(include_str!("sharded/post.lua")),
-            read: with_numbers(include_str!("sharded/read.lua")),
+            post: with_postings(include_str!("sharded/post.lua")),
+            read: with_postings(include_str!("sharded/read.lua")),
             head: Script::new(include_str!("sharded/head.lua")),
             add: Script::new(include_str!("sharded/add.lua")),
             found: with_record(include_str!("sharded/found.lua")),
@@ -171,7 +175,7 @@ impl Scripts {
             close: Script::new(include_str!("sharded/close.lua")),
             finish: Script::new(include_str!("sharded/finish.lua")),
             remove: with_numbers(include_str!("sharded/remove.lua")),
-            unpost: with_numbers(include_str!("sharded/unpost.lua")),
+            unpost: with_postings(include_str!("sharded/unpost.lua")),
             fetch: with_numbers(include_str!("sharded/fetch.lua")),
             due: Script::new(include_str!("sharded/due.lua")),
             spill: Script::new(include_str!("sharded/spill.lua")),
@@ -402,7 +406,7 @@ impl RedisClusterStore {
 
     /// The root of the posting bucket a band key is posted in, and its field there (see `redis.rs`):
     /// each bucket its own slot, so postings spread over the cluster; the root's name is its hash
-    /// tag, so the parts it splits into as it grows (`numbers.lua`) share its slot.
+    /// tag, so the parts it splits into as it grows (`postings.lua`) share its slot.
     fn posting(&self, band: u64) -> Result<(String, [u8; 2])> {
         let [tag, a, b, c, d] = record::band(band)?;
         Ok((format!("{}:p:{{{tag:02x}{a:02x}{b:02x}}}", self.namespace), [c, d]))

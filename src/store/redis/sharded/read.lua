@@ -1,6 +1,6 @@
 -- read: KEYS[1] = a posting bucket's root; ARGV = the band key's field in it, the most numbers to
 -- return (POSTINGS_READ_PER_KEY). Returns the oldest numbers posted under the key, concatenated. A
 -- script rather than a GET because a root that grew holds a header and its entries are in parts
--- (numbers.lua), all in the root's slot.
+-- (postings.lua), all in the root's slot.
 
-return table.concat(read_postings({KEYS[1]}, {ARGV[1]}, tonumber(ARGV[2]))[1])
+return table.concat(read_number(KEYS[1], ARGV[1], tonumber(ARGV[2])))
