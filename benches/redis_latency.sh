@@ -17,9 +17,15 @@ trap 'kill $SERVE 2>/dev/null; redis-cli -p "$PORT" shutdown nosave >/dev/null 2
 sleep 2
 measure() {
   redis-cli -p "$PORT" config resetstat > /dev/null
+  # Redis's own view of the stalls: commands over 5 ms, and latency events over 5 ms
+  redis-cli -p "$PORT" config set slowlog-log-slower-than 5000 > /dev/null
+  redis-cli -p "$PORT" config set latency-monitor-threshold 5 > /dev/null
+  redis-cli -p "$PORT" slowlog reset > /dev/null
+  redis-cli -p "$PORT" latency reset > /dev/null
   "$BIN" bench --server "http://$GRPC" --synthetic 20000 --seed "$1" --id-prefix "m$1" --mode unary \
     --rate "${RATE:-500}" --duration 30s --concurrency 8 2>&1 | tail -2
   echo "stored: $(redis-cli -p "$PORT" get dedupd:n) numbered; $(redis-cli -p "$PORT" info commandstats | grep evalsha)"
+  echo "redis commands over 5 ms: $(redis-cli -p "$PORT" slowlog len); latency events: $(redis-cli -p "$PORT" latency latest | tr '\n' ' ')"
 }
 "$BIN" bench --server "http://$GRPC" --synthetic 10000 --seed 1 --id-prefix fill 2>&1 | tail -1
 echo "== 10k stored"; measure 91

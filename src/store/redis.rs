@@ -188,8 +188,9 @@ impl RedisStore {
     /// Fails with [`Error::Unavailable`] if Redis cannot be reached or does not answer.
     pub async fn connect_with_namespace(url: &str, namespace: &str) -> Result<Self> {
         validate_namespace(namespace)?;
-        let client = redis::Client::open(url)
-            .map_err(|e| Error::invalid("store", format!("invalid redis url {}: {e}", redact(url))))?;
+        let invalid = |e: RedisError| Error::invalid("store", format!("invalid redis url {}: {e}", redact(url)));
+        let info = redis::IntoConnectionInfo::into_connection_info(url).map_err(invalid)?;
+        let client = redis::Client::open(info.set_tcp_settings(tcp_settings())).map_err(invalid)?;
         let address = client.get_connection_info().addr().to_string();
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECTION_TIMEOUT))
@@ -217,6 +218,13 @@ impl RedisStore {
     fn article_key(&self, id: &str) -> String {
         format!("{}:a:{id}", self.namespace)
     }
+}
+
+/// `TCP_NODELAY` on every connection to Redis (the `redis` crate leaves Nagle's algorithm on): calls
+/// are small writes on one multiplexed connection, and one written while an earlier one is still
+/// unacknowledged must not wait for that acknowledgement.
+fn tcp_settings() -> redis::io::tcp::TcpSettings {
+    redis::io::tcp::TcpSettings::default().set_nodelay(true)
 }
 
 /// Runs one Redis call under [`CALL_DEADLINE`], mapping its errors.

@@ -114,7 +114,7 @@ use crate::store::{
 
 use super::{
     CALL_DEADLINE, CONNECTION_TIMEOUT, RESPONSE_TIMEOUT, array, bytes, claim_layout, integer, load_scripts, member,
-    protocol_error, record, redact, string, tuple, validate_namespace, within_deadline,
+    protocol_error, record, redact, string, tcp_settings, tuple, validate_namespace, within_deadline,
 };
 
 /// Width of the rank prefix of a member (tier digit and two 16-digit times).
@@ -314,7 +314,8 @@ impl RedisClusterStore {
             .connection_timeout(CONNECTION_TIMEOUT)
             .response_timeout(RESPONSE_TIMEOUT)
             .retries(3)
-            .max_retry_wait(500);
+            .max_retry_wait(500)
+            .tcp_settings(tcp_settings());
         if let Some(credentials) = credentials {
             let (user, password) = credentials.split_once(':').unwrap_or(("", credentials));
             if !user.is_empty() {
