@@ -84,16 +84,19 @@
 //! # Round trips per ingest
 //!
 //! `insert` (article's node) → `post` every band key (every node holding one) → `fetch` the candidates
-//! by number (their nodes) → resolve their clusters (the clusters' nodes); then the engine verifies,
-//! and `assign` is `found` (article's node) for a new cluster, or `add` (the cluster's node) together
-//! with `claim` (the article's node) to join one: the facts `assign` needs about its links are kept
-//! from the lookup of the same ingest (a fact gone stale is caught by `add`/`claim`, never trusted).
-//! A node gets one round trip per stage it takes part in. An original costs three stages: the article's
-//! node 3 at most (insert, post, found), every other node 1 (post). A copy joining a cluster costs five
-//! (insert, post, candidates, heads, add+claim): a node holding only band keys 1, a candidate's node 2,
-//! the cluster's node 3 (post, heads, add), the article's node 3 (insert, post, claim); a node that
-//! happens to hold two of these roles (on three masters, often) adds theirs up, 4 or 5. Merges and
-//! races add steps, off the hot path.
+//! by number (their nodes) → resolve the clusters they name (the clusters' nodes); then the engine
+//! verifies, and `assign` is `found` (article's node) for a new cluster, or `add` (the cluster's node)
+//! together with `claim` (the article's node) to join one: the facts `assign` needs about its links
+//! are kept from the lookup of the same ingest (a fact gone stale is caught by `add`/`claim`, never
+//! trusted). A node gets one round trip per stage it takes part in. A cluster lives in its founder's
+//! slot, so `fetch` of a founder also reads its cluster's head and canonical (`fetch.lua`); only
+//! clusters named by no fetched founder take the resolve stage. An original costs three stages: the
+//! article's node 3 at most (insert, post, found), every other node 1 (post). A copy joining a cluster
+//! whose founder is among its candidates (the usual case: the original) costs four (insert, post,
+//! fetch, add+claim): a node holding only band keys 1, the cluster's node 3 (post, fetch, add), the
+//! article's node 3 (insert, post, claim); a node holding both of the last two roles (on three
+//! masters, a third of the time) 4; without the founder among the candidates the resolve stage adds
+//! one to the cluster's node. Merges and races add steps, off the hot path.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -176,7 +179,12 @@ impl Scripts {
             finish: Script::new(include_str!("sharded/finish.lua")),
             remove: with_numbers(include_str!("sharded/remove.lua")),
             unpost: with_postings(include_str!("sharded/unpost.lua")),
-            fetch: with_numbers(include_str!("sharded/fetch.lua")),
+            fetch: Script::new(&format!(
+                "{}\n{}\n{}",
+                include_str!("sharded/record.lua"),
+                include_str!("numbers.lua"),
+                include_str!("sharded/fetch.lua")
+            )),
             due: Script::new(include_str!("sharded/due.lua")),
             spill: Script::new(include_str!("sharded/spill.lua")),
             lapse: Script::new(&format!(
@@ -221,6 +229,15 @@ struct Fact {
     id: String,
     member: String,
     cluster: Option<ClusterId>,
+}
+
+/// A candidate as `fetch` read it: its record and member and, when its cluster lives in its slot, the
+/// cluster's head (unless forwarded) and the canonical's record (when in that slot too).
+struct Fetched {
+    article: StoredArticle,
+    member: String,
+    head: Option<Head>,
+    canonical: Option<StoredArticle>,
 }
 
 /// A live cluster and its first member (`""` when empty).
@@ -378,31 +395,51 @@ impl RedisClusterStore {
     }
 
     /// The number→id hash holding `number` and its field there (as `insert.lua` writes them), and the
-    /// prefix of the record keys of the number's slot.
+    /// hash tag of the number's slot, where its record is.
     fn numbered(&self, number: &Number) -> (String, String, String) {
         let n = number.iter().fold(0u64, |n, &b| (n << 8) | u64::from(b));
         let slot = (n % u64::from(SLOTS)) as u32;
         let seq = n / u64::from(SLOTS);
         let tag = slot_tag(slot);
-        (
-            format!("{}:i:{{{tag}}}{}", self.namespace, seq / 64),
-            (seq % 64).to_string(),
-            format!("{}:a:{{{tag}}}", self.namespace),
-        )
+        (format!("{}:i:{{{tag}}}{}", self.namespace, seq / 64), (seq % 64).to_string(), tag)
     }
 
-    /// The record numbered `number`, with its member; `None` if that article is gone.
-    async fn fetch(&self, number: &Number) -> Result<Option<(StoredArticle, String)>> {
+    /// The record numbered `number`, with its member and, when its cluster lives in its slot, that
+    /// cluster's head (`fetch.lua`); `None` if that article is gone.
+    async fn fetch(&self, number: &Number) -> Result<Option<Fetched>> {
         const WHAT: &str = "fetch";
-        let (hash, field, records) = self.numbered(number);
-        let answer =
-            self.run(WHAT, &self.scripts.fetch, &[hash], &[field.as_bytes(), number, records.as_bytes()]).await?;
+        let (hash, field, tag) = self.numbered(number);
+        let args: [&[u8]; 4] = [field.as_bytes(), number, self.namespace.as_bytes(), tag.as_bytes()];
+        let answer = self.run(WHAT, &self.scripts.fetch, &[hash], &args).await?;
         if matches!(answer, Value::Nil) {
             return Ok(None);
         }
-        let article = record::decode(&bytes(WHAT, answer)?)?;
+        let mut items = array(WHAT, answer)?.into_iter();
+        let record = items.next().ok_or_else(|| protocol_error(WHAT, "no record"))?;
+        let article = record::decode(&bytes(WHAT, record)?)?;
         let member = member(&article);
-        Ok(Some((article, member)))
+        let (head, canonical) = match (items.next(), items.next()) {
+            (None, None) => (None, None),
+            (Some(head), Some(canonical)) => {
+                let mut head = array(WHAT, head)?.into_iter();
+                let head = match (head.next().map(|t| string(WHAT, t)).transpose()?.as_deref(), head.next()) {
+                    (Some("h"), Some(first)) => {
+                        let first = string(WHAT, first)?;
+                        article.cluster_id.clone().map(|cluster_id| Head { cluster_id, first })
+                    }
+                    // forwarded: `resolve` follows it (and finishes a move cut short)
+                    (Some("f"), Some(_)) => None,
+                    _ => return Err(protocol_error(WHAT, "expected an 'h' or 'f' head")),
+                };
+                let canonical = match canonical {
+                    Value::Nil => None,
+                    canonical => Some(record::decode(&bytes(WHAT, canonical)?)?),
+                };
+                (head, canonical)
+            }
+            _ => return Err(protocol_error(WHAT, "expected a record, or a record and its cluster's head")),
+        };
+        Ok(Some(Fetched { article, member, head, canonical }))
     }
 
     /// The root of the posting bucket a band key is posted in, and its field there (see `redis.rs`):
@@ -610,22 +647,35 @@ impl RedisClusterStore {
             let cut = limit.checked_sub(1).map_or(u32::MAX, |last| shared[last].1);
             shared.retain(|&(_, n)| n >= cut);
         }
-        let records = try_join_all(shared.iter().map(|(number, _)| self.fetch(number))).await?;
-        let mut found: Vec<(Candidate, String)> = shared
-            .into_iter()
-            .zip(records)
-            .filter_map(|((_, shared_keys), record)| {
-                let (article, member) = record?;
-                Some((Candidate { article, shared_keys }, member))
-            })
-            .collect();
+        let fetched = try_join_all(shared.iter().map(|(number, _)| self.fetch(number))).await?;
+        let mut found: Vec<(Candidate, String)> = Vec::new();
+        // heads and canonicals that came with the records, by the cluster named in the record
+        let mut fetched_heads: HashMap<ClusterId, Head> = HashMap::new();
+        let mut known: HashMap<String, StoredArticle> = HashMap::new();
+        for ((_, shared_keys), fetched) in shared.into_iter().zip(fetched) {
+            let Some(Fetched { article, member, head, canonical }) = fetched else { continue };
+            if let Some(head) = head {
+                fetched_heads.insert(head.cluster_id.clone(), head);
+            }
+            if let Some(canonical) = canonical {
+                known.insert(canonical.meta.id.clone(), canonical);
+            }
+            found.push((Candidate { article, shared_keys }, member));
+        }
         found.sort_unstable_by(|(a, _), (b, _)| {
             b.shared_keys.cmp(&a.shared_keys).then_with(|| a.article.meta.id.cmp(&b.article.meta.id))
         });
         found.truncate(limit);
-        // the clusters as named in the records, resolved to the live ones
+        // the clusters as named in the records, resolved to the live ones: a head read with a record
+        // is as fresh as one read now would be (a stage later), so only the others take a step
         let named: BTreeSet<ClusterId> = found.iter().filter_map(|(c, _)| c.article.cluster_id.clone()).collect();
-        let heads = try_join_all(named.iter().map(|c| self.resolve(c))).await?;
+        let heads = try_join_all(named.iter().map(|c| (c, fetched_heads.remove(c))).map(|(c, fetched)| async move {
+            match fetched {
+                Some(head) => Ok(head),
+                None => self.resolve(c).await,
+            }
+        }))
+        .await?;
         let live: HashMap<ClusterId, ClusterId> =
             named.into_iter().zip(heads.iter().map(|h| h.cluster_id.clone())).collect();
         for (candidate, _) in &mut found {
@@ -633,8 +683,7 @@ impl RedisClusterStore {
                 candidate.article.cluster_id = live.get(named).cloned();
             }
         }
-        let known: HashMap<String, StoredArticle> =
-            found.iter().map(|(c, _)| (c.article.meta.id.clone(), c.article.clone())).collect();
+        known.extend(found.iter().map(|(c, _)| (c.article.meta.id.clone(), c.article.clone())));
         let mut distinct: Vec<Head> = Vec::new();
         for head in heads {
             if !distinct.iter().any(|h| h.cluster_id == head.cluster_id) {
