@@ -44,7 +44,7 @@ end
 -- number of entries, so a root is one or the other). A part that passes SPLIT_AT doubles its
 -- root's parts. So a lookup or an insert reads at most SPLIT_AT entries per key (and one byte more
 -- for a split root) however large the index, where the 131,072 roots alone would hold ~183 entries
--- each at 1M articles and ~18,000 at 100M. SPLIT_AT is above POSTINGS_READ_PER_KEY (100), the most
+-- each at 1M articles and ~18,000 at 100M. SPLIT_AT is above POSTINGS_READ_PER_KEY (32), the most
 -- entries one field gets, so a bucket past it always holds two fields or more and a split can part
 -- them. Why 256 and not less: every part is a key (~60 bytes of Redis overhead), and with 128 the
 -- splits start before 1M articles and cost 48 bytes an article more there (measured with the
