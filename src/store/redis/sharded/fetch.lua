@@ -16,7 +16,7 @@ if not id then return false end
 local record = redis.call('GET', ns .. ':a:{' .. tag .. '}' .. id)
 if not record or record_number(record) ~= ARGV[2] then return false end
 local cid = record_cluster(record)
--- the slot of a cluster id this store made: its last 8 hex digits modulo 4096 (`cluster_tag`)
+-- the slot of a cluster id this store made: its last 8 hex digits modulo SLOTS, 4096 (`cluster_tag`)
 local suffix = cid and string.sub(cid, -8)
 if not suffix or not string.find(suffix, '^%x%x%x%x%x%x%x%x$') then return {record} end
 if string.format('%03x', tonumber(suffix, 16) % 4096) ~= tag then return {record} end
@@ -25,6 +25,7 @@ if into then return {record, {'f', into, redis.call('ZCARD', ns .. ':c:{' .. tag
 local first = redis.call('ZRANGE', ns .. ':c:{' .. tag .. '}' .. cid, 0, 0)[1] or ''
 local canonical = false
 if first ~= '' then
+  -- a member is its 33-byte rank, then the id; a record of another slot is simply not found here
   canonical = redis.call('GET', ns .. ':a:{' .. tag .. '}' .. string.sub(first, 34))
   if canonical and not member_matches(canonical, first) then canonical = false end
 end
