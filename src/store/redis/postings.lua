@@ -5,21 +5,27 @@
 -- a posting entry: the band key's last 2 bytes, then the number of the article posted under it
 local ENTRY_WIDTH = 2 + NUMBER_WIDTH
 
--- The oldest `cap` numbers posted under `field` in a bucket, oldest first. A plain find (C, not Lua)
--- jumps to the places where the field's two bytes occur; only those at an entry's start count.
+-- Where `pattern` (a field, or a whole entry) next occurs at the start of an entry of `bucket`, from
+-- byte `at` on; nil if nowhere. A plain find (C, not Lua) jumps to the places where its bytes occur;
+-- only those at an entry's start count (elsewhere they straddle an entry boundary or sit inside a
+-- number).
+local function find_entry(bucket, pattern, at)
+  while true do
+    local hit = string.find(bucket, pattern, at, true)
+    if not hit or (hit - 1) % ENTRY_WIDTH == 0 then return hit end
+    at = hit + 1
+  end
+end
+
+-- The oldest `cap` numbers posted under `field` in a bucket, oldest first.
 local function scan(bucket, field, cap)
   local out = {}
   local at = 1
   while #out < cap do
-    local hit = string.find(bucket, field, at, true)
+    local hit = find_entry(bucket, field, at)
     if not hit then break end
-    if (hit - 1) % ENTRY_WIDTH == 0 then
-      out[#out + 1] = string.sub(bucket, hit + 2, hit + ENTRY_WIDTH - 1)
-      at = hit + ENTRY_WIDTH
-    else
-      -- the two bytes straddle an entry boundary or sit inside a number
-      at = hit + 1
-    end
+    out[#out + 1] = string.sub(bucket, hit + 2, hit + ENTRY_WIDTH - 1)
+    at = hit + ENTRY_WIDTH
   end
   return out
 end
@@ -211,20 +217,14 @@ end
 local function remove_entry(key, entry)
   local bucket = redis.call('GET', key)
   if not bucket then return false end
-  local at = 1
-  while true do
-    local hit = string.find(bucket, entry, at, true)
-    if not hit then return false end
-    if (hit - 1) % ENTRY_WIDTH == 0 then
-      if #bucket == ENTRY_WIDTH then
-        redis.call('DEL', key)
-        return true
-      end
-      redis.call('SET', key, string.sub(bucket, 1, hit - 1) .. string.sub(bucket, hit + ENTRY_WIDTH))
-      return false
-    end
-    at = hit + 1
+  local hit = find_entry(bucket, entry, 1)
+  if not hit then return false end
+  if #bucket == ENTRY_WIDTH then
+    redis.call('DEL', key)
+    return true
   end
+  redis.call('SET', key, string.sub(bucket, 1, hit - 1) .. string.sub(bucket, hit + ENTRY_WIDTH))
+  return false
 end
 
 -- Removes the posting of `number` under `field` from the bucket rooted at `root` (idempotent).

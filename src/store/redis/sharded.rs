@@ -163,6 +163,9 @@ impl Scripts {
         // the scripts that read a record's header get its helpers
         let with_record = |body: &str| Script::new(&format!("{}\n{body}", include_str!("sharded/record.lua")));
         let with_numbers = |body: &str| Script::new(&format!("{}\n{body}", include_str!("numbers.lua")));
+        let with_record_and_numbers = |body: &str| {
+            Script::new(&format!("{}\n{}\n{body}", include_str!("sharded/record.lua"), include_str!("numbers.lua")))
+        };
         // the scripts that post or read postings also get the posting buckets
         let with_postings = |body: &str| {
             Script::new(&format!("{}\n{}\n{body}", include_str!("numbers.lua"), include_str!("postings.lua")))
@@ -179,20 +182,10 @@ impl Scripts {
             finish: Script::new(include_str!("sharded/finish.lua")),
             remove: with_numbers(include_str!("sharded/remove.lua")),
             unpost: with_postings(include_str!("sharded/unpost.lua")),
-            fetch: Script::new(&format!(
-                "{}\n{}\n{}",
-                include_str!("sharded/record.lua"),
-                include_str!("numbers.lua"),
-                include_str!("sharded/fetch.lua")
-            )),
+            fetch: with_record_and_numbers(include_str!("sharded/fetch.lua")),
             due: Script::new(include_str!("sharded/due.lua")),
             spill: Script::new(include_str!("sharded/spill.lua")),
-            lapse: Script::new(&format!(
-                "{}\n{}\n{}",
-                include_str!("sharded/record.lua"),
-                include_str!("numbers.lua"),
-                include_str!("sharded/lapse.lua")
-            )),
+            lapse: with_record_and_numbers(include_str!("sharded/lapse.lua")),
         }
     }
 
@@ -385,7 +378,15 @@ impl RedisClusterStore {
     }
 
     fn article_key(&self, id: &str) -> String {
-        format!("{}:a:{{{}}}{id}", self.namespace, slot_tag(slot(id)))
+        let [records, _, _] = self.slot_prefixes(&slot_tag(slot(id)));
+        records + id
+    }
+
+    /// The prefixes of the record, member zset and forward keys of the slot tagged `tag`: an id or a
+    /// cluster id completes them.
+    fn slot_prefixes(&self, tag: &str) -> [String; 3] {
+        let ns = &self.namespace;
+        [format!("{ns}:a:{{{tag}}}"), format!("{ns}:c:{{{tag}}}"), format!("{ns}:f:{{{tag}}}")]
     }
 
     /// The number counter of a slot, and the prefix of its number→id hashes.
@@ -409,7 +410,8 @@ impl RedisClusterStore {
     async fn fetch(&self, number: &Number) -> Result<Option<Fetched>> {
         const WHAT: &str = "fetch";
         let (hash, field, tag) = self.numbered(number);
-        let args: [&[u8]; 4] = [field.as_bytes(), number, self.namespace.as_bytes(), tag.as_bytes()];
+        let [records, zsets, forwards] = self.slot_prefixes(&tag);
+        let args: [&[u8]; 5] = [field.as_bytes(), number, records.as_bytes(), zsets.as_bytes(), forwards.as_bytes()];
         let answer = self.run(WHAT, &self.scripts.fetch, &[hash], &args).await?;
         if matches!(answer, Value::Nil) {
             return Ok(None);
@@ -452,8 +454,8 @@ impl RedisClusterStore {
 
     /// The zset and forward keys of a cluster, in one slot.
     fn cluster_keys(&self, cluster_id: &ClusterId) -> [String; 2] {
-        let tag = cluster_tag(cluster_id);
-        [format!("{}:c:{{{tag}}}{cluster_id}", self.namespace), format!("{}:f:{{{tag}}}{cluster_id}", self.namespace)]
+        let [_, zset, forward] = self.slot_prefixes(&cluster_tag(cluster_id));
+        [zset + cluster_id.as_str(), forward + cluster_id.as_str()]
     }
 
     /// The time-index list of an article's publication day and its slot's list of days, both in the
