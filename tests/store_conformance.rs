@@ -1121,6 +1121,56 @@ async fn redis_grown_buckets_split_and_are_reclaimed() {
     assert_eq!(left, Vec::<String>::new());
 }
 
+/// Scripts run on the node at `port` since its statistics were reset (`EVALSHA`, and `EVAL` for a
+/// script the node had not loaded).
+async fn scripts_run(port: u16) -> u64 {
+    let client = ::redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = ::redis::cmd("INFO").arg("commandstats").query_async(&mut connection).await.unwrap();
+    info.lines()
+        .filter(|line| line.starts_with("cmdstat_evalsha:") || line.starts_with("cmdstat_eval:"))
+        .filter_map(|line| line.split("calls=").nth(1)?.split(',').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// `insert` posts the band keys whose buckets live on the article's own node in the same script, so
+/// that node gets no round trip for the post stage: there the insert is the only script, and the
+/// other nodes run one `post` per band key of theirs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_insert_posts_its_own_nodes_band_keys() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
+    let store = RedisClusterStore::connect_with_namespace(&cluster.url(), "local").await.unwrap();
+    let first = article("first", 50, 0, 0);
+    let keys = first.band_keys.clone();
+    for port in cluster.ports() {
+        let client = ::redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        let _: () = ::redis::cmd("CONFIG").arg("RESETSTAT").query_async(&mut connection).await.unwrap();
+    }
+    new_lookup(store.insert_and_lookup(first, LIMIT).await.unwrap());
+    let (mut own, mut others) = (None, Vec::new());
+    for port in cluster.ports() {
+        let keys_here = keys_under(port, "local").await;
+        let buckets = keys_here.iter().filter(|key| key.starts_with("local:p:")).count() as u64;
+        if keys_here.iter().any(|key| key.starts_with("local:a:")) {
+            own = Some((buckets, scripts_run(port).await));
+        } else {
+            others.push((buckets, scripts_run(port).await));
+        }
+    }
+    let (own_buckets, own_scripts) = own.expect("a node holds the record");
+    assert!(own_buckets > 0, "some of the {} band keys are on the article's node", keys.len());
+    assert_eq!(own_scripts, 1, "the article's node runs the insert alone");
+    for (buckets, scripts) in others {
+        assert_eq!(scripts, buckets, "a post per band key elsewhere");
+    }
+    // and the postings are real: an article under the same band keys finds the first under every one
+    let second = StoredArticle { band_keys: keys.clone(), ..article("second", 51, 0, 0) };
+    let lookup = new_lookup(store.insert_and_lookup(second, LIMIT).await.unwrap());
+    assert_eq!(ids(&lookup), ["first"]);
+    assert_eq!(lookup.candidates[0].shared_keys as usize, keys.len());
+}
+
 /// A merge cut short after its first step (the absorbed cluster closed, its members not moved yet)
 /// is finished by whoever resolves through it: nobody is lost, and the survivor is the older id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

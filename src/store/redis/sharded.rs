@@ -88,15 +88,19 @@
 //! verifies, and `assign` is `found` (article's node) for a new cluster, or `add` (the cluster's node)
 //! together with `claim` (the article's node) to join one: the facts `assign` needs about its links
 //! are kept from the lookup of the same ingest (a fact gone stale is caught by `add`/`claim`, never
-//! trusted). A node gets one round trip per stage it takes part in. A cluster lives in its founder's
-//! slot, so `fetch` of a founder also reads its cluster's head and canonical (`fetch.lua`); only
-//! clusters named by no fetched founder take the resolve stage. An original costs three stages: the
-//! article's node 3 at most (insert, post, found), every other node 1 (post). A copy joining a cluster
-//! whose founder is among its candidates (the usual case: the original) costs four (insert, post,
-//! fetch, add+claim): a node holding only band keys 1, the cluster's node 3 (post, fetch, add), the
-//! article's node 3 (insert, post, claim); a node holding both of the last two roles (on three
-//! masters, a third of the time) 4; without the founder among the candidates the resolve stage adds
-//! one to the cluster's node. Merges and races add steps, off the hot path.
+//! trusted). A node gets one round trip per stage it takes part in. `insert` posts the band keys whose
+//! buckets its own node serves, after writing the record (`insert.lua`: the one script that touches
+//! other slots, of its own node only), so the post stage skips the article's node. A cluster lives in
+//! its founder's slot, so `fetch` of a founder also reads its cluster's head and canonical
+//! (`fetch.lua`); only clusters named by no fetched founder take the resolve stage. An original costs
+//! three stages (four with candidates to fetch): the article's node 3 at most (insert, fetch, found),
+//! every other node 2 (post, fetch). A copy
+//! joining a cluster whose founder is among its candidates (the usual case: the original) costs four
+//! (insert, post, fetch, add+claim), at most three on any node: a node holding only band keys 1 (post)
+//! or 2 (and a candidate: fetch), the cluster's node 3 (post, fetch, add), the article's node 3
+//! (insert, fetch, claim), a node holding both roles 3 (insert, fetch, add+claim); without the founder
+//! among the candidates the resolve stage adds one to the cluster's node. Merges and races add steps,
+//! off the hot path.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
@@ -139,7 +143,8 @@ const DUE_DAYS: usize = 8;
 /// overlap round trips, few enough to leave the connections to ingests.
 const EXPIRE_SLOTS_IN_FLIGHT: usize = 32;
 
-/// The compiled scripts; each touches only the keys it is given, all in one slot.
+/// The compiled scripts; each touches only the keys it is given, all in one slot, but for `insert`, which
+/// also posts to buckets of other slots on its own node (`insert.lua`).
 struct Scripts {
     insert: Script,
     post: Script,
@@ -171,7 +176,13 @@ impl Scripts {
             Script::new(&format!("{}\n{}\n{body}", include_str!("numbers.lua"), include_str!("postings.lua")))
         };
         Scripts {
-            insert: with_numbers(include_str!("sharded/insert.lua")),
+            // the one script that touches other slots (those its node serves): see insert.lua
+            insert: Script::new(&format!(
+                "#!lua flags=allow-cross-slot-keys\n{}\n{}\n{}",
+                include_str!("numbers.lua"),
+                include_str!("postings.lua"),
+                include_str!("sharded/insert.lua")
+            )),
             post: with_postings(include_str!("sharded/post.lua")),
             read: with_postings(include_str!("sharded/read.lua")),
             head: Script::new(include_str!("sharded/head.lua")),
@@ -771,9 +782,23 @@ impl Store for RedisClusterStore {
         let keys = [self.article_key(&id), counter, list, days];
         let entry = [&record::sortable(article.published_us)[..], id.as_bytes()].concat();
         let (own_slot, day) = (own_slot.to_string(), day.to_string());
-        let args: [&[u8]; 6] =
-            [&encoded, id.as_bytes(), hashes.as_bytes(), own_slot.as_bytes(), &entry, day.as_bytes()];
+        let cap = POSTINGS_READ_PER_KEY.to_string();
+        let postings = article.band_keys.iter().map(|&band| self.posting(band)).collect::<Result<Vec<_>>>()?;
+        let mut args: Vec<&[u8]> = vec![
+            &encoded,
+            id.as_bytes(),
+            hashes.as_bytes(),
+            own_slot.as_bytes(),
+            &entry,
+            day.as_bytes(),
+            cap.as_bytes(),
+        ];
+        for (bucket, field) in &postings {
+            args.extend([bucket.as_bytes(), &field[..]]);
+        }
         let mut own_number: Option<Number> = None;
+        // per band key, what `insert` found posted under it on its own node (`None`: another node's)
+        let mut posted_here: Vec<Option<Vec<u8>>> = Vec::new();
         // another version is removed first (as a delete would), then this one is written
         for _ in 0..3 {
             let answer = array(WHAT, self.run(WHAT, &self.scripts.insert, &keys, &args).await?)?;
@@ -783,6 +808,15 @@ impl Store for RedisClusterStore {
                     let number = bytes(WHAT, number)?;
                     own_number =
                         Some(number.try_into().map_err(|_| protocol_error(WHAT, "a number of unexpected width"))?);
+                    posted_here = items
+                        .map(|found| match found {
+                            Value::Nil => Ok(None),
+                            found => bytes(WHAT, found).map(Some),
+                        })
+                        .collect::<Result<_>>()?;
+                    if posted_here.len() != postings.len() {
+                        return Err(protocol_error(WHAT, "expected an answer per band key"));
+                    }
                     break;
                 }
                 (Some("r"), None) => {
@@ -810,13 +844,17 @@ impl Store for RedisClusterStore {
         let Some(own_number) = own_number else {
             return Err(Error::Unavailable(format!("redis {WHAT}: {id} keeps being replaced concurrently")));
         };
-        // the record exists before any posting names it, so whoever finds the number can read it
-        let cap = POSTINGS_READ_PER_KEY.to_string();
-        let posted = try_join_all(article.band_keys.iter().map(|&band| {
+        // the record exists before any posting names it, so whoever finds the number can read it;
+        // `insert` posted the band keys of its own node, the others are posted now
+        let posted = try_join_all(postings.iter().zip(posted_here).map(|((bucket, field), here)| {
             let (number, cap) = (&own_number, &cap);
             async move {
-                let (bucket, field) = self.posting(band)?;
-                let answer = self.run("post", &self.scripts.post, &[bucket], &[&field, number, cap.as_bytes()]).await?;
+                if let Some(found) = here {
+                    return Ok(found);
+                }
+                let answer = self
+                    .run("post", &self.scripts.post, std::slice::from_ref(bucket), &[field, number, cap.as_bytes()])
+                    .await?;
                 bytes("post", answer)
             }
         }))
