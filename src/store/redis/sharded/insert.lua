@@ -14,9 +14,11 @@
 -- The number→id hash is in the record's slot (same hash tag) but not in KEYS: its name depends on
 -- the number this script draws. The buckets are in other slots: the flag below lets a script touch
 -- keys of any slot its node serves, and Redis refuses a key of a slot served elsewhere (or being
--- migrated) before the command runs, an error caught here, so that bucket is left untouched. Posting
--- here saves the article's node the round trip of the post stage (see "Round trips" in sharded.rs).
--- The record is written before any posting, as the protocol requires.
+-- migrated) before the command runs: the refusal is caught here and that band key left to the post
+-- stage. Any other error in a posting is left to it too: the post stage's own script will meet it and
+-- report it (a posting is idempotent, and a first read precedes any write of one, so a refused
+-- posting wrote nothing). Posting here saves the article's node the round trip of the post stage (see
+-- "Round trips" in sharded.rs). The record is written before any posting, as the protocol requires.
 
 local existing = redis.call('GET', KEYS[1])
 if existing then
@@ -34,12 +36,6 @@ local cap = tonumber(ARGV[7])
 local out = {'n', number}
 for i = 8, #ARGV, 2 do
   local ok, found = pcall(post_number, ARGV[i], ARGV[i + 1], number, cap)
-  if ok then
-    out[#out + 1] = table.concat(found)
-  elseif string.find(tostring(found), 'non local key', 1, true) then
-    out[#out + 1] = false
-  else
-    error(found)
-  end
+  out[#out + 1] = ok and table.concat(found) or false
 end
 return out
