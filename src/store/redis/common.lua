@@ -70,27 +70,28 @@ end
 -- Article numbers: postings hold a 5-byte number per article instead of its id. `ns:n` counts the
 -- numbers given out (never reused); `ns:i:HIGH` is a hash from the number's last 6 bits to the id,
 -- HIGH being the rest: 64 small fields per hash, which Redis keeps in its compact listpack encoding.
-local function number_slot(number)
-  local n = number_value(number)
+local function number_slot(n)
   return ns .. ':i:' .. math.floor(n / 64), n % 64
 end
 
 -- Gives the record a new number, maps the number to the id, and returns the numbered record.
 local function number_record(record, id)
-  local number = number_bytes(redis.call('INCR', ns .. ':n'))
-  local key, field = number_slot(number)
+  local n = redis.call('INCR', ns .. ':n')
+  local number = number_bytes(n)
+  local key, field = number_slot(n)
   redis.call('HSET', key, field, id)
   return with_number(record, number), number
 end
 
--- The id numbered `number`, or false.
-local function numbered_id(number)
-  local key, field = number_slot(number)
+-- The id numbered `n` (a Lua number), or false.
+local function numbered_id(n)
+  local key, field = number_slot(n)
   return redis.call('HGET', key, field)
 end
 
+-- Forgets the id of the number whose 5 bytes are `number`.
 local function unnumber(number)
-  local key, field = number_slot(number)
+  local key, field = number_slot(number_value(number))
   redis.call('HDEL', key, field)
 end
 
@@ -182,10 +183,9 @@ local function singleton_member(cid)
   local stored = redis.call('HGET', key, field)
   local n = stored and tonumber(stored)
   if not n or n < 0 or n >= NUMBERS_END or n ~= math.floor(n) then return false end
-  local number = number_bytes(n)
-  local id = numbered_id(number)
+  local id = numbered_id(n)
   local record = id and redis.call('GET', article_key(id))
-  if not record or record_number(record) ~= number or record_cluster(record) ~= cid then return false end
+  if not record or number_at(record, NUMBER_AT) ~= n or record_cluster(record) ~= cid then return false end
   return id, record
 end
 
@@ -252,9 +252,10 @@ local function remove_article(id)
   return true, first_member(cid)
 end
 
--- The up to `limit` articles among `lists` (the numbers posted under each looked-up band key), except
--- the number `exclude`, that share at least MIN_SHARED_KEYS bands, most shared first then id; each as
--- {shared, record}, with {cluster, canonical record} per cluster.
+-- The up to `limit` articles among `lists` (the numbers posted under each looked-up band key, as Lua
+-- numbers), except the number `exclude` (also a Lua number), that share at least MIN_SHARED_KEYS
+-- bands, most shared first then id; each as {shared, record}, with {cluster, canonical record} per
+-- cluster.
 local function lookup(lists, limit, exclude)
   local counts = {}
   local numbers = {}
@@ -290,7 +291,7 @@ local function lookup(lists, limit, exclude)
   for _, number in ipairs(kept) do
     local id = numbered_id(number)
     local record = id and redis.call('GET', article_key(id))
-    if record and record_number(record) == number then
+    if record and number_at(record, NUMBER_AT) == number then
       found[#found + 1] = {counts[number], id, record}
     end
   end

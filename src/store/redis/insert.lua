@@ -20,5 +20,5 @@ local numbered, number = number_record(record, id)
 redis.call('SET', key, numbered)
 -- the time index (expire.lua): the id, appended to its publication hour's list
 if redis.call('RPUSH', time_key(ARGV[5]), id) == 1 then redis.call('ZADD', time_index_key(), ARGV[5], ARGV[5]) end
-local found = lookup(post_all(record_bands(numbered), number), limit, number)
+local found = lookup(post_all(record_bands(numbered), number), limit, number_value(number))
 return {'n', found[1], found[2]}

@@ -26,6 +26,23 @@ local function number_value(bytes)
   return n
 end
 
+-- The number whose 5 bytes start at byte `at` of `s`, as a Lua number (exact: 2^40 < 2^53). Lookups
+-- handle numbers in this form: unlike a 5-byte substring it allocates nothing, where a Lua string is
+-- an allocation, a hash and later garbage, and a lookup at 1M articles meets ~240 numbers. (A `perf`
+-- profile of Redis at 1M stored had string creation, malloc and the Lua collector's sweep at a third
+-- of its time; this took `evalsha` from 333 to 306 µs a call there, means of five alternating runs of
+-- unary ingests at 500/s, each run within ±30 µs; no change measurable at 100k.)
+local function number_at(s, at)
+  local a, b, c, d, e = string.byte(s, at, at + 4)
+  return (((a * 256 + b) * 256 + c) * 256 + d) * 256 + e
+end
+
+-- The 5 bytes of number `n`.
+local function number_string(n)
+  return string.char(math.floor(n / 2 ^ 32) % 256, math.floor(n / 2 ^ 24) % 256, math.floor(n / 2 ^ 16) % 256,
+    math.floor(n / 256) % 256, n % 256)
+end
+
 local function record_number(record) return string.sub(record, NUMBER_AT, NUMBER_AT + NUMBER_WIDTH - 1) end
 
 local function with_number(record, number)

@@ -3,4 +3,4 @@
 -- past the oldest that many). Insert-then-look on one band key: of two articles posting under it, the
 -- second to run sees the first. Returns the numbers posted under the key, concatenated.
 
-return table.concat(post_number(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])))
+return numbers_string(post_number(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])))

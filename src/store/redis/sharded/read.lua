@@ -3,4 +3,4 @@
 -- script rather than a GET because a root that grew holds a header and its entries are in parts
 -- (postings.lua), all in the root's slot.
 
-return table.concat(read_number(KEYS[1], ARGV[1], tonumber(ARGV[2])))
+return numbers_string(read_number(KEYS[1], ARGV[1], tonumber(ARGV[2])))
