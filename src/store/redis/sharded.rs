@@ -89,18 +89,17 @@
 //! together with `claim` (the article's node) to join one: the facts `assign` needs about its links
 //! are kept from the lookup of the same ingest (a fact gone stale is caught by `add`/`claim`, never
 //! trusted). A node gets one round trip per stage it takes part in. `insert` posts the band keys whose
-//! buckets its own node serves, after writing the record (`insert.lua`: the one script that touches
-//! other slots, of its own node only), so the post stage skips the article's node. A cluster lives in
-//! its founder's slot, so `fetch` of a founder also reads its cluster's head and canonical
-//! (`fetch.lua`); only clusters named by no fetched founder take the resolve stage. An original costs
-//! three stages (four with candidates to fetch): the article's node 3 at most (insert, fetch, found),
-//! every other node 2 (post, fetch). A copy
-//! joining a cluster whose founder is among its candidates (the usual case: the original) costs four
-//! (insert, post, fetch, add+claim), at most three on any node: a node holding only band keys 1 (post)
-//! or 2 (and a candidate: fetch), the cluster's node 3 (post, fetch, add), the article's node 3
+//! buckets its own node serves, after writing the record (`insert.lua`: the one script that touches other
+//! slots, of its own node only), so the post stage skips the article's node. A cluster lives in its
+//! founder's slot, so `fetch` of a founder also reads its cluster's head and canonical (`fetch.lua`); only
+//! clusters named by no fetched founder take the resolve stage. An original costs three stages (four with
+//! candidates to fetch): the article's node 3 at most (insert, fetch, found), every other node 2 (post,
+//! fetch). A copy joining a cluster whose founder is among its candidates (the usual case: the original)
+//! costs four (insert, post, fetch, add+claim), at most three on any node: a node holding only band keys 1
+//! (post) or 2 (and a candidate: fetch), the cluster's node 3 (post, fetch, add), the article's node 3
 //! (insert, fetch, claim), a node holding both roles 3 (insert, fetch, add+claim); without the founder
-//! among the candidates the resolve stage adds one to the cluster's node. Merges and races add steps,
-//! off the hot path.
+//! among the candidates the resolve stage adds one to the cluster's node. Merges and races add steps, off
+//! the hot path.
 
 use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
