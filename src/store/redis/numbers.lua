@@ -37,12 +37,6 @@ local function number_at(s, at)
   return (((a * 256 + b) * 256 + c) * 256 + d) * 256 + e
 end
 
--- The 5 bytes of number `n`.
-local function number_string(n)
-  return string.char(math.floor(n / 2 ^ 32) % 256, math.floor(n / 2 ^ 24) % 256, math.floor(n / 2 ^ 16) % 256,
-    math.floor(n / 256) % 256, n % 256)
-end
-
 local function record_number(record) return string.sub(record, NUMBER_AT, NUMBER_AT + NUMBER_WIDTH - 1) end
 
 local function with_number(record, number)

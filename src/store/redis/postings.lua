@@ -31,13 +31,6 @@ local function scan(bucket, field, cap)
   return out
 end
 
--- Numbers as the cluster's scripts answer them: their 5 bytes each, concatenated.
-local function numbers_string(numbers)
-  local out = {}
-  for i, n in ipairs(numbers) do out[i] = number_string(n) end
-  return table.concat(out)
-end
-
 -- Insert-then-look on one band key, without I/O: the oldest `cap` numbers posted under `field` in
 -- `bucket` once `number` (5 bytes) is posted there, and the bucket to write back (nil when
 -- unchanged). A key already posted `cap` times is not extended: lookups never read past those, so a

@@ -292,9 +292,22 @@ fn cluster_tag(cluster_id: &ClusterId) -> String {
 /// An article number as the scripts write it.
 type Number = [u8; record::NUMBER_WIDTH];
 
-/// The numbers in a `post` answer, 5 bytes each.
-fn numbers(answer: &[u8]) -> Vec<Number> {
-    answer.chunks_exact(record::NUMBER_WIDTH).filter_map(|chunk| chunk.try_into().ok()).collect()
+/// The numbers in a `post` or `read` answer: an array of integers (what the scripts' Lua numbers
+/// become in a reply, with no string made for each).
+fn numbers(what: &str, answer: Value) -> Result<Vec<Number>> {
+    array(what, answer)?
+        .into_iter()
+        .map(|n| {
+            let n = integer(what, n)?;
+            if !(0..1 << (8 * record::NUMBER_WIDTH)).contains(&n) {
+                return Err(protocol_error(what, format!("article number {n} out of range")));
+            }
+            let bytes = n.to_be_bytes();
+            bytes[8 - record::NUMBER_WIDTH..]
+                .try_into()
+                .map_err(|_| protocol_error(what, "a number of unexpected width"))
+        })
+        .collect()
 }
 
 /// A slot's due time-index days and edge members, as `due` answers.
@@ -797,7 +810,7 @@ impl Store for RedisClusterStore {
         }
         let mut own_number: Option<Number> = None;
         // per band key, what `insert` found posted under it on its own node (`None`: another node's)
-        let mut posted_here: Vec<Option<Vec<u8>>> = Vec::new();
+        let mut posted_here: Vec<Option<Vec<Number>>> = Vec::new();
         // another version is removed first (as a delete would), then this one is written
         for _ in 0..3 {
             let answer = array(WHAT, self.run(WHAT, &self.scripts.insert, &keys, &args).await?)?;
@@ -810,7 +823,7 @@ impl Store for RedisClusterStore {
                     posted_here = items
                         .map(|found| match found {
                             Value::Nil => Ok(None),
-                            found => bytes(WHAT, found).map(Some),
+                            found => numbers(WHAT, found).map(Some),
                         })
                         .collect::<Result<_>>()?;
                     if posted_here.len() != postings.len() {
@@ -854,12 +867,12 @@ impl Store for RedisClusterStore {
                 let answer = self
                     .run("post", &self.scripts.post, std::slice::from_ref(bucket), &[field, number, cap.as_bytes()])
                     .await?;
-                bytes("post", answer)
+                numbers("post", answer)
             }
         }))
         .await?;
         let mut counts: HashMap<Number, u32> = HashMap::new();
-        for found in posted.iter().flat_map(|answer| numbers(answer)) {
+        for found in posted.into_iter().flatten() {
             if found != own_number {
                 *counts.entry(found).or_default() += 1;
             }
@@ -886,12 +899,12 @@ impl Store for RedisClusterStore {
             async move {
                 let (bucket, field) = self.posting(band)?;
                 let answer = self.run("lookup", &self.scripts.read, &[bucket], &[&field, cap.as_bytes()]).await?;
-                bytes("lookup", answer)
+                numbers("lookup", answer)
             }
         }))
         .await?;
         let mut counts: HashMap<Number, u32> = HashMap::new();
-        for found in posted.iter().flat_map(|answer| numbers(answer)) {
+        for found in posted.into_iter().flatten() {
             *counts.entry(found).or_default() += 1;
         }
         Ok(self.candidates(counts, limit).await?.0)

@@ -36,6 +36,6 @@ local cap = tonumber(ARGV[7])
 local out = {'n', number}
 for i = 8, #ARGV, 2 do
   local ok, found = pcall(post_number, ARGV[i], ARGV[i + 1], number, cap)
-  out[#out + 1] = ok and numbers_string(found) or false
+  out[#out + 1] = ok and found or false
 end
 return out
