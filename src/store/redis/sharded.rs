@@ -1223,4 +1223,16 @@ mod tests {
         assert_eq!(id_hash("some-article") % SLOTS, slot("some-article"));
         assert_eq!(member_id(&format!("1{}abc", "0".repeat(32))), "abc");
     }
+
+    /// Posted numbers arrive as integers and become the 5 bytes records and postings hold; anything
+    /// else is a protocol error, never a truncated number.
+    #[test]
+    fn posted_numbers_are_integers_of_five_bytes() {
+        let answer = Value::Array(vec![Value::Int(0), Value::Int(4096 * 7 + 5), Value::Int((1 << 40) - 1)]);
+        assert_eq!(numbers("post", answer).unwrap(), [[0; 5], [0, 0, 0, 0x70, 0x05], [0xff; 5]]);
+        for bad in [Value::Int(1 << 40), Value::Int(-1), Value::BulkString(vec![0; 5])] {
+            assert!(numbers("post", Value::Array(vec![bad])).is_err());
+        }
+        assert!(numbers("post", Value::Nil).is_err());
+    }
 }
