@@ -20,12 +20,6 @@ local function number_bytes(n)
   return string.char(unpack(out))
 end
 
-local function number_value(bytes)
-  local n = 0
-  for i = 1, NUMBER_WIDTH do n = n * 256 + string.byte(bytes, i) end
-  return n
-end
-
 -- The number whose 5 bytes start at byte `at` of `s`, as a Lua number (exact: 2^40 < 2^53). Posted
 -- numbers are read and answered in this form (a cluster's `post` answers an array of integers):
 -- unlike a 5-byte substring it allocates nothing, where a Lua string is an allocation, a hash and
@@ -37,6 +31,9 @@ local function number_at(s, at)
   local a, b, c, d, e = string.byte(s, at, at + 4)
   return (((a * 256 + b) * 256 + c) * 256 + d) * 256 + e
 end
+
+-- The number whose 5 bytes are `bytes`, as a Lua number.
+local function number_value(bytes) return number_at(bytes, 1) end
 
 local function record_number(record) return string.sub(record, NUMBER_AT, NUMBER_AT + NUMBER_WIDTH - 1) end
 

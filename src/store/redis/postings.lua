@@ -188,10 +188,11 @@ local function post_many(roots, fields, number, cap)
 end
 
 -- Posts `number` under `field` in the bucket rooted at `key` and returns the oldest `cap` numbers
--- posted there, as Lua numbers (insert-then-look). One key at a time, as a cluster posts: a GET and a SET while the
--- root holds its entries (below ~1.4M articles, nearly always), `post_many` otherwise. The short way
--- matters because a cluster runs 24 of these per ingest: through `post_many` each took 15.7 µs of
--- Redis against 10.3 (redis_memory bench, 100k articles on a cluster).
+-- posted there, as Lua numbers (insert-then-look). One key at a time, as a cluster posts: a GET and
+-- a SET while the root holds its entries (below ~1.4M articles, nearly always), `post_many`
+-- otherwise. The short way matters because a cluster runs up to 24 of these per ingest: through
+-- `post_many` each took 15.7 µs of Redis against 10.3 (redis_memory bench, 100k articles on a
+-- cluster).
 local function post_number(key, field, number, cap)
   local value = redis.call('GET', key) or ''
   if root_depth(value) == 0 then

@@ -303,9 +303,7 @@ fn numbers(what: &str, answer: Value) -> Result<Vec<Number>> {
                 return Err(protocol_error(what, format!("article number {n} out of range")));
             }
             let bytes = n.to_be_bytes();
-            bytes[8 - record::NUMBER_WIDTH..]
-                .try_into()
-                .map_err(|_| protocol_error(what, "a number of unexpected width"))
+            Ok(std::array::from_fn(|i| bytes[8 - record::NUMBER_WIDTH + i]))
         })
         .collect()
 }
