@@ -32,6 +32,12 @@ pub struct ServeConfig {
     #[arg(long, env = "DEDUPD_DATA_DIR", default_value = "./dedupd-data")]
     pub data_dir: PathBuf,
 
+    /// Prefix of every Redis key this server uses (Redis stores only; `dedupd` when not set): servers
+    /// with one namespace share an index, servers with different ones (feeds, customers) share a
+    /// Redis without seeing each other's articles. 1 to 64 of a-z, A-Z, 0-9, `_`, `-`, `.`.
+    #[arg(long, env = "DEDUPD_NAMESPACE")]
+    pub namespace: Option<String>,
+
     /// Address of the Prometheus `/metrics` HTTP listener; off when not set.
     #[arg(long, env = "DEDUPD_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,
@@ -102,6 +108,7 @@ impl Default for ServeConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             store: "embedded://".into(),
             data_dir: PathBuf::from("./dedupd-data"),
+            namespace: None,
             metrics_listen: None,
             log_format: LogFormat::Text,
             max_body_bytes: validate::DEFAULT_MAX_BODY_BYTES,

@@ -58,7 +58,7 @@ impl Server {
     /// Opens the configured store and serves on `listener` until [`Server::shutdown`] (or the token
     /// passed here) is cancelled.
     pub async fn start(config: ServeConfig, listener: TcpListener) -> anyhow::Result<Server> {
-        let store = store::open(&config.store, &config.data_dir).await?;
+        let store = store::open(&config.store, &config.data_dir, config.namespace.as_deref()).await?;
         Self::start_with_store(config, listener, store).await
     }
 

@@ -48,7 +48,11 @@ impl Harness {
             }
             other => panic!("unknown store {other}"),
         };
-        let config = configure(ServeConfig { store: store_url, ..ServeConfig::default() });
+        Self::serve(configure(ServeConfig { store: store_url, ..ServeConfig::default() }), guard).await
+    }
+
+    /// A server started with `config`, keeping `guard` alive as long as it runs.
+    async fn serve(config: ServeConfig, guard: Box<dyn Any + Send>) -> Harness {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let server = Server::start(config, listener).await.expect("server starts");
         let client = DeduplicatorClient::connect(server.url()).await.expect("client connects");
@@ -531,4 +535,63 @@ async fn retention_sweeps_and_refuses_embedded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn retention_sweeps_and_refuses_redis() {
     retention_sweeps_and_refuses("redis").await;
+}
+
+/// Namespaces on one Redis: two feeds keep their articles apart (one id names an article in each, and
+/// a copy ingested in one feed is not a duplicate of the other feed's original), two servers of one
+/// feed share its index, and a namespace the store cannot have is refused at start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn namespaces_keep_feeds_apart_on_one_redis() {
+    let redis = RedisServer::start();
+    let in_namespace = |namespace: &str| ServeConfig {
+        store: redis.url(),
+        namespace: Some(namespace.to_string()),
+        ..ServeConfig::default()
+    };
+    let mut feed_a = Harness::serve(in_namespace("feed-a"), Box::new(())).await;
+    let mut feed_b = Harness::serve(in_namespace("feed-b"), Box::new(())).await;
+    let mut feed_a_replica = Harness::serve(in_namespace("feed-a"), Box::new(())).await;
+
+    let text = original_text(30);
+    let first = feed_a.ingest(article("n-story", &text, 0)).await;
+    assert!(!first.duplicate);
+    let other = Article { title: "Feed B's own story".into(), ..article("n-story", &original_text(31), 5) };
+    let other = feed_b.ingest(other).await;
+    assert!(!other.duplicate, "feed b has no n-story of its own before this one");
+    assert_ne!(other.cluster_id, first.cluster_id);
+    assert_eq!(feed_a.get("n-story").await.title, "Title of n-story");
+    assert_eq!(feed_b.get("n-story").await.title, "Feed B's own story");
+
+    // a copy of feed a's story, ingested in feed b, finds nothing there
+    let copy = feed_b.ingest(article("n-copy", &spun_copy(&text, 10, 3), 10)).await;
+    assert!(!copy.duplicate, "{copy:?}");
+    assert!(copy.matches.is_empty(), "{:?}", copy.matches);
+    let status = feed_a.client.get_article(proto::GetArticleRequest { id: "n-copy".into() }).await.expect_err("apart");
+    assert_eq!(status.code(), Code::NotFound);
+
+    // the same copy through another server of feed a joins feed a's story
+    let joined = feed_a_replica.ingest(article("n-copy", &spun_copy(&text, 10, 3), 10)).await;
+    assert!(joined.duplicate, "{joined:?}");
+    assert_eq!(joined.canonical_id, "n-story");
+    assert_eq!(joined.cluster_id, first.cluster_id);
+    assert_eq!(feed_a.get("n-copy").await.canonical_id, "n-story");
+
+    for harness in [feed_a, feed_b, feed_a_replica] {
+        harness.stop().await;
+    }
+
+    // refused at start: a namespace Redis keys cannot carry, and one for a store without namespaces
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let error = Server::start(in_namespace("feed:a"), listener).await.err().expect("refused").to_string();
+    assert!(error.contains("invalid redis namespace"), "{error}");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let embedded = ServeConfig {
+        store: format!("embedded://{}", dir.path().join("data").display()),
+        namespace: Some("feed-a".into()),
+        ..ServeConfig::default()
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let error = Server::start(embedded, listener).await.err().expect("refused").to_string();
+    assert!(error.contains("only redis stores have namespaces"), "{error}");
+    assert!(!dir.path().join("data").exists(), "refused before the store was opened");
 }

@@ -183,22 +183,37 @@ pub trait Store: Send + Sync + 'static {
 /// Opens the store a URL names: `memory://`, `embedded://` (or empty) for the embedded store in
 /// `data_dir`, `embedded:///some/dir` for one elsewhere, `redis://…` or `rediss://…`, or
 /// `redis+cluster://host:port[,host:port…]` for a Redis Cluster.
-pub async fn open(url: &str, data_dir: &Path) -> Result<Arc<dyn Store>> {
+///
+/// `namespace` prefixes every key of a Redis store ([`redis::DEFAULT_NAMESPACE`] when `None`), so that
+/// tenants share one Redis. The other stores refuse one rather than ignore it: an embedded store is one
+/// index per directory, and a tenant gets its own with another `data_dir`.
+pub async fn open(url: &str, data_dir: &Path, namespace: Option<&str>) -> Result<Arc<dyn Store>> {
     let url = url.trim();
-    if url.is_empty() || url == "embedded://" || url == "embedded" {
-        return Ok(Arc::new(embedded::EmbeddedStore::open(data_dir)?));
+    let local = match url {
+        "" | "embedded" | "embedded://" => Some(StoreUrl::Embedded(data_dir)),
+        "memory" | "memory://" => Some(StoreUrl::Memory),
+        _ => url.strip_prefix("embedded://").map(|dir| StoreUrl::Embedded(Path::new(dir))),
+    };
+    if let Some(local) = local {
+        if let Some(namespace) = namespace {
+            return Err(Error::invalid(
+                "namespace",
+                format!(
+                    "{namespace:?} given, but only redis stores have namespaces: give an embedded store its own data directory instead"
+                ),
+            ));
+        }
+        return match local {
+            StoreUrl::Embedded(dir) => Ok(Arc::new(embedded::EmbeddedStore::open(dir)?)),
+            StoreUrl::Memory => Ok(Arc::new(memory::MemoryStore::new())),
+        };
     }
-    if let Some(dir) = url.strip_prefix("embedded://") {
-        return Ok(Arc::new(embedded::EmbeddedStore::open(Path::new(dir))?));
-    }
-    if url == "memory://" || url == "memory" {
-        return Ok(Arc::new(memory::MemoryStore::new()));
-    }
+    let namespace = namespace.unwrap_or(redis::DEFAULT_NAMESPACE);
     if url.starts_with("redis+cluster://") {
-        return Ok(Arc::new(redis::RedisClusterStore::connect(url).await?));
+        return Ok(Arc::new(redis::RedisClusterStore::connect_with_namespace(url, namespace).await?));
     }
     if url.starts_with("redis://") || url.starts_with("rediss://") {
-        return Ok(Arc::new(redis::RedisStore::connect(url).await?));
+        return Ok(Arc::new(redis::RedisStore::connect_with_namespace(url, namespace).await?));
     }
     Err(Error::invalid(
         "store",
@@ -206,4 +221,10 @@ pub async fn open(url: &str, data_dir: &Path) -> Result<Arc<dyn Store>> {
             "unsupported store url {url:?}: expected memory://, embedded://[DIR], redis://, rediss:// or redis+cluster://"
         ),
     ))
+}
+
+/// The stores that live in the process, as [`open`] reads their URLs.
+enum StoreUrl<'a> {
+    Embedded(&'a Path),
+    Memory,
 }

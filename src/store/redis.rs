@@ -7,7 +7,7 @@
 //!
 //! # Key layout
 //!
-//! All keys start with a namespace (default `dedupd`), so several tenants can share one Redis:
+//! All keys start with a namespace (`--namespace`, default `dedupd`), so several tenants can share one Redis:
 //!
 //! - `ns:a:ID`, string, one per article: its record (`redis/record.rs`): a fixed header the scripts
 //!   read (cluster id, rewritten in place by merges; content hash; tier and times, from which a script
@@ -257,7 +257,7 @@ async fn claim_layout(connection: &mut impl redis::aio::ConnectionLike, namespac
         Some(stored) if stored != ours => Err(Error::invalid(
             "store",
             format!(
-                "namespace {namespace:?} holds the {stored} layout and this dedupd writes {ours}: use another namespace or an empty redis"
+                "namespace {namespace:?} holds the {stored} layout and this dedupd writes {ours}: use another namespace (--namespace) or an empty redis"
             ),
         )),
         _ => Ok(()),
