@@ -92,6 +92,9 @@ pub fn normalize(text: &str) -> Cow<'_, str> {
     if text.is_ascii() {
         return Cow::Borrowed(text);
     }
+    if let Some(folded) = fold_news_text(text) {
+        return Cow::Owned(folded);
+    }
     let fold = |c: char| (!is_invisible(c)).then(|| fold_punctuation(c));
     // most non-ASCII news text (curly quotes, accented letters) is already in NFKC: the quick check
     // answers that without the much slower decomposition and recomposition
@@ -101,9 +104,131 @@ pub fn normalize(text: &str) -> Cow<'_, str> {
     Cow::Owned(text.nfkc().filter_map(fold).collect())
 }
 
+/// [`normalize`] of the non-ASCII text most news is (ASCII with curly quotes, dashes, accented
+/// letters, currency signs, non-breaking spaces, ellipses), in one pass and without NFKC's machinery;
+/// `None` for text with anything else (combining marks, scripts whose letters compose, compatibility
+/// forms that are not ASCII), which takes the general path. Exactly what that path returns: every
+/// character is a starter that NFKC leaves alone or maps to ASCII (which nothing composes with), so
+/// NFKC changes nothing else. Why: the general path (NFKC's quick check, a fold and a `String::push`
+/// per character) took ~27 µs of a 39.6 µs fingerprint of 4 KB with curly quotes (`cargo bench --bench
+/// fingerprint`, `4KB-unicode`), where the same text in ASCII takes 12.8; with this path it takes 17.0.
+/// ASCII runs are copied through a table, and each distinct non-ASCII character is looked up once.
+fn fold_news_text(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
+    let mut seen = [('\0', ([0u8; 8], 0u8)); 8];
+    let mut next = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        let run = bytes[at..].iter().position(|b| !b.is_ascii()).unwrap_or(bytes.len() - at);
+        out.extend(bytes[at..at + run].iter().map(|&b| ASCII_FOLDED[usize::from(b)]));
+        at += run;
+        // `at` is where a non-ASCII character starts (or the end)
+        let Some(c) = text.get(at..).and_then(|rest| rest.chars().next()) else { break };
+        at += c.len_utf8();
+        // news repeats a handful of characters (’ “ ” — é): each is looked up once
+        let folded = match seen.iter().find(|(seen, _)| *seen == c) {
+            Some(&(_, folded)) => folded,
+            None => {
+                let folded = fold_stable(c)?;
+                seen[next % seen.len()] = (c, folded);
+                next += 1;
+                folded
+            }
+        };
+        out.extend_from_slice(&folded.0[..usize::from(folded.1)]);
+    }
+    String::from_utf8(out).ok()
+}
+
+/// What [`normalize`] makes of one non-ASCII character (UTF-8, up to 8 bytes, and their count) when
+/// that is the same in any context: nothing for an invisible one; the character folded when NFKC
+/// leaves it alone and it is a starter; its NFKC folded when that is ASCII (≤ 8 bytes, which nothing
+/// composes with). `None` otherwise.
+fn fold_stable(c: char) -> Option<([u8; 8], u8)> {
+    use unicode_normalization::IsNormalized;
+    use unicode_normalization::char::canonical_combining_class;
+    let mut out = ([0u8; 8], 0u8);
+    if is_invisible(c) {
+        return Some(out);
+    }
+    if canonical_combining_class(c) != 0 {
+        return None;
+    }
+    match unicode_normalization::is_nfkc_quick(std::iter::once(c)) {
+        IsNormalized::Yes => {
+            let folded = fold_punctuation(c).encode_utf8(&mut out.0[..4]).len();
+            out.1 = folded as u8;
+        }
+        IsNormalized::Maybe => return None,
+        IsNormalized::No => {
+            for mapped in std::iter::once(c).nfkc().map(fold_punctuation) {
+                if !mapped.is_ascii() || usize::from(out.1) == out.0.len() {
+                    return None;
+                }
+                out.0[usize::from(out.1)] = mapped as u8;
+                out.1 += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// [`fold_punctuation`] of every ASCII byte: ASCII whitespace to a space, the backtick to `'`.
+const ASCII_FOLDED: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut byte = 0;
+    while byte < 128 {
+        table[byte] = match byte as u8 {
+            b'\t' | b'\n' | 0x0B | 0x0C | b'\r' => b' ',
+            b'`' => b'\'',
+            other => other,
+        };
+        byte += 1;
+    }
+    table
+};
+
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    /// The general path alone.
+    fn general(text: &str) -> String {
+        text.nfkc().filter(|&c| !is_invisible(c)).map(fold_punctuation).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn the_news_text_path_agrees_with_nfkc(chars in prop::collection::vec(prop::sample::select(&[
+            'a', 'Z', ' ', '\n', '`', '\'', '.', '1', '\u{2019}', '\u{201C}', '\u{2014}', '\u{00A0}', '\u{2026}',
+            '\u{00E9}', '\u{00A3}', '\u{20AC}', '\u{2033}', '\u{FB01}', '\u{FF21}', '\u{0301}', '\u{0065}',
+            '\u{1100}', '\u{1161}', '\u{AC00}', '\u{11A8}', '\u{200B}', '\u{00AD}', '\u{3000}', '\u{0430}',
+            '\u{4E2D}', '\u{0627}', '\u{0651}', '\u{2126}', '\u{212B}', '\u{00BD}', '\u{2002}',
+        ][..]), 0..40)) {
+            let text: String = chars.into_iter().collect();
+            if let Some(fast) = fold_news_text(&text) {
+                prop_assert_eq!(fast, general(&text));
+            }
+            prop_assert_eq!(normalize(&text).into_owned(), if text.is_ascii() { text.clone() } else { general(&text) });
+        }
+    }
+
+    #[test]
+    fn the_ascii_table_is_fold_punctuation() {
+        for byte in 0..128u8 {
+            assert_eq!(ASCII_FOLDED[usize::from(byte)] as char, fold_punctuation(byte as char), "byte {byte}");
+        }
+    }
+
+    #[test]
+    fn news_text_takes_the_fast_path() {
+        let text = "\u{201C}It\u{2019}s \u{00A3}5\u{00A0}m \u{2014} caf\u{00E9}\u{2026}\u{201D} \u{FB01}ne";
+        assert_eq!(fold_news_text(text).as_deref(), Some("\"It's \u{00A3}5 m - caf\u{00E9}...\" fine"));
+        assert_eq!(fold_news_text("e\u{0301}"), None, "a combining mark takes the general path");
+    }
 
     #[test]
     fn ascii_is_borrowed_unchanged() {
