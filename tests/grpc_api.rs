@@ -126,6 +126,9 @@ async fn spun_copy_is_a_duplicate_of_its_original(h: &mut Harness) {
     assert_eq!(best.id, "orig");
     assert!(best.similarity > 0.5 && best.similarity <= 1.0, "{best:?}");
     assert_eq!(best.hamming_distance, (copy.simhash ^ original.simhash).count_ones());
+    let stored = h.get("copy").await;
+    assert_eq!(stored.fingerprint_version, dedupd::fingerprint::FINGERPRINT_VERSION);
+    assert_eq!(stored.simhash, copy.simhash);
 
     // an unrelated article stays on its own
     let other = h.ingest(article("other", &original_text(2), 10)).await;

@@ -564,6 +564,35 @@ mod tests {
         assert_eq!(copy.canonical_id, "orig");
     }
 
+    /// Every stored article carries the version of the algorithm that fingerprinted it, and articles
+    /// of another version are never compared (their samples are not of the same features): one left
+    /// by an older dedupd stays in its own cluster, and reports its version, until re-ingested.
+    #[tokio::test]
+    async fn other_fingerprint_versions_are_never_matched() {
+        let store = Arc::new(MemoryStore::new());
+        let engine = Engine::new(store.clone(), EngineConfig::default());
+        let seed: Vec<usize> = (0..400).map(|i| (i * 7919) % 1000).collect();
+        let body = text(&seed);
+        let mut old = record(article("old", body.clone(), 1_000), 5_000);
+        old.fingerprint.version = fingerprint::FINGERPRINT_VERSION + 1;
+        old.band_keys = old.fingerprint.band_keys(|_, _| false);
+        store.insert_and_lookup(old, 10).await.expect("insert");
+        store.assign("old", &[]).await.expect("assign");
+
+        let new = engine.ingest(article("new", body.clone(), 2_000)).await.expect("ingest");
+        assert!(!new.duplicate, "{new:?}");
+        assert!(new.matches.is_empty(), "{:?}", new.matches);
+        let old = engine.article("old").await.expect("article");
+        assert_eq!(old.article.fingerprint.version, fingerprint::FINGERPRINT_VERSION + 1);
+        assert_eq!(
+            engine.article("new").await.expect("article").article.fingerprint.version,
+            fingerprint::FINGERPRINT_VERSION
+        );
+        // the same text under this version is a copy
+        let copy = engine.ingest(article("copy", body, 3_000)).await.expect("ingest");
+        assert_eq!(copy.canonical_id, "new");
+    }
+
     /// A backdated copy on a known aggregator does not become canonical, and a trusted source's
     /// original does even when a copy claims an earlier time.
     #[tokio::test]
