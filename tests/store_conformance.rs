@@ -12,14 +12,15 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dedupd::domain::{ClusterId, Micros, SourceTier, StoredArticle};
+use dedupd::domain::{Article, ClusterId, Micros, SourceTier, StoredArticle};
+use dedupd::engine::{Engine, EngineConfig};
 use dedupd::error::Error;
 use dedupd::store::embedded::EmbeddedStore;
 use dedupd::store::memory::MemoryStore;
 use dedupd::store::redis::{RedisClusterStore, RedisStore};
 use dedupd::store::{Assigned, Expired, Inserted, Lookup, POSTINGS_READ_PER_KEY, Store};
 
-use common::{RedisCluster, RedisServer, article_text, free_port, stored_article};
+use common::{RedisCluster, RedisServer, article_text, free_port, spun_copy, stored_article};
 
 /// Generous: every case expects fewer candidates than this.
 const LIMIT: usize = 100;
@@ -858,6 +859,54 @@ async fn redis_refuses_an_article_number_past_five_bytes() {
     assert!(matches!(&refused, Err(Error::Internal(_))), "{refused:?}");
     assert_eq!(store.get("one-too-many").await.unwrap(), None);
     assert!(store.get("last").await.unwrap().is_some());
+}
+
+/// The round-trip budget on standalone Redis: an ingest through the engine, here a copy joining its
+/// original's cluster in an index that holds more, sends two commands (the `insert` and `assign`
+/// scripts) and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_ingest_takes_two_round_trips() {
+    let server = RedisServer::start();
+    let store = RedisStore::connect_with_namespace(&server.url(), "trips").await.unwrap();
+    let engine = Engine::new(Arc::new(store), EngineConfig::default());
+    let article = |id: &str, body: String, minutes: i64| Article {
+        id: id.into(),
+        url: String::new(),
+        source: format!("{id}.example"),
+        title: String::new(),
+        body,
+        published_at: Some(1_700_000_000_000_000 + minutes * 60_000_000),
+    };
+    for i in 0..50 {
+        engine.ingest(article(&format!("filler-{i}"), article_text(900 + i, 300), i as i64)).await.unwrap();
+    }
+    let text = article_text(50, 300);
+    engine.ingest(article("orig", text.clone(), 60)).await.unwrap();
+    // MONITOR shows every command a client sends, and the commands scripts run as coming from "lua"
+    let mut monitor = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
+    monitor.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    std::io::Write::write_all(&mut monitor, b"MONITOR\r\n").unwrap();
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 65536];
+    let read = std::io::Read::read(&mut monitor, &mut buffer).unwrap();
+    assert!(buffer[..read].starts_with(b"+OK"), "monitoring");
+
+    let copy = engine.ingest(article("copy", spun_copy(&text, 10, 1), 65)).await.unwrap();
+    assert_eq!(copy.canonical_id, "orig");
+    while let Ok(read) = std::io::Read::read(&mut monitor, &mut buffer) {
+        if read == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buffer[..read]);
+    }
+    let seen = String::from_utf8_lossy(&seen);
+    let sent: Vec<String> = seen
+        .lines()
+        .filter(|line| !line.contains(" lua] "))
+        .filter_map(|line| line.split("] \"").nth(1)?.split('"').next())
+        .map(str::to_lowercase)
+        .collect();
+    assert_eq!(sent, ["evalsha", "evalsha"]);
 }
 
 /// Two namespaces on one Redis do not see each other's articles.
