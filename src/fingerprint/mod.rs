@@ -314,6 +314,13 @@ mod properties {
         }
 
         #[test]
+        fn any_text_fingerprints(text in any::<String>()) {
+            // whatever a client sends (any code points, controls, unpaired marks): no panic, and the
+            // same fingerprint every time
+            prop_assert_eq!(fingerprint(&text), fingerprint(&text));
+        }
+
+        #[test]
         fn letter_case_does_not_matter(words in words()) {
             let text = words.join(" ");
             prop_assert_eq!(fingerprint(&text), fingerprint(&text.to_uppercase()));

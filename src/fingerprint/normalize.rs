@@ -214,6 +214,15 @@ mod tests {
             }
             prop_assert_eq!(normalize(&text).into_owned(), if text.is_ascii() { text.clone() } else { general(&text) });
         }
+
+        #[test]
+        fn any_text_normalizes_as_nfkc_does(text in any::<String>(), news in "[a-z .,\u{2018}-\u{201D}\u{2014}\u{00E0}-\u{00FF}]{0,60}") {
+            // any code points (mostly taking the general path), and news-like text (mostly the fast one)
+            for text in [text, news] {
+                let expected = if text.is_ascii() { text.clone() } else { general(&text) };
+                prop_assert_eq!(normalize(&text).into_owned(), expected);
+            }
+        }
     }
 
     #[test]
