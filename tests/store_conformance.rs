@@ -915,13 +915,35 @@ async fn redis_namespaces_are_isolated() {
     let server = RedisServer::start();
     let tenant_a = RedisStore::connect_with_namespace(&server.url(), "tenant-a").await.unwrap();
     let tenant_b = RedisStore::connect_with_namespace(&server.url(), "tenant-b").await.unwrap();
+    namespaces_are_isolated(&tenant_a, &tenant_b).await;
+    assert!(RedisStore::connect_with_namespace(&server.url(), "bad:namespace").await.is_err());
+}
+
+/// The same on a Redis Cluster, whose keys carry hash tags after the namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_namespaces_are_isolated() {
+    let cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
+    let tenant_a = RedisClusterStore::connect_with_namespace(&cluster.url(), "tenant-a").await.unwrap();
+    let tenant_b = RedisClusterStore::connect_with_namespace(&cluster.url(), "tenant-b").await.unwrap();
+    namespaces_are_isolated(&tenant_a, &tenant_b).await;
+    assert!(RedisClusterStore::connect_with_namespace(&cluster.url(), "bad{namespace}").await.is_err());
+}
+
+/// One id in two namespaces names two articles: neither namespace finds, reads or expires the other's.
+async fn namespaces_are_isolated(tenant_a: &dyn Store, tenant_b: &dyn Store) {
     let record = article("shared-id", 36, 0, 0);
     let keys = record.band_keys.clone();
-    ingest(&tenant_a, record.clone()).await;
+    ingest(tenant_a, record.clone()).await;
     assert_eq!(tenant_b.get("shared-id").await.unwrap(), None);
     assert!(tenant_b.lookup(&keys, LIMIT).await.unwrap().candidates.is_empty());
     assert!(new_lookup(tenant_b.insert_and_lookup(record, LIMIT).await.unwrap()).candidates.is_empty());
-    assert!(RedisStore::connect_with_namespace(&server.url(), "bad:namespace").await.is_err());
+    let founded = tenant_b.assign("shared-id", &[]).await.unwrap();
+    assert_eq!(founded.canonical_id, "shared-id");
+    assert_eq!(expire_all(tenant_b, Micros::MAX, 16).await, 1, "b expires its own article");
+    assert_eq!(tenant_b.get("shared-id").await.unwrap(), None);
+    let kept = tenant_a.get("shared-id").await.unwrap().expect("a's article is untouched");
+    assert!(kept.cluster_id.is_some());
+    assert_eq!(tenant_a.lookup(&keys, LIMIT).await.unwrap().candidates.len(), 1);
 }
 
 /// Pairs of copies over three days.
