@@ -586,7 +586,7 @@ async fn namespaces_keep_feeds_apart_on_one_redis() {
     // refused at start: a namespace Redis keys cannot carry, and one for a store without namespaces
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let error = Server::start(in_namespace("feed:a"), listener).await.err().expect("refused").to_string();
-    assert!(error.contains("invalid redis namespace"), "{error}");
+    assert!(error.contains("is not a redis namespace"), "{error}");
     let dir = tempfile::tempdir().expect("temporary directory");
     let embedded = ServeConfig {
         store: format!("embedded://{}", dir.path().join("data").display()),

@@ -315,9 +315,15 @@ mod properties {
 
         #[test]
         fn any_text_fingerprints(text in any::<String>()) {
-            // whatever a client sends (any code points, controls, unpaired marks): no panic, and the
-            // same fingerprint every time
-            prop_assert_eq!(fingerprint(&text), fingerprint(&text));
+            // whatever a client sends (any code points, controls, unpaired marks): no panic, and a
+            // well-formed fingerprint
+            let fp = fingerprint(&text);
+            prop_assert_eq!(fp.version, FINGERPRINT_VERSION);
+            for (sketch, capacity) in [(&fp.words, sketch::CAPACITY), (&fp.skeleton, sketch::CAPACITY), (&fp.numbers, NUMBERS_CAPACITY)] {
+                prop_assert!(sketch.values.len() <= capacity);
+                prop_assert!(sketch.values.windows(2).all(|pair| pair[0] < pair[1]), "ascending and distinct");
+            }
+            prop_assert_eq!(fp.tokens == 0, fp.words.values.is_empty());
         }
 
         #[test]

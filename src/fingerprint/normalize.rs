@@ -112,33 +112,53 @@ pub fn normalize(text: &str) -> Cow<'_, str> {
 /// NFKC changes nothing else. Why: the general path (NFKC's quick check, a fold and a `String::push`
 /// per character) took ~27 µs of a 39.6 µs fingerprint of 4 KB with curly quotes (`cargo bench --bench
 /// fingerprint`, `4KB-unicode`), where the same text in ASCII takes 12.8; with this path it takes 17.0.
-/// ASCII runs are copied through a table, and each distinct non-ASCII character is looked up once.
+/// ASCII runs are copied through a table, and non-ASCII characters are looked up through a small cache
+/// ([`FOLD_CACHE`]). A text that turns out to need the general path (a combining mark near its end) pays
+/// for both, ~10% more than the general path alone.
 fn fold_news_text(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
-    let mut seen = [('\0', ([0u8; 8], 0u8)); 8];
-    let mut next = 0;
+    // what each non-ASCII character folds to, direct-mapped by its code point ('\0': empty)
+    let mut folds = [('\0', ([0u8; 8], 0u8)); FOLD_CACHE];
     let mut at = 0;
     while at < bytes.len() {
         let run = bytes[at..].iter().position(|b| !b.is_ascii()).unwrap_or(bytes.len() - at);
         out.extend(bytes[at..at + run].iter().map(|&b| ASCII_FOLDED[usize::from(b)]));
         at += run;
-        // `at` is where a non-ASCII character starts (or the end)
-        let Some(c) = text.get(at..).and_then(|rest| rest.chars().next()) else { break };
+        if at == bytes.len() {
+            break;
+        }
+        // `at` is where a non-ASCII character starts
+        let c = text.get(at..)?.chars().next()?;
         at += c.len_utf8();
-        // news repeats a handful of characters (’ “ ” — é): each is looked up once
-        let folded = match seen.iter().find(|(seen, _)| *seen == c) {
-            Some(&(_, folded)) => folded,
-            None => {
-                let folded = fold_stable(c)?;
-                seen[next % seen.len()] = (c, folded);
-                next += 1;
-                folded
-            }
-        };
-        out.extend_from_slice(&folded.0[..usize::from(folded.1)]);
+        if is_stable_ideograph(c) {
+            let mut buffer = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut buffer).as_bytes());
+            continue;
+        }
+        let slot = &mut folds[c as usize % FOLD_CACHE];
+        if slot.0 != c {
+            *slot = (c, fold_stable(c)?);
+        }
+        let (folded, len) = &slot.1;
+        out.extend_from_slice(&folded[..usize::from(*len)]);
     }
     String::from_utf8(out).ok()
+}
+
+/// Slots of [`fold_news_text`]'s cache of folded characters: the letters of an alphabet (Cyrillic,
+/// Greek, accented Latin) get one each; CJK skips it ([`is_stable_ideograph`]). Measured on 4 KB
+/// texts (`normalize` alone, against the general path it replaces; a throwaway timing loop, best of
+/// three): English with curly quotes 4.7 µs (33), German 5 (34), Russian 15 (64), Chinese 13–14
+/// (31–47).
+const FOLD_CACHE: usize = 128;
+
+/// CJK unified ideographs and precomposed Hangul syllables: starters that NFKC leaves alone (what
+/// [`fold_stable`] finds for each, a unit test checks them all) and too many to cache, so they skip
+/// the lookup: 4 KB of Chinese drawn from 3,000 characters took 67 µs through the cache, 14 without,
+/// against 47–55 on the general path.
+fn is_stable_ideograph(c: char) -> bool {
+    matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7A3}')
 }
 
 /// What [`normalize`] makes of one non-ASCII character (UTF-8, up to 8 bytes, and their count) when
@@ -204,7 +224,8 @@ mod tests {
         #[test]
         fn the_news_text_path_agrees_with_nfkc(chars in prop::collection::vec(prop::sample::select(&[
             'a', 'Z', ' ', '\n', '`', '\'', '.', '1', '\u{2019}', '\u{201C}', '\u{2014}', '\u{00A0}', '\u{2026}',
-            '\u{00E9}', '\u{00A3}', '\u{20AC}', '\u{2033}', '\u{FB01}', '\u{FF21}', '\u{0301}', '\u{0065}',
+            '\u{00E9}', '\u{00A3}', '\u{20AC}', '\u{2033}', '\u{FB01}', '\u{FF21}', '\u{0301}', '\u{3164}',
+            '\u{FFA0}', '\u{1FEF}', '\u{FE58}', '\u{0410}', '\u{0419}', '\u{0306}',
             '\u{1100}', '\u{1161}', '\u{AC00}', '\u{11A8}', '\u{200B}', '\u{00AD}', '\u{3000}', '\u{0430}',
             '\u{4E2D}', '\u{0627}', '\u{0651}', '\u{2126}', '\u{212B}', '\u{00BD}', '\u{2002}',
         ][..]), 0..40)) {
@@ -229,6 +250,16 @@ mod tests {
     fn the_ascii_table_is_fold_punctuation() {
         for byte in 0..128u8 {
             assert_eq!(ASCII_FOLDED[usize::from(byte)] as char, fold_punctuation(byte as char), "byte {byte}");
+        }
+    }
+
+    #[test]
+    fn stable_ideographs_are_what_fold_stable_finds() {
+        for c in ('\u{4E00}'..='\u{9FFF}').chain('\u{AC00}'..='\u{D7A3}') {
+            assert!(is_stable_ideograph(c));
+            let mut expected = [0u8; 8];
+            let len = c.encode_utf8(&mut expected[..4]).len();
+            assert_eq!(fold_stable(c), Some((expected, len as u8)), "{c:?}");
         }
     }
 

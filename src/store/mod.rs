@@ -196,11 +196,13 @@ pub async fn open(url: &str, data_dir: &Path, namespace: Option<&str>) -> Result
     };
     if let Some(local) = local {
         if let Some(namespace) = namespace {
+            let instead = match local {
+                StoreUrl::Embedded(_) => "give each embedded store its own data directory instead",
+                StoreUrl::Memory => "a memory store is one process's own already",
+            };
             return Err(Error::invalid(
                 "namespace",
-                format!(
-                    "{namespace:?} given, but only redis stores have namespaces: give an embedded store its own data directory instead"
-                ),
+                format!("{namespace:?} given, but only redis stores have namespaces: {instead}"),
             ));
         }
         return match local {

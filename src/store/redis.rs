@@ -283,8 +283,8 @@ fn validate_namespace(namespace: &str) -> Result<()> {
         return Ok(());
     }
     Err(Error::invalid(
-        "store",
-        format!("invalid redis namespace {namespace:?}: expected 1 to 64 of a-z, A-Z, 0-9, '_', '-', '.'"),
+        "namespace",
+        format!("{namespace:?} is not a redis namespace: expected 1 to 64 of a-z, A-Z, 0-9, '_', '-', '.'"),
     ))
 }
 
