@@ -727,6 +727,31 @@ async fn embedded_data_survives_reopen() {
     assert_eq!(ids(&store.lookup(&keys, LIMIT).await.unwrap()), ["a"], "postings are rebuilt");
 }
 
+/// The in-process stores show a starting engine their most recently published articles, oldest of
+/// them first (the boilerplate model's warm-up, `Engine::warm_up`), after a reopen too.
+#[tokio::test]
+async fn local_stores_visit_their_recent_articles() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = MemoryStore::new();
+    let articles = [("late", 41, 3 * HOUR), ("early", 42, HOUR), ("middle", 43, 2 * HOUR)];
+    {
+        let embedded = EmbeddedStore::open(dir.path()).unwrap();
+        for (id, seed, published) in articles {
+            ingest(&embedded, article(id, seed, published, published)).await;
+            ingest(&memory, article(id, seed, published, published)).await;
+        }
+    }
+    let reopened = EmbeddedStore::open(dir.path()).unwrap();
+    for store in [&reopened as &dyn Store, &memory] {
+        let mut seen = Vec::new();
+        store.visit_recent(2, &mut |article| seen.push(article.meta.id.clone())).unwrap();
+        assert_eq!(seen, ["middle", "late"], "{}", store.kind());
+        let mut all = 0;
+        store.visit_recent(100, &mut |_| all += 1).unwrap();
+        assert_eq!(all, 3);
+    }
+}
+
 /// Expired articles are journaled as removals: a reopened store does not bring them back, and its
 /// rebuilt postings and clusters do not name them.
 #[tokio::test]

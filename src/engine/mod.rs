@@ -113,6 +113,21 @@ impl Engine {
         Engine { store, config, boilerplate: Arc::default(), id_locks }
     }
 
+    /// Learns the boilerplate model from the up to `limit` most recently published articles the store
+    /// holds (see [`Store::visit_recent`]), as if they had just been ingested, so that a restarted
+    /// server does not meet its sources' footers with an empty model: without it, articles of one
+    /// source that share only a footer are matched until the footer is learned again. Returns how
+    /// many articles it learned from. Called once, at start, before serving.
+    pub fn warm_up(&self, limit: usize) -> Result<usize> {
+        let mut model = self.boilerplate.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut learned = 0;
+        self.store.visit_recent(limit, &mut |article| {
+            model.learn(&article.meta.source, &article.fingerprint);
+            learned += 1;
+        })?;
+        Ok(learned)
+    }
+
     /// Runs `f` with the boilerplate model (a poisoned lock only means another thread panicked while
     /// holding it; the model is still usable).
     fn with_boilerplate<T>(&self, f: impl FnOnce(&Boilerplate) -> T) -> T {
@@ -562,6 +577,48 @@ mod tests {
         let copy = engine.ingest(article("copy", body, 2_000)).await.expect("ingest");
         assert!(copy.duplicate);
         assert_eq!(copy.canonical_id, "orig");
+    }
+
+    /// A restarted engine learns its sources' footers back from the store before it serves: an article
+    /// that shares only a footer with the stored ones of its source is then no match, where an engine
+    /// starting empty matches it.
+    #[tokio::test]
+    async fn a_warmed_up_engine_knows_the_footers_it_had_learned() {
+        let footer_seed: Vec<usize> = (0..90).map(|i| (i * 31 + 7) % 1000).collect();
+        let footer = text(&footer_seed);
+        // 25 words of letters only (a digit would make them numbers, and the numbers veto would
+        // keep the stories apart whatever the footer does)
+        let word = |mut k: usize| {
+            let mut word = String::from("q");
+            loop {
+                word.push(char::from(b'a' + (k % 26) as u8));
+                k /= 26;
+                if k == 0 {
+                    return word;
+                }
+            }
+        };
+        let story = |n: usize| (0..25).map(|i| word(n * 100 + i + 1)).collect::<Vec<_>>().join(" ");
+        let from_aggregator = |id: &str, body: String, published: i64| Article {
+            source: "aggregator.example".into(),
+            ..article(id, body, published)
+        };
+        let store = Arc::new(MemoryStore::new());
+        let first = Engine::new(store.clone(), EngineConfig::default());
+        for n in 0..12 {
+            let body = format!("{} {footer}", story(n));
+            first.ingest(from_aggregator(&format!("agg-{n}"), body, 1_000 + n as i64)).await.expect("ingest");
+        }
+        let newcomer = from_aggregator("agg-new", format!("{} {footer}", story(99)), 5_000);
+
+        let cold = Engine::new(store.clone(), EngineConfig::default());
+        let glued = cold.check(newcomer.clone()).await.expect("check");
+        assert!(glued.duplicate, "an empty model lets the footer match: {glued:?}");
+
+        let warm = Engine::new(store, EngineConfig::default());
+        assert_eq!(warm.warm_up(1_000).expect("warm up"), 12);
+        let alone = warm.check(newcomer).await.expect("check");
+        assert!(!alone.duplicate && alone.matches.is_empty(), "{alone:?}");
     }
 
     /// Every stored article carries the version of the algorithm that fingerprinted it, and articles

@@ -271,4 +271,9 @@ impl Store for EmbeddedStore {
     async fn expire(&self, cutoff: Micros, limit: usize) -> Result<Expired> {
         self.write(|index, changes| index.expire(cutoff, limit, changes)).await
     }
+
+    fn visit_recent(&self, limit: usize, visit: &mut dyn FnMut(&StoredArticle)) -> Result<()> {
+        self.lock()?.visit_recent(limit, visit);
+        Ok(())
+    }
 }

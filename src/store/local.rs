@@ -309,6 +309,16 @@ impl LocalIndex {
         Deleted { deleted: true, canonical_id: self.canonical_id(&cluster_id) }
     }
 
+    /// See [`super::Store::visit_recent`].
+    pub fn visit_recent(&self, limit: usize, visit: &mut dyn FnMut(&StoredArticle)) {
+        let skip = self.by_time.len().saturating_sub(limit);
+        for &(_, slot) in self.by_time.iter().skip(skip) {
+            if let Some(article) = self.article(slot) {
+                visit(article);
+            }
+        }
+    }
+
     /// Removes up to `limit` articles published before `cutoff`, oldest first, each as
     /// [`LocalIndex::delete`] does (so the embedded store journals them as removals).
     pub fn expire(&mut self, cutoff: Micros, limit: usize, changes: &mut Vec<Change>) -> Expired {

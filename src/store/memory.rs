@@ -62,4 +62,8 @@ impl Store for MemoryStore {
     async fn expire(&self, cutoff: Micros, limit: usize) -> Result<Expired> {
         self.with(|index| index.expire(cutoff, limit, &mut Vec::new()))
     }
+
+    fn visit_recent(&self, limit: usize, visit: &mut dyn FnMut(&StoredArticle)) -> Result<()> {
+        self.with(|index| index.visit_recent(limit, visit))
+    }
 }

@@ -178,6 +178,15 @@ pub trait Store: Send + Sync + 'static {
     /// whichever call gets there first). Reads the index from its oldest entries: never a scan of the
     /// articles (a Redis Cluster also reads each hash slot's short list of days).
     async fn expire(&self, cutoff: Micros, limit: usize) -> Result<Expired>;
+
+    /// Shows `visit` the up to `limit` most recently published stored articles, oldest of them first:
+    /// what a starting engine learns its boilerplate model from, so that a restart does not start it
+    /// empty. The stores that hold their index in the process (memory, embedded) do; the default, for
+    /// the stores that cannot list articles cheaply (Redis), shows none, and the model starts empty.
+    fn visit_recent(&self, limit: usize, visit: &mut dyn FnMut(&StoredArticle)) -> Result<()> {
+        let _ = (limit, visit);
+        Ok(())
+    }
 }
 
 /// Opens the store a URL names: `memory://`, `embedded://` (or empty) for the embedded store in
