@@ -319,7 +319,8 @@ mod properties {
             // well-formed fingerprint
             let fp = fingerprint(&text);
             prop_assert_eq!(fp.version, FINGERPRINT_VERSION);
-            for (sketch, capacity) in [(&fp.words, sketch::CAPACITY), (&fp.skeleton, sketch::CAPACITY), (&fp.numbers, NUMBERS_CAPACITY)] {
+            let sketches = [(&fp.words, sketch::CAPACITY), (&fp.skeleton, sketch::CAPACITY), (&fp.numbers, NUMBERS_CAPACITY)];
+            for (sketch, capacity) in sketches {
                 prop_assert!(sketch.values.len() <= capacity);
                 prop_assert!(sketch.values.windows(2).all(|pair| pair[0] < pair[1]), "ascending and distinct");
             }

@@ -119,7 +119,7 @@ fn fold_news_text(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
     // what each non-ASCII character folds to, direct-mapped by its code point ('\0': empty)
-    let mut folds = [('\0', ([0u8; 8], 0u8)); FOLD_CACHE];
+    let mut folds: [(char, Folded); FOLD_CACHE] = [('\0', ([0; 8], 0)); FOLD_CACHE];
     let mut at = 0;
     while at < bytes.len() {
         let run = bytes[at..].iter().position(|b| !b.is_ascii()).unwrap_or(bytes.len() - at);
@@ -161,14 +161,17 @@ fn is_stable_ideograph(c: char) -> bool {
     matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7A3}')
 }
 
+/// A character's fold: up to 8 bytes of UTF-8, and how many of them there are.
+type Folded = ([u8; 8], u8);
+
 /// What [`normalize`] makes of one non-ASCII character (UTF-8, up to 8 bytes, and their count) when
 /// that is the same in any context: nothing for an invisible one; the character folded when NFKC
 /// leaves it alone and it is a starter; its NFKC folded when that is ASCII (≤ 8 bytes, which nothing
 /// composes with). `None` otherwise.
-fn fold_stable(c: char) -> Option<([u8; 8], u8)> {
+fn fold_stable(c: char) -> Option<Folded> {
     use unicode_normalization::IsNormalized;
     use unicode_normalization::char::canonical_combining_class;
-    let mut out = ([0u8; 8], 0u8);
+    let mut out: Folded = ([0; 8], 0);
     if is_invisible(c) {
         return Some(out);
     }
@@ -237,7 +240,10 @@ mod tests {
         }
 
         #[test]
-        fn any_text_normalizes_as_nfkc_does(text in any::<String>(), news in "[a-z .,\u{2018}-\u{201D}\u{2014}\u{00E0}-\u{00FF}]{0,60}") {
+        fn any_text_normalizes_as_nfkc_does(
+            text in any::<String>(),
+            news in "[a-z .,\u{2018}-\u{201D}\u{2014}\u{00E0}-\u{00FF}]{0,60}",
+        ) {
             // any code points (mostly taking the general path), and news-like text (mostly the fast one)
             for text in [text, news] {
                 let expected = if text.is_ascii() { text.clone() } else { general(&text) };

@@ -183,8 +183,7 @@ pub trait Store: Send + Sync + 'static {
     /// what a starting engine learns its boilerplate model from, so that a restart does not start it
     /// empty. The stores that hold their index in the process (memory, embedded) do; the default, for
     /// the stores that cannot list articles cheaply (Redis), shows none, and the model starts empty.
-    fn visit_recent(&self, limit: usize, visit: &mut dyn FnMut(&StoredArticle)) -> Result<()> {
-        let _ = (limit, visit);
+    fn visit_recent(&self, _limit: usize, _visit: &mut dyn FnMut(&StoredArticle)) -> Result<()> {
         Ok(())
     }
 }
