@@ -77,10 +77,15 @@ impl Server {
         let shutdown = CancellationToken::new();
         let engine = Engine::new(store.clone(), config.engine());
         let started = std::time::Instant::now();
-        let learned = engine.warm_up(WARM_UP_ARTICLES)?;
-        if learned > 0 {
-            let elapsed_ms = started.elapsed().as_millis() as u64;
-            tracing::info!(articles = learned, elapsed_ms, "boilerplate model learned from stored articles");
+        // a warm-up that fails (a store that answers slowly at start) leaves the model empty, as it
+        // was before warm-ups: a reason to log, not to refuse to serve
+        match engine.warm_up(WARM_UP_ARTICLES).await {
+            Ok(0) => {}
+            Ok(learned) => {
+                let elapsed_ms = started.elapsed().as_millis() as u64;
+                tracing::info!(articles = learned, elapsed_ms, "boilerplate model learned from stored articles");
+            }
+            Err(error) => tracing::warn!(%error, "boilerplate warm-up failed; the model starts empty"),
         }
         let sweeper = engine.retention().map(|retention| {
             let every = humantime::format_duration(config.retention_sweep);

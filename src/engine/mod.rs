@@ -118,13 +118,17 @@ impl Engine {
     /// server does not meet its sources' footers with an empty model: without it, articles of one
     /// source that share only a footer are matched until the footer is learned again. Returns how
     /// many articles it learned from. Called once, at start, before serving.
-    pub fn warm_up(&self, limit: usize) -> Result<usize> {
-        let mut model = self.boilerplate.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+    pub async fn warm_up(&self, limit: usize) -> Result<usize> {
+        // learned aside and swapped in whole: the model's lock is not held across the store's awaits
+        let mut model = Boilerplate::default();
         let mut learned = 0;
-        self.store.visit_recent(limit, &mut |article| {
-            model.learn(&article.meta.source, &article.fingerprint);
-            learned += 1;
-        })?;
+        self.store
+            .visit_recent(limit, &mut |article| {
+                model.learn(&article.meta.source, &article.fingerprint);
+                learned += 1;
+            })
+            .await?;
+        *self.boilerplate.write().unwrap_or_else(std::sync::PoisonError::into_inner) = model;
         Ok(learned)
     }
 
@@ -616,7 +620,7 @@ mod tests {
         assert!(glued.duplicate, "an empty model lets the footer match: {glued:?}");
 
         let warm = Engine::new(store, EngineConfig::default());
-        assert_eq!(warm.warm_up(1_000).expect("warm up"), 12);
+        assert_eq!(warm.warm_up(1_000).await.expect("warm up"), 12);
         let alone = warm.check(newcomer).await.expect("check");
         assert!(!alone.duplicate && alone.matches.is_empty(), "{alone:?}");
     }

@@ -272,7 +272,11 @@ impl Store for EmbeddedStore {
         self.write(|index, changes| index.expire(cutoff, limit, changes)).await
     }
 
-    fn visit_recent(&self, limit: usize, visit: &mut dyn FnMut(&StoredArticle)) -> Result<()> {
+    async fn visit_recent(
+        &self,
+        limit: usize,
+        visit: &mut (dyn for<'a> FnMut(&'a StoredArticle) + Send),
+    ) -> Result<()> {
         self.lock()?.visit_recent(limit, visit);
         Ok(())
     }

@@ -63,7 +63,11 @@ impl Store for MemoryStore {
         self.with(|index| index.expire(cutoff, limit, &mut Vec::new()))
     }
 
-    fn visit_recent(&self, limit: usize, visit: &mut dyn FnMut(&StoredArticle)) -> Result<()> {
+    async fn visit_recent(
+        &self,
+        limit: usize,
+        visit: &mut (dyn for<'a> FnMut(&'a StoredArticle) + Send),
+    ) -> Result<()> {
         self.with(|index| index.visit_recent(limit, visit))
     }
 }

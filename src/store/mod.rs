@@ -179,11 +179,18 @@ pub trait Store: Send + Sync + 'static {
     /// articles (a Redis Cluster also reads each hash slot's short list of days).
     async fn expire(&self, cutoff: Micros, limit: usize) -> Result<Expired>;
 
-    /// Shows `visit` the up to `limit` most recently published stored articles, oldest of them first:
-    /// what a starting engine learns its boilerplate model from, so that a restart does not start it
-    /// empty. The stores that hold their index in the process (memory, embedded) do; the default, for
-    /// the stores that cannot list articles cheaply (Redis), shows none, and the model starts empty.
-    fn visit_recent(&self, _limit: usize, _visit: &mut dyn FnMut(&StoredArticle)) -> Result<()> {
+    /// Shows `visit` up to `limit` of the most recently published stored articles, oldest of them
+    /// first: what a starting engine learns its boilerplate model from, so that a restart (or a new
+    /// replica) does not start it empty. Memory and embedded stores show exactly the `limit` latest
+    /// by publication time; standalone Redis reads its time index from the newest hour down, so
+    /// "recent" and "oldest first" hold to the hour. The default, for a store that cannot list its
+    /// articles cheaply (Redis Cluster, whose time index is spread over every hash slot), shows none,
+    /// and the model starts empty.
+    async fn visit_recent(
+        &self,
+        _limit: usize,
+        _visit: &mut (dyn for<'a> FnMut(&'a StoredArticle) + Send),
+    ) -> Result<()> {
         Ok(())
     }
 }

@@ -66,7 +66,8 @@
 //! - `ns:t:HOUR`, list: the ids of the articles published in that hour (hours since the epoch,
 //!   [`TIME_BUCKET_US`]), appended by the insert script. Retention's time index: a list entry costs
 //!   the id and ~2 bytes, where a zset of every article would cost ~120 bytes (measured). Deletes and
-//!   re-ingests leave their old entries behind; `expire.lua` re-checks each id's record and skips them;
+//!   re-ingests leave their old entries behind; `expire.lua` re-checks each id's record and skips them.
+//!   A starting server reads the newest lists too, for its boilerplate warm-up (`visit_recent`);
 //! - `ns:t`, zset: the hours that have a list (score = the hour), one entry per hour;
 //! - `ns:t:e`, zset (score 0, member = published as 8 bytes + id, so bytewise order is time order):
 //!   the edge, the articles of the hour the retention cutoff falls in that are not due yet. Only that
@@ -92,6 +93,7 @@
 //! up again. A script error or an undecodable answer is [`Error::Internal`]. Lua scripts are not
 //! rolled back on error, so each script checks everything it can before its first write.
 
+use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
@@ -132,6 +134,11 @@ const POSTINGS_LUA: &str = include_str!("redis/postings.lua");
 /// ~24 postings, ~100 µs of Redis, measured), and Redis serves nothing else while a script runs: 16
 /// keep a script under ~2 ms.
 const EXPIRE_PER_SCRIPT: usize = 16;
+
+/// Hours of the time index one read of [`RedisStore::visit_recent`] lists.
+const HOURS_PER_READ: isize = 64;
+/// Records one `MGET` of [`RedisStore::visit_recent`] reads (~0.7 KB each).
+const RECORDS_PER_READ: usize = 512;
 
 /// Width of a time-index bucket (`ns:t:HOUR`): an hour. Wider buckets mean fewer keys (~150 bytes
 /// each, whatever they hold) but a larger edge (`ns:t:e`, ~120 bytes an article while in it), which
@@ -486,6 +493,57 @@ impl Store for RedisStore {
         let deleted = items.next().map(|flag| integer(WHAT, flag)).transpose()? == Some(1);
         let canonical_id = items.next().map(|canonical| string(WHAT, canonical)).transpose()?;
         Ok(Deleted { deleted, canonical_id })
+    }
+
+    /// The time index from its newest hour down (`ns:t`, then each hour's list from its end) until
+    /// `limit` ids, then their records oldest hour first, [`RECORDS_PER_READ`] to an `MGET`. Ids of
+    /// deleted articles count towards `limit` and are skipped; a re-ingested one is shown once.
+    async fn visit_recent(
+        &self,
+        limit: usize,
+        visit: &mut (dyn for<'a> FnMut(&'a StoredArticle) + Send),
+    ) -> Result<()> {
+        const WHAT: &str = "visit recent";
+        let mut connection = self.connection.clone();
+        let (mut ids, mut seen) = (Vec::new(), HashSet::new());
+        let mut offset: isize = 0;
+        'hours: while ids.len() < limit {
+            let mut newest = redis::cmd("ZREVRANGE");
+            newest.arg(format!("{}:t", self.namespace)).arg(offset).arg(offset + HOURS_PER_READ - 1);
+            let hours: Vec<String> = self.call(WHAT, newest.query_async(&mut connection)).await?;
+            if hours.is_empty() {
+                break;
+            }
+            offset += HOURS_PER_READ;
+            // one pipeline for the batch's lists, each read from its end, newest hour first
+            let wanted = isize::try_from(limit - ids.len()).unwrap_or(isize::MAX);
+            let mut lists = redis::pipe();
+            for hour in &hours {
+                lists.cmd("LRANGE").arg(format!("{}:t:{hour}", self.namespace)).arg(-wanted).arg(-1);
+            }
+            let listed: Vec<Vec<String>> = self.call(WHAT, lists.query_async(&mut connection)).await?;
+            for id in listed.into_iter().flat_map(|list| list.into_iter().rev()) {
+                if seen.insert(id.clone()) {
+                    ids.push(id);
+                    if ids.len() >= limit {
+                        break 'hours;
+                    }
+                }
+            }
+        }
+        ids.reverse();
+        for batch in ids.chunks(RECORDS_PER_READ) {
+            let mut read = redis::cmd("MGET");
+            for id in batch {
+                read.arg(self.article_key(id));
+            }
+            let records: Vec<Option<Vec<u8>>> = self.call(WHAT, read.query_async(&mut connection)).await?;
+            let mut articles =
+                records.iter().flatten().map(|stored| record::decode(stored)).collect::<Result<Vec<_>>>()?;
+            articles.sort_by_key(|article| article.published_us);
+            articles.iter().for_each(&mut *visit);
+        }
+        Ok(())
     }
 
     /// Scripts of at most [`EXPIRE_PER_SCRIPT`] entries each, until `limit` or nothing is left: each
