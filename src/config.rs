@@ -148,6 +148,15 @@ pub struct RuleArgs {
     /// Word-shingle containment a short article's skeleton match needs too.
     #[arg(long, env = "DEDUPD_SHORT_WORDS_FLOOR", default_value_t = MatchRule::default().short_words_floor)]
     pub short_words_floor: f64,
+    /// Word-shingle resemblance (estimated Jaccard) two articles of one source need besides a match,
+    /// unless one is nearly all inside the other (--same-source-containment): a publisher's briefs,
+    /// updates and templated reports are not copies of each other. 0 turns it off.
+    #[arg(long, env = "DEDUPD_SAME_SOURCE_RESEMBLANCE", default_value_t = MatchRule::default().same_source_resemblance)]
+    pub same_source_resemblance: f64,
+    /// Word-shingle containment at which two articles of one source match whatever their resemblance
+    /// (a re-send, an aggregator's excerpt of its own full copy).
+    #[arg(long, env = "DEDUPD_SAME_SOURCE_CONTAINMENT", default_value_t = MatchRule::default().same_source_containment)]
+    pub same_source_containment: f64,
 }
 
 impl Default for RuleArgs {
@@ -161,6 +170,8 @@ impl Default for RuleArgs {
             short_words: rule.short_words,
             short_skeleton: rule.short_skeleton,
             short_words_floor: rule.short_words_floor,
+            same_source_resemblance: rule.same_source_resemblance,
+            same_source_containment: rule.same_source_containment,
         }
     }
 }
@@ -175,6 +186,8 @@ impl RuleArgs {
             short_words: self.short_words,
             short_skeleton: self.short_skeleton,
             short_words_floor: self.short_words_floor,
+            same_source_resemblance: self.same_source_resemblance,
+            same_source_containment: self.same_source_containment,
             ..MatchRule::default()
         }
     }

@@ -5,14 +5,17 @@
 //!
 //! - **candidates** are the articles sharing a band key with the new one;
 //! - **verification** keeps those whose [`fingerprint::compare`] passes the [`MatchRule`], with
-//!   boilerplate learned per source left out ([`Boilerplate`]);
+//!   boilerplate learned per source left out ([`Boilerplate`]); two articles of one source must also
+//!   resemble each other, or one lie nearly all inside the other
+//!   ([`MatchRule::matches_within_source`]): a wire service's update or templated report is not a
+//!   copy of its earlier one;
 //! - **assignment**: the article joins the cluster of its best match. Another matched cluster is merged
 //!   in only if its canonical verifies against the joined cluster's canonical (after the article
 //!   joined). That is what stops a round-up that quotes two briefs from gluing the briefs' clusters
 //!   together, while an original that arrives after two dissimilar copies of itself (an excerpt and a
 //!   spun copy) still brings them together: it becomes the canonical, and both copies verify against it;
-//! - the **canonical** is the earliest-published member (ties: first ingested), which the store
-//!   maintains.
+//! - the **canonical** is the first member in canonical order (source tier, published, ingested,
+//!   id; see [`sources`]), which the store maintains.
 //!
 //! **Retention** (when configured): an article published before the window is refused at ingest (and
 //! at check, whose answer is what an ingest would do) rather than stored only to be expired by the
@@ -164,7 +167,7 @@ impl Engine {
                 fingerprint::may_match(&record.fingerprint, &candidate.article.fingerprint, &self.config.rule)
             })
             .filter_map(|candidate| {
-                let (verified, similarity) = self.pair(record, &candidate.article);
+                let (verified, similarity) = self.direct_pair(record, &candidate.article);
                 verified.then(|| Verified { article: candidate.article.clone(), similarity })
             })
             .collect();
@@ -174,14 +177,32 @@ impl Engine {
         verified
     }
 
-    /// Whether two articles verify against each other, and their similarity; the boilerplate of both
-    /// sources is left out.
-    fn pair(&self, a: &StoredArticle, b: &StoredArticle) -> (bool, f64) {
-        let comparison = self.with_boilerplate(|model| {
+    /// How two articles compare, the boilerplate of both sources left out.
+    fn compare(&self, a: &StoredArticle, b: &StoredArticle) -> fingerprint::Comparison {
+        self.with_boilerplate(|model| {
             let filter = model.filter(&a.meta.source, &b.meta.source);
             fingerprint::compare(&a.fingerprint, &b.fingerprint, |kind, value| filter.contains(kind, value))
-        });
-        (self.config.rule.matches(&comparison), comparison.similarity())
+        })
+    }
+
+    /// Whether two clusters' canonicals verify against each other (the merge check of [`links`]).
+    /// No same-source rule here: the article that bridges the two clusters has matched both directly,
+    /// and one aggregator's full copy and excerpt of a story are still one story.
+    fn pair(&self, a: &StoredArticle, b: &StoredArticle) -> bool {
+        self.config.rule.matches(&self.compare(a, b))
+    }
+
+    /// Whether an article matches a candidate, and their similarity: the rule, and between two
+    /// articles of one named source the same-source rule too ([`MatchRule::same_source_resemblance`]).
+    fn direct_pair(&self, a: &StoredArticle, b: &StoredArticle) -> (bool, f64) {
+        let comparison = self.compare(a, b);
+        let rule = &self.config.rule;
+        let matched = if sources::same_source(&a.meta.source, &b.meta.source) {
+            rule.matches_within_source(&comparison)
+        } else {
+            rule.matches(&comparison)
+        };
+        (matched, comparison.similarity())
     }
 
     /// Fingerprints, stores and clusters an article. Returns once the store has accepted it.
@@ -209,7 +230,7 @@ impl Engine {
             }
         };
         let matches = self.verify(&record, &lookup);
-        let linked = links(|a, b| self.pair(a, b).0, &record, &matches, &lookup.clusters);
+        let linked = links(|a, b| self.pair(a, b), &record, &matches, &lookup.clusters);
         let assigned = match self.store.assign(&id, &linked).await {
             Ok(assigned) => assigned,
             // expired by a sweep between the two steps: it reached the window's edge meanwhile
@@ -270,7 +291,7 @@ impl Engine {
     fn hypothetical(&self, record: &StoredArticle, lookup: &Lookup) -> Decision {
         let id = record.meta.id.clone();
         let matches = self.verify(record, lookup);
-        let linked = links(|a, b| self.pair(a, b).0, record, &matches, &lookup.clusters);
+        let linked = links(|a, b| self.pair(a, b), record, &matches, &lookup.clusters);
         // the clusters the article would unite, and their canonicals
         let mut cluster_id: Option<ClusterId> = None;
         let mut canonical = record.clone();
@@ -350,7 +371,10 @@ impl Engine {
         let members = cluster
             .members
             .iter()
-            .map(|member| MemberView { article: member.clone(), similarity: self.pair(&canonical, member).1 })
+            .map(|member| MemberView {
+                article: member.clone(),
+                similarity: self.compare(&canonical, member).similarity(),
+            })
             .collect();
         Ok((cluster, members))
     }
@@ -652,6 +676,66 @@ mod tests {
         // the same text under this version is a copy
         let copy = engine.ingest(article("copy", body, 3_000)).await.expect("ingest");
         assert_eq!(copy.canonical_id, "new");
+    }
+
+    /// Letters-only words, distinct for distinct `k` (a digit would make a number, and the numbers
+    /// veto would decide instead), with a function word every third word as in prose.
+    fn prose(words: std::ops::Range<usize>) -> String {
+        words
+            .map(|k| {
+                if k % 3 == 0 {
+                    return FUNCTION[k % FUNCTION.len()].to_string();
+                }
+                let (mut word, mut rest) = (String::from("z"), k);
+                loop {
+                    word.push(char::from(b'a' + (rest % 26) as u8));
+                    rest /= 26;
+                    if rest == 0 {
+                        return word;
+                    }
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// One publisher's update that reuses two thirds of its earlier article and adds as much again
+    /// (containment 0.67, resemblance 0.4) is not a copy of it; the same text on another site is, and
+    /// so are the publisher's own re-send (resemblance ~0.97) and an excerpt of a third of it
+    /// (resemblance ~0.37, but wholly inside), and a pair without sources. Either may arrive first.
+    #[test]
+    fn a_publishers_update_is_not_its_copy() {
+        let first = prose(0..150);
+        let update = format!("{} {}", prose(0..100), prose(1_000..1_100));
+        let resend = format!("{} {}", prose(0..148), prose(2_000..2_002));
+        let excerpt = prose(0..55);
+        let at = |source: &str, id: &str, body: &str, published: i64| Article {
+            source: source.into(),
+            ..article(id, body.to_string(), published)
+        };
+        for (source, other, body, expected) in [
+            ("wire.example", "wire.example", &update, false),
+            ("wire.example", "www.Wire.example", &update, false),
+            ("wire.example", "aggregator.example", &update, true),
+            ("", "", &update, true),
+            ("wire.example", "wire.example", &resend, true),
+            ("wire.example", "wire.example", &excerpt, true),
+        ] {
+            let (a, b) = (at(source, "first", &first, 1_000), at(other, "second", body, 2_000));
+            assert_eq!(together(a.clone(), b.clone()), expected, "{source} / {other}: {}", &body[..40]);
+            assert_eq!(together(b, a), expected, "{source} / {other}, second first");
+        }
+        let unruled = EngineConfig {
+            rule: MatchRule { same_source_resemblance: 0.0, ..MatchRule::default() },
+            ..EngineConfig::default()
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        let joined = runtime.block_on(async {
+            let engine = Engine::new(Arc::new(MemoryStore::new()), unruled);
+            engine.ingest(at("wire.example", "first", &first, 1_000)).await.expect("ingest");
+            engine.ingest(at("wire.example", "second", &update, 2_000)).await.expect("ingest").duplicate
+        });
+        assert!(joined, "with the rule off, containment alone decides");
     }
 
     /// A backdated copy on a known aggregator does not become canonical, and a trusted source's

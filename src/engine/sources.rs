@@ -50,6 +50,13 @@ impl SourceTiers {
     }
 }
 
+/// Whether two articles come from one source (compared as the lists compare them); an empty source
+/// is nobody's, not a source of its own.
+pub fn same_source(a: &str, b: &str) -> bool {
+    let a = canonical_source(a);
+    !a.is_empty() && a == canonical_source(b)
+}
+
 fn canonical_source(source: &str) -> String {
     let source = source.trim().trim_end_matches('.').to_ascii_lowercase();
     match source.strip_prefix("www.") {
@@ -89,6 +96,15 @@ mod tests {
         let both = SourceTiers::new(&["example.org"], &["example.org"]);
         assert_eq!(both.tier("example.org"), SourceTier::Trusted);
         assert_eq!(SourceTiers::default().tier("bbc.co.uk"), SourceTier::Ordinary);
+    }
+
+    #[test]
+    fn one_source_as_the_lists_spell_it_and_no_source_is_nobody() {
+        assert!(same_source("reuters.com", "www.Reuters.com."));
+        assert!(!same_source("reuters.com", "news.reuters.com"));
+        assert!(!same_source("reuters.com", "bbc.co.uk"));
+        assert!(!same_source("", ""));
+        assert!(!same_source(" ", "www."));
     }
 
     #[test]

@@ -189,6 +189,18 @@ pub struct MatchRule {
     /// containment tolerates the numbers a header adds (dates) or an excerpt drops.
     pub numbers: f64,
     pub numbers_min: usize,
+    /// Two articles of one source must also *resemble* each other this much (word shingles,
+    /// [`Overlap::resemblance`]: an estimate of their Jaccard similarity), unless one is nearly all
+    /// inside the other ([`MatchRule::same_source_containment`]). A publisher's own brief and its
+    /// update, or its templated reports (rate changes, bond issues, a central bank's daily
+    /// operations), contain much of each other's text without being copies of each other; its
+    /// re-sends and corrections resemble their first version closely, and an aggregator's excerpt of
+    /// a story lies wholly inside its full copy of it. Copies on other sources are not held to it.
+    /// 0 turns it off. The engine applies it ([`MatchRule::matches_within_source`]): only it knows
+    /// the sources.
+    pub same_source_resemblance: f64,
+    /// The word containment at which two articles of one source match whatever their resemblance.
+    pub same_source_containment: f64,
 }
 
 impl Default for MatchRule {
@@ -205,6 +217,8 @@ impl Default for MatchRule {
             short_min_shared: 3,
             numbers: 0.34,
             numbers_min: 6,
+            same_source_resemblance: 0.5,
+            same_source_containment: 0.9,
         }
     }
 }
@@ -228,6 +242,14 @@ impl MatchRule {
         let on_skeleton =
             skeleton >= self.skeleton && c.skeleton.shared >= self.min_shared && words >= self.words_floor;
         on_words || on_skeleton
+    }
+
+    /// Whether a comparison of two articles of one source is a verified match: [`MatchRule::matches`],
+    /// and the [`MatchRule::same_source_resemblance`] or [`MatchRule::same_source_containment`].
+    pub fn matches_within_source(&self, c: &Comparison) -> bool {
+        self.matches(c)
+            && (c.words.resemblance() >= self.same_source_resemblance
+                || c.words.containment() >= self.same_source_containment)
     }
 }
 

@@ -43,6 +43,8 @@ pub struct Overlap {
     pub shared: usize,
     /// Size of the smaller of the two samples.
     pub smaller: usize,
+    /// Size of the larger of the two samples.
+    pub larger: usize,
 }
 
 impl Overlap {
@@ -52,6 +54,16 @@ impl Overlap {
             return 0.0;
         }
         self.shared as f64 / self.smaller as f64
+    }
+
+    /// shared ÷ the union of the two samples: an estimate of the texts' Jaccard resemblance, 0 when
+    /// both are empty. Unlike containment, an excerpt resembles its whole only as much as it covers.
+    pub fn resemblance(&self) -> f64 {
+        let union = self.smaller + self.larger - self.shared;
+        if union == 0 {
+            return 0.0;
+        }
+        self.shared as f64 / union as f64
     }
 }
 
@@ -133,7 +145,7 @@ impl Sketch {
         }
         in_mine += mine[i..].iter().filter(|&&v| !excluded(compared(v))).count();
         in_theirs += theirs[j..].iter().filter(|&&v| !excluded(compared(v))).count();
-        Overlap { shared, smaller: in_mine.min(in_theirs) }
+        Overlap { shared, smaller: in_mine.min(in_theirs), larger: in_mine.max(in_theirs) }
     }
 
     /// The values both samples hold below their common cut, boilerplate included: an upper bound on
@@ -209,6 +221,18 @@ mod tests {
         assert!(overlap.smaller > 0);
         assert_eq!(overlap.shared, overlap.smaller);
         assert_eq!(overlap.containment(), 1.0);
+    }
+
+    #[test]
+    fn resemblance_is_the_share_of_the_union() {
+        let whole = sketch(0..3000);
+        let excerpt = sketch(0..900);
+        let near = excerpt.overlap(&whole, |_| false).resemblance();
+        // 0.3 expected; a 48-value sample puts a standard deviation of ~0.07 around it
+        assert!((0.15..0.45).contains(&near), "a 30% excerpt resembles its whole ~0.3: {near}");
+        assert_eq!(whole.overlap(&whole, |_| false).resemblance(), 1.0);
+        assert_eq!(whole.overlap(&sketch(5000..8000), |_| false).resemblance(), 0.0);
+        assert_eq!(Sketch::default().overlap(&Sketch::default(), |_| false).resemblance(), 0.0);
     }
 
     #[test]
