@@ -53,8 +53,18 @@ impl SourceTiers {
 /// Whether two articles come from one source (compared as the lists compare them); an empty source
 /// is nobody's, not a source of its own.
 pub fn same_source(a: &str, b: &str) -> bool {
-    let a = canonical_source(a);
-    !a.is_empty() && a == canonical_source(b)
+    let (a, b) = (bare_source(a), bare_source(b));
+    !a.is_empty() && a.eq_ignore_ascii_case(b)
+}
+
+/// What [`canonical_source`] gives, but for the letter case and without allocating: [`same_source`]
+/// runs for every candidate that passes the cheap checks.
+fn bare_source(source: &str) -> &str {
+    let source = source.trim().trim_end_matches('.');
+    match source.get(..4) {
+        Some(www) if www.eq_ignore_ascii_case("www.") => &source[4..],
+        _ => source,
+    }
 }
 
 fn canonical_source(source: &str) -> String {
@@ -105,6 +115,10 @@ mod tests {
         assert!(!same_source("reuters.com", "bbc.co.uk"));
         assert!(!same_source("", ""));
         assert!(!same_source(" ", "www."));
+        for (a, b) in [("WWW.Example.org.", "example.org"), ("wwwx.org", "x.org"), ("ww.x", "ww.x"), ("é.fr", "É.fr")]
+        {
+            assert_eq!(same_source(a, b), canonical_source(a) == canonical_source(b), "{a} / {b}");
+        }
     }
 
     #[test]
