@@ -37,17 +37,7 @@ impl Harness {
 
     /// Like [`Harness::start`], with the configuration adjusted by `configure`.
     async fn start_with(store: &str, configure: impl FnOnce(ServeConfig) -> ServeConfig) -> Harness {
-        let (store_url, guard): (String, Box<dyn Any + Send>) = match store {
-            "embedded" => {
-                let dir = tempfile::tempdir().expect("temporary directory");
-                (format!("embedded://{}", dir.path().display()), Box::new(dir))
-            }
-            "redis" => {
-                let redis = RedisServer::start();
-                (redis.url(), Box::new(redis))
-            }
-            other => panic!("unknown store {other}"),
-        };
+        let (store_url, guard) = new_store(store);
         Self::serve(configure(ServeConfig { store: store_url, ..ServeConfig::default() }), guard).await
     }
 
@@ -88,6 +78,21 @@ impl Harness {
         if let Some(server) = self.server.take() {
             server.shutdown().await.expect("clean shutdown");
         }
+    }
+}
+
+/// A new, empty store of the kind `store` names: its URL, and what must outlive the servers on it.
+fn new_store(store: &str) -> (String, Box<dyn Any + Send>) {
+    match store {
+        "embedded" => {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            (format!("embedded://{}", dir.path().display()), Box::new(dir))
+        }
+        "redis" => {
+            let redis = RedisServer::start();
+            (redis.url(), Box::new(redis))
+        }
+        other => panic!("unknown store {other}"),
     }
 }
 
@@ -597,4 +602,46 @@ async fn namespaces_keep_feeds_apart_on_one_redis() {
     let error = Server::start(embedded, listener).await.err().expect("refused").to_string();
     assert!(error.contains("only redis stores have namespaces"), "{error}");
     assert!(!dir.path().join("data").exists(), "refused before the store was opened");
+}
+
+/// A server that starts on a store already holding a source's articles learns that source's footer
+/// before it serves (`--warm-up-articles`): an article that shares only the footer is no duplicate,
+/// where a server started with the warm-up off matches it on the footer alone. On the embedded store
+/// after a restart, on Redis as a new replica would.
+async fn a_starting_server_knows_the_footers_already_stored(store: &str) {
+    let (url, guard) = new_store(store);
+    let config = |warm_up_articles| ServeConfig { store: url.clone(), warm_up_articles, ..ServeConfig::default() };
+    let footer = article_text(900, 90);
+    let from_aggregator = |id: &str, seed: u64, minutes: i64| Article {
+        source: "aggregator.example".into(),
+        ..article(id, &format!("{} {footer}", article_text(seed, 25)), minutes)
+    };
+    let mut first = Harness::serve(config(0), Box::new(())).await;
+    for n in 0..12 {
+        first.ingest(from_aggregator(&format!("agg-{n}"), 100 + n, n as i64)).await;
+    }
+    first.stop().await;
+
+    let newcomer = from_aggregator("agg-new", 999, 60);
+    let check = |mut harness: Harness, article: Article| async move {
+        let checked =
+            harness.client.check(proto::CheckRequest { article: Some(article) }).await.expect("check").into_inner();
+        harness.stop().await;
+        checked
+    };
+    let cold = check(Harness::serve(config(0), Box::new(())).await, newcomer.clone()).await;
+    assert!(cold.duplicate, "an empty model lets the footer match: {cold:?}");
+    let warm = check(Harness::serve(config(1_000), guard).await, newcomer).await;
+    assert!(!warm.duplicate, "the warmed-up model knows the footer: {warm:?}");
+    assert!(warm.matches.is_empty(), "{:?}", warm.matches);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_starting_server_knows_the_footers_already_stored_embedded() {
+    a_starting_server_knows_the_footers_already_stored("embedded").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_starting_server_knows_the_footers_already_stored_redis() {
+    a_starting_server_knows_the_footers_already_stored("redis").await;
 }
