@@ -727,20 +727,22 @@ async fn embedded_data_survives_reopen() {
     assert_eq!(ids(&store.lookup(&keys, LIMIT).await.unwrap()), ["a"], "postings are rebuilt");
 }
 
-/// The in-process stores and standalone Redis show a starting engine their most recently published
-/// articles, oldest of them first (the boilerplate model's warm-up, `Engine::warm_up`): the embedded
-/// store after a reopen, Redis to a new connection, as a restarted replica sees it, skipping a
-/// deleted article and showing a re-ingested one once.
-#[tokio::test]
+/// Every store shows a starting engine its most recently published articles, oldest of them first
+/// (the boilerplate model's warm-up, `Engine::warm_up`): the embedded store after a reopen, Redis and
+/// Redis Cluster to a new connection, as a restarted replica sees them, skipping a deleted article
+/// and showing a re-ingested one once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stores_visit_their_recent_articles() {
     let dir = tempfile::tempdir().unwrap();
     let memory = MemoryStore::new();
     let redis_server = RedisServer::start();
+    let redis_cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
     let articles = [("late", 41, 3 * HOUR), ("early", 42, HOUR), ("middle", 43, 2 * HOUR), ("gone", 44, 4 * HOUR)];
     {
         let embedded = EmbeddedStore::open(dir.path()).unwrap();
         let redis = RedisStore::connect_with_namespace(&redis_server.url(), "visit").await.unwrap();
-        for store in [&embedded as &dyn Store, &memory, &redis] {
+        let cluster = RedisClusterStore::connect_with_namespace(&redis_cluster.url(), "visit").await.unwrap();
+        for store in [&embedded as &dyn Store, &memory, &redis, &cluster] {
             for (id, seed, published) in articles {
                 ingest(store, article(id, seed, published, published)).await;
             }
@@ -751,10 +753,11 @@ async fn stores_visit_their_recent_articles() {
     }
     let reopened = EmbeddedStore::open(dir.path()).unwrap();
     let redis = RedisStore::connect_with_namespace(&redis_server.url(), "visit").await.unwrap();
-    for store in [&reopened as &dyn Store, &memory, &redis] {
+    let cluster = RedisClusterStore::connect_with_namespace(&redis_cluster.url(), "visit").await.unwrap();
+    for store in [&reopened as &dyn Store, &memory, &redis, &cluster] {
         let mut seen = Vec::new();
         store.visit_recent(2, &mut |article| seen.push(article.meta.id.clone())).await.unwrap();
-        let latest: &[&str] = if store.kind() == "redis" { &["late"] } else { &["middle", "late"] };
+        let latest: &[&str] = if store.kind().starts_with("redis") { &["late"] } else { &["middle", "late"] };
         assert_eq!(seen, latest, "{}: the deleted article's entry counts on redis", store.kind());
         let mut all = Vec::new();
         store.visit_recent(100, &mut |article| all.push(article.meta.id.clone())).await.unwrap();

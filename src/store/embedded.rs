@@ -27,7 +27,7 @@ use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_
 use crate::error::{Error, Result};
 
 use super::local::{Change, LocalIndex};
-use super::{Assigned, Expired, Inserted, Lookup, Store};
+use super::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
 
 /// Article id → postcard-encoded [`StoredArticle`].
 const ARTICLES: TableDefinition<&str, &[u8]> = TableDefinition::new("articles");
@@ -272,11 +272,7 @@ impl Store for EmbeddedStore {
         self.write(|index, changes| index.expire(cutoff, limit, changes)).await
     }
 
-    async fn visit_recent(
-        &self,
-        limit: usize,
-        visit: &mut (dyn for<'a> FnMut(&'a StoredArticle) + Send),
-    ) -> Result<()> {
+    async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
         self.lock()?.visit_recent(limit, visit);
         Ok(())
     }

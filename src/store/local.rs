@@ -310,7 +310,7 @@ impl LocalIndex {
     }
 
     /// See [`super::Store::visit_recent`].
-    pub fn visit_recent(&self, limit: usize, visit: &mut (dyn FnMut(&StoredArticle) + Send)) {
+    pub fn visit_recent(&self, limit: usize, visit: &mut super::Visitor<'_>) {
         let skip = self.by_time.len().saturating_sub(limit);
         for &(_, slot) in self.by_time.iter().skip(skip) {
             if let Some(article) = self.article(slot) {

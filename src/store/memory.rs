@@ -11,7 +11,7 @@ use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_
 use crate::error::{Error, Result};
 
 use super::local::LocalIndex;
-use super::{Assigned, Expired, Inserted, Lookup, Store};
+use super::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -63,11 +63,7 @@ impl Store for MemoryStore {
         self.with(|index| index.expire(cutoff, limit, &mut Vec::new()))
     }
 
-    async fn visit_recent(
-        &self,
-        limit: usize,
-        visit: &mut (dyn for<'a> FnMut(&'a StoredArticle) + Send),
-    ) -> Result<()> {
+    async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
         self.with(|index| index.visit_recent(limit, visit))
     }
 }

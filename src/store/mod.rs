@@ -120,6 +120,9 @@ pub const MIN_SHARED_KEYS: u32 = 2;
 /// Redis CPU that grew with the index.
 pub const POSTINGS_READ_PER_KEY: usize = 32;
 
+/// What [`Store::visit_recent`] shows each article to.
+pub type Visitor<'v> = dyn for<'a> FnMut(&'a StoredArticle) + Send + 'v;
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// A short name for logs and metrics: `memory`, `embedded`, `redis`.
@@ -182,15 +185,11 @@ pub trait Store: Send + Sync + 'static {
     /// Shows `visit` up to `limit` of the most recently published stored articles, oldest of them
     /// first: what a starting engine learns its boilerplate model from, so that a restart (or a new
     /// replica) does not start it empty. Memory and embedded stores show exactly the `limit` latest
-    /// by publication time; standalone Redis reads its time index from the newest hour down, so
-    /// "recent" and "oldest first" hold to the hour. The default, for a store that cannot list its
-    /// articles cheaply (Redis Cluster, whose time index is spread over every hash slot), shows none,
-    /// and the model starts empty.
-    async fn visit_recent(
-        &self,
-        _limit: usize,
-        _visit: &mut (dyn for<'a> FnMut(&'a StoredArticle) + Send),
-    ) -> Result<()> {
+    /// by publication time; the Redis stores read their time index from its newest bucket down
+    /// (standalone: hours; cluster: each slot's newest days), so "recent" holds to the bucket, and
+    /// entries of deleted articles count towards `limit`. The default, for a store that cannot list
+    /// its articles cheaply, shows none, and the model starts empty.
+    async fn visit_recent(&self, _limit: usize, _visit: &mut Visitor<'_>) -> Result<()> {
         Ok(())
     }
 }

@@ -105,7 +105,7 @@ use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_
 use crate::error::{Error, Result};
 
 use super::{
-    Assigned, Candidate, ClusterHead, Expired, Inserted, Lookup, MIN_SHARED_KEYS, POSTINGS_READ_PER_KEY, Store,
+    Assigned, Candidate, ClusterHead, Expired, Inserted, Lookup, MIN_SHARED_KEYS, POSTINGS_READ_PER_KEY, Store, Visitor,
 };
 
 mod record;
@@ -496,13 +496,9 @@ impl Store for RedisStore {
     }
 
     /// The time index from its newest hour down (`ns:t`, then each hour's list from its end) until
-    /// `limit` ids, then their records oldest hour first, [`RECORDS_PER_READ`] to an `MGET`. Ids of
+    /// `limit` ids, then their records oldest hour first, `RECORDS_PER_READ` to an `MGET`. Ids of
     /// deleted articles count towards `limit` and are skipped; a re-ingested one is shown once.
-    async fn visit_recent(
-        &self,
-        limit: usize,
-        visit: &mut (dyn for<'a> FnMut(&'a StoredArticle) + Send),
-    ) -> Result<()> {
+    async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
         const WHAT: &str = "visit recent";
         let mut connection = self.connection.clone();
         let (mut ids, mut seen) = (Vec::new(), HashSet::new());

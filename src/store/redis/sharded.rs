@@ -38,7 +38,8 @@
 //!   buckets add no step and no round trip to an ingest. Days rather than hours because there are
 //!   4,096 slots: a bucket key costs ~135 bytes however little it holds (measured; README, *Redis
 //!   memory and CPU*);
-//! - `ns:t:{S}`, zset: the slot's days that have a list (score = the day);
+//! - `ns:t:{S}`, zset: the slot's days that have a list (score = the day); a starting server reads
+//!   the newest two of every slot, and their lists, for its boilerplate warm-up (`visit_recent`);
 //! - `ns:t:{S}e`, zset (score 0, members are the list entries, so bytewise order is time order): the
 //!   slot's edge, the entries of past days that `expire` is working through, among them those of
 //!   the day the cutoff falls in that are not due yet.
@@ -115,7 +116,7 @@ use redis::{Script, Value};
 use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_micros};
 use crate::error::{Error, Result};
 use crate::store::{
-    Assigned, Candidate, ClusterHead, Expired, Inserted, Lookup, MIN_SHARED_KEYS, POSTINGS_READ_PER_KEY, Store,
+    Assigned, Candidate, ClusterHead, Expired, Inserted, Lookup, MIN_SHARED_KEYS, POSTINGS_READ_PER_KEY, Store, Visitor,
 };
 
 use super::{
@@ -136,6 +137,10 @@ const MAX_PREPARED: usize = 4096;
 pub const TIME_BUCKET_US: Micros = 86_400_000_000;
 /// Slots whose time index `expire` reads at once.
 const SLOTS_AT_ONCE: usize = 512;
+/// Days of each slot's time index a warm-up reads at most (see `visit_recent`).
+const WARM_UP_DAYS: isize = 2;
+/// Reads a warm-up keeps in flight: slots' days, lists, records.
+const WARM_UP_READS_IN_FLIGHT: usize = 64;
 /// Days one `due` step returns: more than one only after retention was off or the sweeper stopped.
 const DUE_DAYS: usize = 8;
 /// Slots `expire` works on at once (each with up to 24 postings to remove per article): enough to
@@ -1039,6 +1044,74 @@ impl Store for RedisClusterStore {
         let stored = bytes(WHAT, answer)?;
         let canonical_id = self.unlink(&record::decode(&stored)?, record::number(&stored)?).await?;
         Ok(Deleted { deleted: true, canonical_id })
+    }
+
+    /// Every slot's newest `WARM_UP_DAYS` days (`ns:t:{S}`, `WARM_UP_READS_IN_FLIGHT` slots at a
+    /// time), then the days' lists newest day first, each from its end, until `limit` entries; the
+    /// entries (published time, then id) sort by time across slots, and the records of the newest
+    /// `limit` are read and shown oldest first. Entries of deleted articles count towards `limit` and
+    /// are skipped; a re-ingested article is shown once. A slot whose newest days all fell before
+    /// another slot's is read no further: "recent" holds to the day, as far as the slots keep days.
+    async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
+        const WHAT: &str = "visit recent";
+        if limit == 0 {
+            return Ok(());
+        }
+        let newest_days = futures::stream::iter(0..SLOTS as usize)
+            .map(|slot| async move {
+                let [days_key, _] = self.slot_time_keys(slot);
+                let mut newest = redis::cmd("ZREVRANGE");
+                newest.arg(days_key).arg(0).arg(WARM_UP_DAYS - 1);
+                let days: Vec<String> = self.command(WHAT, newest).await?;
+                Ok::<_, Error>(days.into_iter().map(move |day| (day, slot)))
+            })
+            .buffered(WARM_UP_READS_IN_FLIGHT)
+            .try_collect::<Vec<_>>()
+            .await?;
+        let mut lists: Vec<(i64, usize, String)> = newest_days
+            .into_iter()
+            .flatten()
+            .filter_map(|(day, slot)| Some((day.parse::<i64>().ok()?, slot, day)))
+            .collect();
+        lists.sort_unstable_by(|a, b| b.cmp(a));
+        let wanted = isize::try_from(limit).unwrap_or(isize::MAX);
+        let mut entries: Vec<Vec<u8>> = Vec::new();
+        // a day at a time, so that a newer day's entries are all read before an older day's
+        for day_lists in lists.chunk_by(|a, b| a.0 == b.0) {
+            let keys: Vec<String> = day_lists.iter().map(|(_, slot, day)| self.day_key(*slot, day)).collect();
+            let listed = futures::stream::iter(keys)
+                .map(|key| async move {
+                    let mut latest = redis::cmd("LRANGE");
+                    latest.arg(key).arg(-wanted).arg(-1);
+                    self.command::<Vec<Vec<u8>>>(WHAT, latest).await
+                })
+                .buffered(WARM_UP_READS_IN_FLIGHT)
+                .try_collect::<Vec<_>>()
+                .await?;
+            entries.extend(listed.into_iter().flatten());
+            if entries.len() >= limit {
+                break;
+            }
+        }
+        // newest first by (published, id), the limit kept, then oldest first
+        entries.sort_unstable_by(|a, b| b.cmp(a));
+        entries.truncate(limit);
+        entries.reverse();
+        let mut seen = std::collections::HashSet::new();
+        let ids: Vec<String> = entries
+            .iter()
+            .filter_map(|entry| std::str::from_utf8(entry.get(8..)?).ok())
+            .filter(|id| seen.insert(id.to_string()))
+            .map(str::to_string)
+            .collect();
+        let mut records =
+            futures::stream::iter(ids).map(|id| async move { self.read(&id).await }).buffered(WARM_UP_READS_IN_FLIGHT);
+        while let Some(read) = records.next().await {
+            if let Some((article, _)) = read? {
+                visit(&article);
+            }
+        }
+        Ok(())
     }
 
     /// Visits the slots from where the last call stopped (see the module doc); `more` is false only
