@@ -45,7 +45,7 @@ fn accepted(listener: TcpListener) -> TcpIncoming {
 
 /// Stored articles a starting server learns its boilerplate model from by default (the most recently
 /// published; see [`Engine::warm_up`] and `--warm-up-articles`): enough for every active source to show
-/// its footers, and a bound on the time a start takes (~1 µs an article in process, ~7 µs on Redis).
+/// its footers, and a bound on the time a start takes (~1 µs an article in process, 7–25 µs on Redis).
 pub const WARM_UP_ARTICLES: usize = 200_000;
 
 /// Articles one expiry call removes at most: one journal commit on the embedded store; on Redis, a
