@@ -48,6 +48,10 @@ fn accepted(listener: TcpListener) -> TcpIncoming {
 /// its footers, and a bound on the time a start takes (~1 µs an article in process, 7–25 µs on Redis).
 pub const WARM_UP_ARTICLES: usize = 200_000;
 
+/// The longest a warm-up may delay serving: each store call has its own deadline, but a slow store
+/// could still take minutes over 200,000 articles. Past it the server starts with an empty model.
+const WARM_UP_DEADLINE: Duration = Duration::from_secs(60);
+
 /// Articles one expiry call removes at most: one journal commit on the embedded store; on Redis, a
 /// few short scripts (see the store).
 pub const EXPIRE_BATCH: usize = 256;
@@ -77,15 +81,19 @@ impl Server {
         let shutdown = CancellationToken::new();
         let engine = Engine::new(store.clone(), config.engine());
         let started = std::time::Instant::now();
-        // a warm-up that fails (a store that answers slowly at start) leaves the model empty, as it
-        // was before warm-ups: a reason to log, not to refuse to serve
-        match engine.warm_up(config.warm_up_articles).await {
-            Ok(0) => {}
-            Ok(learned) => {
+        // a warm-up that fails or runs out of time (a store that errs or answers slowly at start)
+        // leaves the model empty, as it was before warm-ups: a reason to log, not to refuse to serve
+        match tokio::time::timeout(WARM_UP_DEADLINE, engine.warm_up(config.warm_up_articles)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(learned)) => {
                 let elapsed_ms = started.elapsed().as_millis() as u64;
                 tracing::info!(articles = learned, elapsed_ms, "boilerplate model learned from stored articles");
             }
-            Err(error) => tracing::warn!(%error, "boilerplate warm-up failed; the model starts empty"),
+            Ok(Err(error)) => tracing::warn!(%error, "boilerplate warm-up failed; the model starts empty"),
+            Err(_) => {
+                let deadline_s = WARM_UP_DEADLINE.as_secs();
+                tracing::warn!(deadline_s, "boilerplate warm-up ran out of time; the model starts empty");
+            }
         }
         let sweeper = engine.retention().map(|retention| {
             let every = humantime::format_duration(config.retention_sweep);

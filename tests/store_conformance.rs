@@ -759,6 +759,11 @@ async fn stores_visit_their_recent_articles() {
         store.visit_recent(2, &mut |article| seen.push(article.meta.id.clone())).await.unwrap();
         let latest: &[&str] = if store.kind().starts_with("redis") { &["late"] } else { &["middle", "late"] };
         assert_eq!(seen, latest, "{}: the deleted article's entry counts on redis", store.kind());
+        let mut seen = Vec::new();
+        store.visit_recent(3, &mut |article| seen.push(article.meta.id.clone())).await.unwrap();
+        let latest: &[&str] =
+            if store.kind().starts_with("redis") { &["middle", "late"] } else { &["early", "middle", "late"] };
+        assert_eq!(seen, latest, "{}: oldest first", store.kind());
         let mut all = Vec::new();
         store.visit_recent(100, &mut |article| all.push(article.meta.id.clone())).await.unwrap();
         assert_eq!(all, ["early", "middle", "late"], "{}", store.kind());

@@ -50,8 +50,10 @@ impl SourceTiers {
     }
 }
 
-/// Whether two articles come from one source (compared as the lists compare them); an empty source
-/// is nobody's, not a source of its own.
+/// Whether two articles come from one source: case, a trailing dot and `www.` ignored, as the lists
+/// spell sources, but a subdomain is a source of its own (unlike a list entry, which covers its
+/// subdomains: `news.reuters.com` may well publish what `reuters.com` wrote). An empty source is
+/// nobody's, not a source of its own.
 pub fn same_source(a: &str, b: &str) -> bool {
     let (a, b) = (bare_source(a), bare_source(b));
     !a.is_empty() && a.eq_ignore_ascii_case(b)

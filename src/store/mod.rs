@@ -186,9 +186,10 @@ pub trait Store: Send + Sync + 'static {
     /// first: what a starting engine learns its boilerplate model from, so that a restart (or a new
     /// replica) does not start it empty. Memory and embedded stores show exactly the `limit` latest
     /// by publication time; the Redis stores read their time index from its newest bucket down
-    /// (standalone: hours; cluster: each slot's newest days), so "recent" holds to the bucket, and
-    /// entries of deleted articles count towards `limit`. The default, for a store that cannot list
-    /// its articles cheaply, shows none, and the model starts empty.
+    /// (standalone: hours; cluster: each slot's eight newest days, so no older), so "recent" and "oldest
+    /// first" hold to the bucket, and entries of deleted articles count towards `limit`. An article
+    /// is shown once. The default, for a store that cannot list its articles cheaply, shows none, and
+    /// the model starts empty.
     async fn visit_recent(&self, _limit: usize, _visit: &mut Visitor<'_>) -> Result<()> {
         Ok(())
     }

@@ -497,7 +497,9 @@ impl Store for RedisStore {
 
     /// The time index from its newest hour down (`ns:t`, then each hour's list from its end) until
     /// `limit` ids, then their records oldest hour first, `RECORDS_PER_READ` to an `MGET`. Ids of
-    /// deleted articles count towards `limit` and are skipped; a re-ingested one is shown once.
+    /// deleted articles count towards `limit` and are skipped; a re-ingested one counts once and is
+    /// shown once, at its newest entry. Records are sorted by publication time within each `MGET`,
+    /// so "oldest first" holds to the hour.
     async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
         const WHAT: &str = "visit recent";
         let mut connection = self.connection.clone();
@@ -511,11 +513,27 @@ impl Store for RedisStore {
                 break;
             }
             offset += HOURS_PER_READ;
-            // one pipeline for the batch's lists, each read from its end, newest hour first
-            let wanted = isize::try_from(limit - ids.len()).unwrap_or(isize::MAX);
-            let mut lists = redis::pipe();
-            for hour in &hours {
-                lists.cmd("LRANGE").arg(format!("{}:t:{hour}", self.namespace)).arg(-wanted).arg(-1);
+            // the batch's list lengths, then (newest hour first, each from its end) only as many
+            // entries as are still wanted: one pipeline each
+            let keys: Vec<String> = hours.iter().map(|hour| format!("{}:t:{hour}", self.namespace)).collect();
+            let mut lengths = redis::pipe();
+            for key in &keys {
+                lengths.cmd("LLEN").arg(key);
+            }
+            let lengths: Vec<usize> = self.call(WHAT, lengths.query_async(&mut connection)).await?;
+            let (mut lists, mut wanted, mut listing) = (redis::pipe(), limit - ids.len(), 0);
+            for (key, length) in keys.iter().zip(lengths) {
+                let take = length.min(wanted);
+                if wanted == 0 {
+                    break;
+                }
+                if take > 0 {
+                    lists.cmd("LRANGE").arg(key).arg(-isize::try_from(take).unwrap_or(isize::MAX)).arg(-1);
+                    (wanted, listing) = (wanted - take, listing + 1);
+                }
+            }
+            if listing == 0 {
+                continue;
             }
             let listed: Vec<Vec<String>> = self.call(WHAT, lists.query_async(&mut connection)).await?;
             for id in listed.into_iter().flat_map(|list| list.into_iter().rev()) {

@@ -39,7 +39,7 @@
 //!   4,096 slots: a bucket key costs ~135 bytes however little it holds (measured; README, *Redis
 //!   memory and CPU*);
 //! - `ns:t:{S}`, zset: the slot's days that have a list (score = the day); a starting server reads
-//!   the newest two of every slot, and their lists, for its boilerplate warm-up (`visit_recent`);
+//!   the newest eight of every slot, and their lists, for its boilerplate warm-up (`visit_recent`);
 //! - `ns:t:{S}e`, zset (score 0, members are the list entries, so bytewise order is time order): the
 //!   slot's edge, the entries of past days that `expire` is working through, among them those of
 //!   the day the cutoff falls in that are not due yet.
@@ -138,7 +138,7 @@ pub const TIME_BUCKET_US: Micros = 86_400_000_000;
 /// Slots whose time index `expire` reads at once.
 const SLOTS_AT_ONCE: usize = 512;
 /// Days of each slot's time index a warm-up reads at most (see `visit_recent`).
-const WARM_UP_DAYS: isize = 2;
+const WARM_UP_DAYS: isize = 8;
 /// Reads a warm-up keeps in flight: slots' days, lists, records.
 const WARM_UP_READS_IN_FLIGHT: usize = 64;
 /// Days one `due` step returns: more than one only after retention was off or the sweeper stopped.
@@ -1049,9 +1049,12 @@ impl Store for RedisClusterStore {
     /// Every slot's newest `WARM_UP_DAYS` days (`ns:t:{S}`, `WARM_UP_READS_IN_FLIGHT` slots at a
     /// time), then the days' lists newest day first, each from its end, until `limit` entries; the
     /// entries (published time, then id) sort by time across slots, and the records of the newest
-    /// `limit` are read and shown oldest first. Entries of deleted articles count towards `limit` and
-    /// are skipped; a re-ingested article is shown once. A slot whose newest days all fell before
-    /// another slot's is read no further: "recent" holds to the day, as far as the slots keep days.
+    /// `limit` ids are read and shown oldest first. Only the days from which every slot was read are
+    /// used (a slot with more days may hold older articles of any day before its oldest read one),
+    /// so a warm-up covers at most the eight newest days of the busiest slots; newer days are read
+    /// first, and older ones only while `limit` is not reached. Entries of deleted articles
+    /// count towards `limit` and are skipped; a re-ingested article counts once and is shown once,
+    /// at its newest entry.
     async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
         const WHAT: &str = "visit recent";
         if limit == 0 {
@@ -1063,15 +1066,25 @@ impl Store for RedisClusterStore {
                 let mut newest = redis::cmd("ZREVRANGE");
                 newest.arg(days_key).arg(0).arg(WARM_UP_DAYS - 1);
                 let days: Vec<String> = self.command(WHAT, newest).await?;
-                Ok::<_, Error>(days.into_iter().map(move |day| (day, slot)))
+                Ok::<_, Error>((slot, days))
             })
             .buffered(WARM_UP_READS_IN_FLIGHT)
             .try_collect::<Vec<_>>()
             .await?;
+        // a slot that has more days than were read may hold articles of any day before its oldest
+        // read one: the index is complete only from the latest such day on
+        let read_days = usize::try_from(WARM_UP_DAYS).unwrap_or(usize::MAX);
+        let complete_from = newest_days
+            .iter()
+            .filter(|(_, days)| days.len() >= read_days)
+            .filter_map(|(_, days)| days.last()?.parse::<i64>().ok())
+            .max()
+            .unwrap_or(i64::MIN);
         let mut lists: Vec<(i64, usize, String)> = newest_days
             .into_iter()
-            .flatten()
-            .filter_map(|(day, slot)| Some((day.parse::<i64>().ok()?, slot, day)))
+            .flat_map(|(slot, days)| days.into_iter().map(move |day| (slot, day)))
+            .filter_map(|(slot, day)| Some((day.parse::<i64>().ok()?, slot, day)))
+            .filter(|(day, _, _)| *day >= complete_from)
             .collect();
         lists.sort_unstable_by(|a, b| b.cmp(a));
         let wanted = isize::try_from(limit).unwrap_or(isize::MAX);
@@ -1093,17 +1106,17 @@ impl Store for RedisClusterStore {
                 break;
             }
         }
-        // newest first by (published, id), the limit kept, then oldest first
+        // newest first by (published, id), an id at its newest entry, the limit kept, then oldest first
         entries.sort_unstable_by(|a, b| b.cmp(a));
-        entries.truncate(limit);
-        entries.reverse();
         let mut seen = std::collections::HashSet::new();
-        let ids: Vec<String> = entries
+        let mut ids: Vec<String> = entries
             .iter()
             .filter_map(|entry| std::str::from_utf8(entry.get(8..)?).ok())
             .filter(|id| seen.insert(id.to_string()))
+            .take(limit)
             .map(str::to_string)
             .collect();
+        ids.reverse();
         let mut records =
             futures::stream::iter(ids).map(|id| async move { self.read(&id).await }).buffered(WARM_UP_READS_IN_FLIGHT);
         while let Some(read) = records.next().await {
