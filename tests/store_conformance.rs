@@ -737,7 +737,9 @@ async fn stores_visit_their_recent_articles() {
     let memory = MemoryStore::new();
     let redis_server = RedisServer::start();
     let redis_cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
-    let articles = [("late", 41, 3 * HOUR), ("early", 42, HOUR), ("middle", 43, 2 * HOUR), ("gone", 44, 4 * HOUR)];
+    // days apart, so that the time indexes of Redis (hours) and Redis Cluster (days per slot) are read
+    // across buckets
+    let articles = [("late", 41, 3 * DAY), ("early", 42, HOUR), ("middle", 43, 2 * DAY), ("gone", 44, 4 * DAY)];
     {
         let embedded = EmbeddedStore::open(dir.path()).unwrap();
         let redis = RedisStore::connect_with_namespace(&redis_server.url(), "visit").await.unwrap();
