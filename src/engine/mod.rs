@@ -619,17 +619,7 @@ mod tests {
         let footer = text(&footer_seed);
         // 25 words of letters only (a digit would make them numbers, and the numbers veto would
         // keep the stories apart whatever the footer does)
-        let word = |mut k: usize| {
-            let mut word = String::from("q");
-            loop {
-                word.push(char::from(b'a' + (k % 26) as u8));
-                k /= 26;
-                if k == 0 {
-                    return word;
-                }
-            }
-        };
-        let story = |n: usize| (0..25).map(|i| word(n * 100 + i + 1)).collect::<Vec<_>>().join(" ");
+        let story = |n: usize| (0..25).map(|i| letters_word(n * 100 + i + 1)).collect::<Vec<_>>().join(" ");
         let from_aggregator = |id: &str, body: String, published: i64| Article {
             source: "aggregator.example".into(),
             ..article(id, body, published)
@@ -681,23 +671,23 @@ mod tests {
         assert_eq!(copy.canonical_id, "new");
     }
 
-    /// Letters-only words, distinct for distinct `k` (a digit would make a number, and the numbers
-    /// veto would decide instead), with a function word every third word as in prose.
+    /// A word of letters only, distinct for distinct `k` (a digit would make a number, and the
+    /// numbers veto would decide instead).
+    fn letters_word(k: usize) -> String {
+        let (mut word, mut rest) = (String::from("z"), k);
+        loop {
+            word.push(char::from(b'a' + (rest % 26) as u8));
+            rest /= 26;
+            if rest == 0 {
+                return word;
+            }
+        }
+    }
+
+    /// [`letters_word`]s with a function word every third word, as in prose.
     fn prose(words: std::ops::Range<usize>) -> String {
         words
-            .map(|k| {
-                if k % 3 == 0 {
-                    return FUNCTION[k % FUNCTION.len()].to_string();
-                }
-                let (mut word, mut rest) = (String::from("z"), k);
-                loop {
-                    word.push(char::from(b'a' + (rest % 26) as u8));
-                    rest /= 26;
-                    if rest == 0 {
-                        return word;
-                    }
-                }
-            })
+            .map(|k| if k % 3 == 0 { FUNCTION[k % FUNCTION.len()].to_string() } else { letters_word(k) })
             .collect::<Vec<_>>()
             .join(" ")
     }

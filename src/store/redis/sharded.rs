@@ -138,7 +138,7 @@ pub const TIME_BUCKET_US: Micros = 86_400_000_000;
 /// Slots whose time index `expire` reads at once.
 const SLOTS_AT_ONCE: usize = 512;
 /// Days of each slot's time index a warm-up reads at most (see `visit_recent`).
-const WARM_UP_DAYS: isize = 8;
+const WARM_UP_DAYS: usize = 8;
 /// Reads a warm-up keeps in flight: slots' days, lists, records.
 const WARM_UP_READS_IN_FLIGHT: usize = 64;
 /// Days one `due` step returns: more than one only after retention was off or the sweeper stopped.
@@ -1073,10 +1073,9 @@ impl Store for RedisClusterStore {
             .await?;
         // a slot that has more days than were read may hold articles of any day before its oldest
         // read one: the index is complete only from the latest such day on
-        let read_days = usize::try_from(WARM_UP_DAYS).unwrap_or(usize::MAX);
         let complete_from = newest_days
             .iter()
-            .filter(|(_, days)| days.len() >= read_days)
+            .filter(|(_, days)| days.len() >= WARM_UP_DAYS)
             .filter_map(|(_, days)| days.last()?.parse::<i64>().ok())
             .max()
             .unwrap_or(i64::MIN);
