@@ -127,7 +127,7 @@ impl Engine {
         let mut learned = 0;
         self.store
             .visit_recent(limit, &mut |article| {
-                model.learn(&article.meta.source, &article.fingerprint);
+                model.learn(&sources::boilerplate_key(&article.meta.source), &article.fingerprint);
                 learned += 1;
             })
             .await?;
@@ -145,7 +145,8 @@ impl Engine {
     /// The article's band keys, leaving out what is known boilerplate of its source.
     fn band_keys(&self, record: &StoredArticle) -> Vec<u64> {
         self.with_boilerplate(|model| {
-            let filter = model.filter(&record.meta.source, &record.meta.source);
+            let source = sources::boilerplate_key(&record.meta.source);
+            let filter = model.filter(&source, &source);
             record.fingerprint.band_keys(|kind, value| filter.contains(kind, value))
         })
     }
@@ -154,7 +155,7 @@ impl Engine {
     /// which would teach the model that an article's own text is boilerplate).
     fn learn(&self, record: &StoredArticle) {
         let mut model = self.boilerplate.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        model.learn(&record.meta.source, &record.fingerprint);
+        model.learn(&sources::boilerplate_key(&record.meta.source), &record.fingerprint);
     }
 
     /// The verified candidates, best first (ties by id, so the order never depends on the store).
@@ -180,7 +181,8 @@ impl Engine {
     /// How two articles compare, the boilerplate of both sources left out.
     fn compare(&self, a: &StoredArticle, b: &StoredArticle) -> fingerprint::Comparison {
         self.with_boilerplate(|model| {
-            let filter = model.filter(&a.meta.source, &b.meta.source);
+            let filter =
+                model.filter(&sources::boilerplate_key(&a.meta.source), &sources::boilerplate_key(&b.meta.source));
             fingerprint::compare(&a.fingerprint, &b.fingerprint, |kind, value| filter.contains(kind, value))
         })
     }
@@ -640,6 +642,28 @@ mod tests {
         assert_eq!(warm.warm_up(1_000).await.expect("warm up"), 12);
         let alone = warm.check(newcomer).await.expect("check");
         assert!(!alone.duplicate && alone.matches.is_empty(), "{alone:?}");
+    }
+
+    /// A source's footer is learned however the source is spelled: `www.`, capitals and a trailing
+    /// dot are one source for the boilerplate model, as for the same-source rule. Two articles under
+    /// each of three spellings are too few for any one spelling to learn the footer alone.
+    #[tokio::test]
+    async fn a_footer_is_learned_across_spellings_of_its_source() {
+        let footer = text(&(0..90).map(|i| (i * 31 + 7) % 1000).collect::<Vec<_>>());
+        let story = |n: usize| (0..25).map(|i| letters_word(n * 100 + i + 1)).collect::<Vec<_>>().join(" ");
+        let engine = Engine::new(Arc::new(MemoryStore::new()), EngineConfig::default());
+        let spellings = ["www.Aggregator.example", "AGGREGATOR.example.", "www.aggregator.example"];
+        for n in 0..6 {
+            let source = spellings[n % spellings.len()].to_string();
+            let earlier = Article { source, ..article(&format!("agg-{n}"), format!("{} {footer}", story(n)), 1_000) };
+            engine.ingest(earlier).await.expect("ingest");
+        }
+        let newcomer = Article {
+            source: "aggregator.example".into(),
+            ..article("agg-new", format!("{} {footer}", story(99)), 5_000)
+        };
+        let alone = engine.check(newcomer).await.expect("check");
+        assert!(!alone.duplicate && alone.matches.is_empty(), "the footer alone matched: {alone:?}");
     }
 
     /// Every stored article carries the version of the algorithm that fingerprinted it, and articles

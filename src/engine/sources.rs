@@ -12,6 +12,8 @@
 //! articles ingested afterwards, never the order of a cluster already stored (stores keep members
 //! sorted by rank, and a silent re-rank would change canonicals under a reader).
 
+use std::borrow::Cow;
+
 use crate::domain::SourceTier;
 
 /// The configured lists. A source matches an entry when it equals it or is a subdomain of it, after
@@ -57,6 +59,19 @@ impl SourceTiers {
 pub fn same_source(a: &str, b: &str) -> bool {
     let (a, b) = (bare_source(a), bare_source(b));
     !a.is_empty() && a.eq_ignore_ascii_case(b)
+}
+
+/// The key under which the boilerplate model knows a source: the source as [`same_source`] compares
+/// it (lowercase, no trailing dot or `www.`), so that `www.Wire.example` and `wire.example` learn one
+/// footer together. Borrowed unless the source has capitals: the model is asked for every candidate
+/// comparison.
+pub fn boilerplate_key(source: &str) -> Cow<'_, str> {
+    let bare = bare_source(source);
+    if bare.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(bare.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(bare)
+    }
 }
 
 /// What [`canonical_source`] gives, but for the letter case and without allocating: [`same_source`]
@@ -121,6 +136,11 @@ mod tests {
         {
             assert_eq!(same_source(a, b), canonical_source(a) == canonical_source(b), "{a} / {b}");
         }
+        // the boilerplate model's key is the same canonical form, whichever way it is spelled
+        for source in ["WWW.Example.org.", "example.org", " www.example.ORG ", "wwwx.org", "", "É.fr"] {
+            assert_eq!(boilerplate_key(source), canonical_source(source), "{source}");
+        }
+        assert!(matches!(boilerplate_key("www.wire.example"), Cow::Borrowed("wire.example")));
     }
 
     #[test]

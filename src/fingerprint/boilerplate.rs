@@ -16,7 +16,8 @@
 //! boilerplate value occurs once per article, about 1/64 of the article's values, so a value in 5% of
 //! a source's articles is about 1/1280 of its stream: above the 1/2000 guarantee.
 //!
-//! Values are counted and looked up as comparisons see them ([`compared`]).
+//! Values are counted and looked up as comparisons see them ([`compared`]). Sources are keys as the
+//! caller gives them; the engine gives one key to every spelling of a source (`sources::boilerplate_key`).
 //!
 //! The model is learned from the articles this process ingests (the order of arrival matters, as for
 //! any online statistic); it is not stored.
