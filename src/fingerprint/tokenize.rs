@@ -1,6 +1,7 @@
 //! Unicode-aware tokenisation into hashed tokens.
 //!
-//! A token is a maximal run of letters and digits, lowercased, with homoglyphs folded inside Latin words.
+//! A token is a maximal run of letters and digits, lowercased, with homoglyphs folded inside Latin words
+//! (and in one- or two-letter words of lookalikes right after a Latin word: a Cyrillic "а" for "a").
 //! Scripts written without spaces (Chinese, Japanese kana, Thai, …) have no words to find without a
 //! dictionary, so each of their characters is paired with the next into a character bigram, the usual
 //! choice for near-duplicate detection in those scripts.
@@ -313,6 +314,10 @@ fn bigram(first: char, second: char) -> Token {
     Token { hash: hash_bytes(&bytes[..first_len + second_len]), kind: TokenKind::Bigram, capitalized: false }
 }
 
+/// Words of at most this many letters, all of them lookalikes, are folded after a Latin word (see
+/// [`WordBuffer::flush`]).
+const SHORT_LOOKALIKE_WORD: usize = 2;
+
 /// The word being read: lowercased characters plus what is needed to fold homoglyphs on flush.
 #[derive(Default)]
 struct WordBuffer {
@@ -321,6 +326,10 @@ struct WordBuffer {
     has_latin: bool,
     has_lookalike: bool,
     has_digit: bool,
+    /// Characters that have no Latin lookalike (Latin letters and digits among them).
+    not_lookalike: usize,
+    /// The last word flushed was a Latin one.
+    after_latin: bool,
 }
 
 impl WordBuffer {
@@ -332,23 +341,34 @@ impl WordBuffer {
         self.has_digit |= c.is_numeric();
         if c.is_ascii() {
             self.has_latin |= c.is_ascii_alphabetic();
+            self.not_lookalike += 1;
             self.text.push(c.to_ascii_lowercase());
             return;
         }
         for lower in c.to_lowercase() {
-            self.has_lookalike |= latin_lookalike(lower).is_some();
+            let lookalike = latin_lookalike(lower).is_some();
+            self.has_lookalike |= lookalike;
+            self.not_lookalike += usize::from(!lookalike);
             self.has_latin |= lower.is_alphabetic() && (lower as u32) < 0x250;
             self.text.push(lower);
         }
     }
 
+    /// Ends the word. Homoglyphs are folded inside a word that also has Latin letters, and in a word of
+    /// one or two letters that are all lookalikes right after a Latin word: a copycat's Cyrillic "а"
+    /// for the article "a", which has no Latin letter of its own to give it away. Longer all-lookalike
+    /// words are left alone even there: "Москве" after "Reuters" is Russian.
     fn flush(&mut self, out: &mut Vec<Token>) {
         if self.text.is_empty() {
             return;
         }
-        if self.has_latin && self.has_lookalike {
+        let short_lookalike = self.not_lookalike == 0 && self.text.chars().count() <= SHORT_LOOKALIKE_WORD;
+        if self.has_lookalike && (self.has_latin || (self.after_latin && short_lookalike)) {
             self.text = self.text.chars().map(|c| latin_lookalike(c).unwrap_or(c)).collect();
+            self.has_latin = true;
         }
+        self.after_latin = self.has_latin;
+        self.not_lookalike = 0;
         let hash = hash_bytes(self.text.as_bytes());
         let kind = if self.has_digit {
             TokenKind::Number
@@ -484,6 +504,16 @@ mod tests {
     fn homoglyphs_inside_latin_words_are_folded() {
         // Cyrillic а, е, о, р, с inside English words
         assert_eq!(hashes("Ukrаinе's рrеsident sаid"), hashes("Ukraine's president said"));
+        // a one-letter Cyrillic "а" (and a two-letter "оf") after an English word is the article
+        assert_eq!(
+            hashes("the minister sаid а spokesman оf the bank"),
+            hashes("the minister said a spokesman of the bank")
+        );
+        assert_eq!(hashes("sаid, а \u{200B}spokesman"), hashes("said a spokesman"));
+        // ... but not at the start of a text, after Russian words, or when longer
+        assert_eq!(hashes("а spokesman")[0], token_hash("а"));
+        assert_eq!(hashes("сообщила о росте"), vec![token_hash("сообщила"), token_hash("о"), token_hash("росте")]);
+        assert_eq!(hashes("Reuters: в Москве")[1..], [token_hash("b"), token_hash("москве")]);
     }
 
     #[test]
