@@ -165,6 +165,14 @@ pub struct RuleArgs {
     /// (a re-send, an aggregator's excerpt of its own full copy).
     #[arg(long, env = "DEDUPD_SAME_SOURCE_CONTAINMENT", default_value_t = MatchRule::default().same_source_containment)]
     pub same_source_containment: f64,
+    /// Containment over distinctive word shingles (neither boilerplate nor shared by candidates of two
+    /// or more clusters) that makes two short articles of different sources match: an aggregator's
+    /// teaser of a wire item. 0 turns it off.
+    #[arg(long, env = "DEDUPD_DISTINCTIVE_WORDS", default_value_t = MatchRule::default().distinctive_words)]
+    pub distinctive_words: f64,
+    /// The distinctive rule applies when the shorter article has fewer tokens than this.
+    #[arg(long, env = "DEDUPD_DISTINCTIVE_TOKENS", default_value_t = MatchRule::default().distinctive_tokens)]
+    pub distinctive_tokens: u32,
 }
 
 impl Default for RuleArgs {
@@ -180,6 +188,8 @@ impl Default for RuleArgs {
             short_words_floor: rule.short_words_floor,
             same_source_resemblance: rule.same_source_resemblance,
             same_source_containment: rule.same_source_containment,
+            distinctive_words: rule.distinctive_words,
+            distinctive_tokens: rule.distinctive_tokens,
         }
     }
 }
@@ -196,6 +206,8 @@ impl RuleArgs {
             short_words_floor: self.short_words_floor,
             same_source_resemblance: self.same_source_resemblance,
             same_source_containment: self.same_source_containment,
+            distinctive_words: self.distinctive_words,
+            distinctive_tokens: self.distinctive_tokens,
             ..MatchRule::default()
         }
     }
@@ -233,6 +245,17 @@ mod tests {
         for bad in [["--retention", "0s"], ["--retention-sweep", "0s"], ["--retention", "thirty days"]] {
             assert!(serve(&bad).is_err(), "{bad:?} must be refused");
         }
+    }
+
+    /// The distinctive rule is on by default with the documented thresholds, and 0 turns it off.
+    #[test]
+    fn distinctive_flags_parse() {
+        let rule = serve(&[]).expect("defaults parse").rule.rule();
+        assert_eq!((rule.distinctive_words, rule.distinctive_tokens), (0.4, 100));
+        assert_eq!(rule, crate::fingerprint::MatchRule::default());
+        let rule = serve(&["--distinctive-words", "0", "--distinctive-tokens", "80"]).expect("parses").rule.rule();
+        assert_eq!((rule.distinctive_words, rule.distinctive_tokens), (0.0, 80));
+        assert!(serve(&["--distinctive-tokens", "-5"]).is_err());
     }
 
     /// The warm-up is on by default, with the documented size, and 0 turns it off.

@@ -8,7 +8,9 @@
 //!   boilerplate learned per source left out ([`Boilerplate`]); two articles of one source must also
 //!   resemble each other, or one lie nearly all inside the other
 //!   ([`MatchRule::matches_within_source`]): a wire service's update or templated report is not a
-//!   copy of its earlier one;
+//!   copy of its earlier one; two short articles of different sources may also match on their
+//!   distinctive text, with the [`templates`] their candidates share left out
+//!   ([`MatchRule::matches_on_distinctive`]): an aggregator's teaser of a wire item;
 //! - **assignment**: the article joins the cluster of its best match. Another matched cluster is merged
 //!   in only if its canonical verifies against the joined cluster's canonical (after the article
 //!   joined). That is what stops a round-up that quotes two briefs from gluing the briefs' clusters
@@ -22,8 +24,10 @@
 //! next sweep; [`Engine::expire`] is what the server's sweeper calls.
 
 pub mod sources;
+pub mod templates;
 pub mod validate;
 
+use std::cell::OnceCell;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -35,6 +39,8 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::fingerprint::boilerplate::Boilerplate;
+use crate::fingerprint::features::FeatureKind;
+use crate::fingerprint::sketch::Overlap;
 use crate::fingerprint::{self, FINGERPRINT_VERSION, Fingerprint, MatchRule, simhash::hamming};
 use crate::store::{ClusterHead, Expired, Inserted, Lookup, Store};
 pub use sources::SourceTiers;
@@ -160,6 +166,19 @@ impl Engine {
 
     /// The verified candidates, best first (ties by id, so the order never depends on the store).
     fn verify(&self, record: &StoredArticle, lookup: &Lookup) -> Vec<Verified> {
+        // found once per lookup, and only if some pair needs them
+        let found = OnceCell::new();
+        let templates = || {
+            found
+                .get_or_init(|| {
+                    templates::template_values(
+                        &record.fingerprint.words,
+                        &lookup.candidates,
+                        record.fingerprint.version,
+                    )
+                })
+                .as_slice()
+        };
         let mut verified: Vec<Verified> = lookup
             .candidates
             .iter()
@@ -168,7 +187,7 @@ impl Engine {
                 fingerprint::may_match(&record.fingerprint, &candidate.article.fingerprint, &self.config.rule)
             })
             .filter_map(|candidate| {
-                let (verified, similarity) = self.direct_pair(record, &candidate.article);
+                let (verified, similarity) = self.direct_pair(record, &candidate.article, &templates);
                 verified.then(|| Verified { article: candidate.article.clone(), similarity })
             })
             .collect();
@@ -187,6 +206,18 @@ impl Engine {
         })
     }
 
+    /// The word overlap of two articles with the boilerplate of both sources and the `templates` left
+    /// out: what the distinctive rule compares ([`MatchRule::matches_on_distinctive`]).
+    fn distinctive_overlap(&self, a: &StoredArticle, b: &StoredArticle, templates: &[u32]) -> Overlap {
+        self.with_boilerplate(|model| {
+            let filter =
+                model.filter(&sources::boilerplate_key(&a.meta.source), &sources::boilerplate_key(&b.meta.source));
+            a.fingerprint.words.overlap(&b.fingerprint.words, |value| {
+                filter.contains(FeatureKind::Words, value) || templates.binary_search(&value).is_ok()
+            })
+        })
+    }
+
     /// Whether two clusters' canonicals verify against each other (the merge check of [`links`]).
     /// No same-source rule here: the article that bridges the two clusters has matched both directly,
     /// and one aggregator's full copy and excerpt of a story are still one story. When the new article
@@ -198,16 +229,22 @@ impl Engine {
     }
 
     /// Whether an article matches a candidate, and their similarity: the rule, and between two
-    /// articles of one named source the same-source rule too ([`MatchRule::same_source_resemblance`]).
-    fn direct_pair(&self, a: &StoredArticle, b: &StoredArticle) -> (bool, f64) {
+    /// articles of one named source the same-source rule too ([`MatchRule::same_source_resemblance`]);
+    /// between two short articles of different sources the distinctive rule may match what the rule
+    /// did not ([`MatchRule::matches_on_distinctive`], with the candidates' `templates`).
+    fn direct_pair<'t>(&self, a: &StoredArticle, b: &StoredArticle, templates: &impl Fn() -> &'t [u32]) -> (bool, f64) {
         let comparison = self.compare(a, b);
         let rule = &self.config.rule;
-        let matched = if sources::same_source(&a.meta.source, &b.meta.source) {
-            rule.matches_within_source(&comparison)
-        } else {
-            rule.matches(&comparison)
-        };
-        (matched, comparison.similarity())
+        let similarity = comparison.similarity();
+        if sources::same_source(&a.meta.source, &b.meta.source) {
+            return (rule.matches_within_source(&comparison), similarity);
+        }
+        if rule.matches(&comparison) {
+            return (true, similarity);
+        }
+        let distinctive = rule.distinctive_applies(&comparison)
+            && rule.matches_on_distinctive(&comparison, &self.distinctive_overlap(a, b, templates()));
+        (distinctive, similarity)
     }
 
     /// Fingerprints, stores and clusters an article. Returns once the store has accepted it.
@@ -664,6 +701,68 @@ mod tests {
         };
         let alone = engine.check(newcomer).await.expect("check");
         assert!(!alone.duplicate && alone.matches.is_empty(), "the footer alone matched: {alone:?}");
+    }
+
+    /// A wire item cut down to its lead and wrapped in an aggregator's header and list of other
+    /// stories' titles (text no other article has, so no boilerplate model can learn it) is matched on
+    /// its distinctive text, whichever arrives first, where the containment rule alone misses it. A
+    /// teaser of a templated item, whose lead two stories share, is matched to neither on it.
+    #[tokio::test]
+    async fn a_teaser_matches_on_distinctive_text_not_on_a_template() {
+        let wire = |id: &str, body: String| Article { source: "wire.example".into(), ..article(id, body, 1_000) };
+        // words with a function word every `every`, of an order set by `step`: the lead, the rest of
+        // the item and the aggregator's header and list each have a structure (skeleton) of their own,
+        // as they do in life
+        let patterned = |words: std::ops::Range<usize>, every: usize, step: usize| {
+            let word = |k: usize| {
+                if k.is_multiple_of(every) { FUNCTION[k * step % FUNCTION.len()].to_string() } else { letters_word(k) }
+            };
+            words.map(word).collect::<Vec<_>>().join(" ")
+        };
+        let aggregator_words = |words| patterned(words, 2, 7);
+        let rest_of_item = |words| patterned(words, 4, 3);
+        let teaser = |id: &str, lead: String, n: usize| Article {
+            source: "aggregator.example".into(),
+            ..article(id, format!("{} {lead} {}", aggregator_words(n..n + 12), aggregator_words(n + 12..n + 32)), 2_000)
+        };
+        let item = wire("item", format!("{} {}", prose(0..32), rest_of_item(100..140)));
+        let its_teaser = teaser("teaser", prose(0..32), 1_000);
+        let without_rule = EngineConfig {
+            rule: MatchRule { distinctive_words: 0.0, ..MatchRule::default() },
+            ..EngineConfig::default()
+        };
+        for (first, second) in [(&item, &its_teaser), (&its_teaser, &item)] {
+            let engine = Engine::new(Arc::new(MemoryStore::new()), EngineConfig::default());
+            engine.ingest(first.clone()).await.expect("ingest");
+            let decision = engine.ingest(second.clone()).await.expect("ingest");
+            assert_eq!(decision.matches.len(), 1, "{} after {}: {decision:?}", second.id, first.id);
+            assert_eq!(decision.canonical_id, "item");
+            let plain = Engine::new(Arc::new(MemoryStore::new()), without_rule.clone());
+            plain.ingest(first.clone()).await.expect("ingest");
+            assert!(plain.check(second.clone()).await.expect("check").matches.is_empty(), "containment alone matched");
+        }
+
+        let engine = Engine::new(Arc::new(MemoryStore::new()), EngineConfig::default());
+        let template = |n: usize| {
+            wire(&format!("report-{n}"), format!("{} {}", prose(300..332), rest_of_item(400 + 100 * n..440 + 100 * n)))
+        };
+        // two reports: too few for the wire's boilerplate model to learn the template (the teaser's
+        // source is another anyway)
+        for n in 0..2 {
+            let stored = engine.ingest(template(n)).await.expect("ingest");
+            assert!(!stored.duplicate, "one source's reports of one template are not copies: {stored:?}");
+        }
+        let template_teaser = teaser("template-teaser", prose(300..332), 3_000);
+        let decision = engine.ingest(template_teaser.clone()).await.expect("ingest");
+        assert!(decision.matches.is_empty(), "matched on the template: {decision:?}");
+        // what keeps it out is the template: its text alone is as much of the teaser as the item's lead
+        // is of the first teaser
+        let shared = fingerprint::compare(
+            &fingerprint::fingerprint(&template_teaser.body),
+            &fingerprint::fingerprint(&template(1).body),
+            |_, _| false,
+        );
+        assert!(shared.words.containment() >= 0.4 && shared.words.shared >= 6, "{shared:?}");
     }
 
     /// Every stored article carries the version of the algorithm that fingerprinted it, and articles

@@ -145,15 +145,15 @@ pub fn compare(a: &Fingerprint, b: &Fingerprint, boilerplate: impl Fn(FeatureKin
 }
 
 /// Whether a pair can match at all, cheaply: the numbers veto and the shared-value minimums of
-/// [`MatchRule::matches`] checked with boilerplate left in, which can only overcount shared values.
-/// `false` means [`compare`] followed by [`MatchRule::matches`] is `false` for any boilerplate; most
-/// candidates (they share as little as one band key) stop here, before any boilerplate lookup.
+/// [`MatchRule::matches`] and [`MatchRule::matches_on_distinctive`] checked with boilerplate left in,
+/// which can only overcount shared values. `false` means [`compare`] followed by either rule is
+/// `false` for any boilerplate and template values; most candidates (they share as little as one band
+/// key) stop here, before any boilerplate lookup.
 pub fn may_match(a: &Fingerprint, b: &Fingerprint, rule: &MatchRule) -> bool {
-    let numbers = a.numbers.overlap(&b.numbers, |_| false);
-    if numbers.smaller >= rule.numbers_min && numbers.containment() < rule.numbers {
+    if rule.vetoed_by_numbers(&a.numbers.overlap(&b.numbers, |_| false)) {
         return false;
     }
-    let words_needed = rule.min_shared.min(rule.short_min_shared);
+    let words_needed = rule.min_shared.min(rule.short_min_shared).min(rule.distinctive_min_shared);
     a.words.shared_upper_bound(&b.words) >= words_needed
         || a.skeleton.shared_upper_bound(&b.skeleton) >= rule.min_shared
 }
@@ -201,6 +201,21 @@ pub struct MatchRule {
     pub same_source_resemblance: f64,
     /// The word containment at which two articles of one source match whatever their resemblance.
     pub same_source_containment: f64,
+    /// Distinctive rule: two short texts of different sources also match when this share of the
+    /// smaller one's *distinctive* word-shingle values is in the other, with at least
+    /// [`MatchRule::distinctive_min_shared`] of them shared. Distinctive values are those that are
+    /// neither boilerplate nor template text (held by the new article's candidates of two or more
+    /// clusters; the engine finds them). For a teaser, a wire item cut down to a sentence or two and
+    /// wrapped in as many words of an aggregator's header, footer and related-headline list: the
+    /// aggregator's changing text (dates, other stories' titles) keeps its containment under
+    /// [`MatchRule::words`], which cannot be lowered for everyone because templated wire items share
+    /// whole sentences. 0 turns it off. See [`MatchRule::matches_on_distinctive`].
+    pub distinctive_words: f64,
+    /// The distinctive rule applies when the shorter text has fewer tokens than this: a long text's
+    /// excerpt outweighs any header and footer, and long related stories share many distinctive
+    /// phrases (names, quotes).
+    pub distinctive_tokens: u32,
+    pub distinctive_min_shared: usize,
 }
 
 impl Default for MatchRule {
@@ -219,6 +234,9 @@ impl Default for MatchRule {
             numbers_min: 6,
             same_source_resemblance: 0.5,
             same_source_containment: 0.9,
+            distinctive_words: 0.4,
+            distinctive_tokens: 100,
+            distinctive_min_shared: 6,
         }
     }
 }
@@ -227,7 +245,7 @@ impl MatchRule {
     /// Whether a comparison is a verified match.
     pub fn matches(&self, c: &Comparison) -> bool {
         let (words, skeleton) = (c.words.containment(), c.skeleton.containment());
-        if c.numbers.smaller >= self.numbers_min && c.numbers.containment() < self.numbers {
+        if self.vetoed_by_numbers(&c.numbers) {
             return false;
         }
         if c.tokens < self.short_tokens {
@@ -242,6 +260,28 @@ impl MatchRule {
         let on_skeleton =
             skeleton >= self.skeleton && c.skeleton.shared >= self.min_shared && words >= self.words_floor;
         on_words || on_skeleton
+    }
+
+    /// The numbers veto ([`MatchRule::numbers`]): both texts have enough sampled numbers, and too few
+    /// of the smaller set are in the other.
+    pub fn vetoed_by_numbers(&self, numbers: &Overlap) -> bool {
+        numbers.smaller >= self.numbers_min && numbers.containment() < self.numbers
+    }
+
+    /// Whether the distinctive rule can apply to a comparison at all (it is on, the texts are short
+    /// enough, the numbers do not veto): the engine looks for template values only then.
+    pub fn distinctive_applies(&self, c: &Comparison) -> bool {
+        self.distinctive_words > 0.0 && c.tokens < self.distinctive_tokens && !self.vetoed_by_numbers(&c.numbers)
+    }
+
+    /// Whether a comparison of two articles of *different* sources matches on distinctive values
+    /// ([`MatchRule::distinctive_words`]): `distinctive` is their word overlap with boilerplate and
+    /// template values left out. The engine asks only for pairs [`MatchRule::matches`] rejected, and
+    /// never for two articles of one source, whose templated reports are what the rule must not join.
+    pub fn matches_on_distinctive(&self, c: &Comparison, distinctive: &Overlap) -> bool {
+        self.distinctive_applies(c)
+            && distinctive.shared >= self.distinctive_min_shared
+            && distinctive.containment() >= self.distinctive_words
     }
 
     /// Whether a comparison of two articles of one source is a verified match: [`MatchRule::matches`],
@@ -330,8 +370,12 @@ mod properties {
             copy.extend(b.iter().copied());
             let (fa, fb) = (fingerprint(&a.join(" ")), fingerprint(&copy.join(" ")));
             let rule = MatchRule::default();
-            let matched = rule.matches(&compare(&fa, &fb, |_, v| v % modulus == 0))
-                || rule.matches(&compare(&fa, &fb, |_, _| false));
+            let filtered = compare(&fa, &fb, |_, v| v % modulus == 0);
+            // template values: another arbitrary subset, left out on top of the boilerplate
+            let distinctive = fa.words.overlap(&fb.words, |v| v % modulus == 0 || v % (modulus + 1) == 1);
+            let matched = rule.matches(&filtered)
+                || rule.matches(&compare(&fa, &fb, |_, _| false))
+                || rule.matches_on_distinctive(&filtered, &distinctive);
             prop_assert!(!matched || may_match(&fa, &fb, &rule));
         }
 
