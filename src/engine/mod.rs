@@ -223,7 +223,8 @@ impl Engine {
     /// and one aggregator's full copy and excerpt of a story are still one story. When the new article
     /// outranks the cluster it joined, it is itself the joined canonical here, so the rule is not
     /// applied between it and the other cluster's canonical either (it matched that cluster through
-    /// another member).
+    /// another member); and if it matched that canonical itself, [`links`] takes the match as it is
+    /// (a teaser matched on distinctive text need not pass this check too).
     fn pair(&self, a: &StoredArticle, b: &StoredArticle) -> bool {
         self.config.rule.matches(&self.compare(a, b))
     }
@@ -547,7 +548,11 @@ fn links(
         let Some(other_head) = head(&other.article.cluster_id) else {
             continue;
         };
-        if verifies(joined_canonical, &other_head.canonical) {
+        // the new article itself is the joined canonical and matched this cluster's canonical
+        // directly: that match (under whichever rule made it) is the check
+        let matched_directly =
+            std::ptr::eq(joined_canonical, record) && other.article.meta.id == other_head.canonical.meta.id;
+        if matched_directly || verifies(joined_canonical, &other_head.canonical) {
             linked.push(other.article.meta.id.clone());
             joined.push(Some(cluster_id.clone()));
         }
@@ -742,6 +747,19 @@ mod tests {
             assert!(plain.check(second.clone()).await.expect("check").matches.is_empty(), "containment alone matched");
         }
 
+        // the item arriving last, after an excerpt of its second half (a cluster of its own) and the
+        // teaser: it joins the excerpt, its best match, and brings the teaser's cluster along, though
+        // the teaser matched it on distinctive text only
+        let engine = Engine::new(Arc::new(MemoryStore::new()), EngineConfig::default());
+        let excerpt = Article { source: "other.example".into(), ..article("excerpt", rest_of_item(100..140), 3_000) };
+        engine.ingest(excerpt).await.expect("ingest");
+        engine.ingest(its_teaser.clone()).await.expect("ingest");
+        let last = engine.ingest(item.clone()).await.expect("ingest");
+        assert_eq!(last.matches.len(), 2, "{last:?}");
+        for id in ["excerpt", "teaser"] {
+            assert_eq!(engine.article(id).await.expect("article").canonical_id, "item", "{id}");
+        }
+
         let engine = Engine::new(Arc::new(MemoryStore::new()), EngineConfig::default());
         let template = |n: usize| {
             wire(&format!("report-{n}"), format!("{} {}", prose(300..332), rest_of_item(400 + 100 * n..440 + 100 * n)))
@@ -753,6 +771,11 @@ mod tests {
             assert!(!stored.duplicate, "one source's reports of one template are not copies: {stored:?}");
         }
         let template_teaser = teaser("template-teaser", prose(300..332), 3_000);
+        // with one report stored, its lead is that report's distinctive text
+        let alone = Engine::new(Arc::new(MemoryStore::new()), EngineConfig::default());
+        alone.ingest(template(0)).await.expect("ingest");
+        assert_eq!(alone.check(template_teaser.clone()).await.expect("check").canonical_id, "report-0");
+        // with two, it is their template
         let decision = engine.ingest(template_teaser.clone()).await.expect("ingest");
         assert!(decision.matches.is_empty(), "matched on the template: {decision:?}");
         // what keeps it out is the template: its text alone is as much of the teaser as the item's lead

@@ -8,8 +8,10 @@
 //! p99 22 from their original under a whole-text simhash, while unrelated articles start at 13, so no
 //! radius separates them. Word-shingle containment is precise but a heavy spinner destroys it;
 //! skeleton containment survives spinning but is low-entropy. A match needs high containment on word
-//! shingles, or high containment on the skeleton *and* some on word shingles. The simhash is kept for
-//! the API (`hamming_distance`) but decides nothing.
+//! shingles, or high containment on the skeleton *and* some on word shingles; two short texts of
+//! different sources may also match on their distinctive word shingles, with what several stories
+//! share left out ([`MatchRule::matches_on_distinctive`]). The simhash is kept for the API
+//! (`hamming_distance`) but decides nothing.
 
 pub mod boilerplate;
 pub mod features;
@@ -153,6 +155,8 @@ pub fn may_match(a: &Fingerprint, b: &Fingerprint, rule: &MatchRule) -> bool {
     if rule.vetoed_by_numbers(&a.numbers.overlap(&b.numbers, |_| false)) {
         return false;
     }
+    // the distinctive rule's minimum is the highest of the three by default; taken in all the same, so
+    // that a rule built with a lower one stays sound
     let words_needed = rule.min_shared.min(rule.short_min_shared).min(rule.distinctive_min_shared);
     a.words.shared_upper_bound(&b.words) >= words_needed
         || a.skeleton.shared_upper_bound(&b.skeleton) >= rule.min_shared
@@ -277,7 +281,8 @@ impl MatchRule {
     /// Whether a comparison of two articles of *different* sources matches on distinctive values
     /// ([`MatchRule::distinctive_words`]): `distinctive` is their word overlap with boilerplate and
     /// template values left out. The engine asks only for pairs [`MatchRule::matches`] rejected, and
-    /// never for two articles of one source, whose templated reports are what the rule must not join.
+    /// never for two articles of one source, whose templated reports are what the rule must not join
+    /// (two articles without a source are of different sources here, as for the same-source rule).
     pub fn matches_on_distinctive(&self, c: &Comparison, distinctive: &Overlap) -> bool {
         self.distinctive_applies(c)
             && distinctive.shared >= self.distinctive_min_shared
@@ -369,10 +374,10 @@ mod properties {
             let mut copy: Vec<&str> = a.iter().take(cut).copied().collect();
             copy.extend(b.iter().copied());
             let (fa, fb) = (fingerprint(&a.join(" ")), fingerprint(&copy.join(" ")));
-            let rule = MatchRule::default();
             let filtered = compare(&fa, &fb, |_, v| v % modulus == 0);
             // template values: another arbitrary subset, left out on top of the boilerplate
             let distinctive = fa.words.overlap(&fb.words, |v| v % modulus == 0 || v % (modulus + 1) == 1);
+            let rule = MatchRule::default();
             let matched = rule.matches(&filtered)
                 || rule.matches(&compare(&fa, &fb, |_, _| false))
                 || rule.matches_on_distinctive(&filtered, &distinctive);

@@ -45,7 +45,7 @@ pub fn fold_punctuation(c: char) -> char {
 /// The Latin letter a lowercase Cyrillic or Greek letter is commonly passed off as, if any.
 ///
 /// Applied by the tokeniser only inside words that also contain Latin letters, or to a one- or
-/// two-letter word of lookalikes right after a Latin word, so Russian or Greek text is left alone.
+/// two-letter word of lookalikes between two Latin words, so Russian or Greek text is left alone.
 pub fn latin_lookalike(c: char) -> Option<char> {
     let latin = match c {
         // cyrillic

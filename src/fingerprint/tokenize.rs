@@ -1,7 +1,7 @@
 //! Unicode-aware tokenisation into hashed tokens.
 //!
 //! A token is a maximal run of letters and digits, lowercased, with homoglyphs folded inside Latin words
-//! (and in one- or two-letter words of lookalikes right after a Latin word: a Cyrillic "а" for "a").
+//! (and in one- or two-letter words of lookalikes between two Latin words: a Cyrillic "а" for "a").
 //! Scripts written without spaces (Chinese, Japanese kana, Thai, …) have no words to find without a
 //! dictionary, so each of their characters is paired with the next into a character bigram, the usual
 //! choice for near-duplicate detection in those scripts.
@@ -140,7 +140,7 @@ fn tokenize_chars(text: &str, out: &mut Vec<Token>) {
         }
         if c.is_alphanumeric() {
             if is_unspaced_script(c) {
-                word.flush(out);
+                word.end_run(out);
                 if let Some(previous) = previous_unspaced {
                     out.push(bigram(previous, c));
                 }
@@ -158,7 +158,7 @@ fn tokenize_chars(text: &str, out: &mut Vec<Token>) {
         previous_unspaced = None;
         word.flush(out);
     }
-    word.flush(out);
+    word.end_run(out);
 }
 
 /// The fast path for ASCII text (most English news). A first, branch-free pass turns the text into
@@ -330,6 +330,9 @@ struct WordBuffer {
     not_lookalike: usize,
     /// The last word flushed was a Latin one.
     after_latin: bool,
+    /// A short all-lookalike word after a Latin word, waiting for the next word to say whether it is
+    /// folded (see [`WordBuffer::flush`]), with whether it was capitalised.
+    pending: Option<(String, bool)>,
 }
 
 impl WordBuffer {
@@ -355,33 +358,65 @@ impl WordBuffer {
     }
 
     /// Ends the word. Homoglyphs are folded inside a word that also has Latin letters, and in a word of
-    /// one or two letters that are all lookalikes right after a Latin word: a copycat's Cyrillic "а"
-    /// for the article "a", which has no Latin letter of its own to give it away. Longer all-lookalike
-    /// words are left alone even there: "Москве" after "Reuters" is Russian.
+    /// one or two letters that are all lookalikes between two Latin words: a copycat's Cyrillic "а"
+    /// for the article "a" in "said а spokesman", which has no Latin letter of its own to give it
+    /// away. Such a word waits for the next one before it is pushed. Longer all-lookalike words, and
+    /// short ones with Cyrillic or Greek on either side, are left alone: "Москве" after "Reuters" and
+    /// "в" in "Reuters: в Москве" are Russian.
     fn flush(&mut self, out: &mut Vec<Token>) {
         if self.text.is_empty() {
             return;
         }
-        let short_lookalike = self.not_lookalike == 0 && self.text.chars().count() <= SHORT_LOOKALIKE_WORD;
-        if self.has_lookalike && (self.has_latin || (self.after_latin && short_lookalike)) {
+        if self.has_lookalike && self.has_latin {
             self.text = self.text.chars().map(|c| latin_lookalike(c).unwrap_or(c)).collect();
-            self.has_latin = true;
+        }
+        self.settle(out, self.has_latin);
+        let short_lookalike = self.not_lookalike == 0 && self.text.chars().count() <= SHORT_LOOKALIKE_WORD;
+        if short_lookalike && self.after_latin {
+            self.pending = Some((std::mem::take(&mut self.text), self.capitalized));
+        } else {
+            push_token(out, &self.text, self.capitalized, self.has_digit);
+            self.text.clear();
         }
         self.after_latin = self.has_latin;
         self.not_lookalike = 0;
-        let hash = hash_bytes(self.text.as_bytes());
-        let kind = if self.has_digit {
-            TokenKind::Number
-        } else if stopwords::contains(hash) {
-            TokenKind::Stopword
-        } else {
-            TokenKind::Word
-        };
-        out.push(Token { hash, kind, capitalized: self.capitalized });
-        self.text.clear();
         self.has_latin = false;
         self.has_lookalike = false;
     }
+
+    /// Pushes the waiting short word, if any: folded when the word after it, which `next_is_latin`
+    /// describes, is Latin.
+    fn settle(&mut self, out: &mut Vec<Token>, next_is_latin: bool) {
+        if let Some((text, capitalized)) = self.pending.take() {
+            if next_is_latin {
+                let folded: String = text.chars().map(|c| latin_lookalike(c).unwrap_or(c)).collect();
+                push_token(out, &folded, capitalized, false);
+            } else {
+                push_token(out, &text, capitalized, false);
+            }
+        }
+    }
+
+    /// The run of words ends (a bigram script follows, or the text ends): a waiting word is left as
+    /// it is, and the next word does not follow a Latin one.
+    fn end_run(&mut self, out: &mut Vec<Token>) {
+        self.flush(out);
+        self.settle(out, false);
+        self.after_latin = false;
+    }
+}
+
+/// Pushes the token of a word's normalised text.
+fn push_token(out: &mut Vec<Token>, text: &str, capitalized: bool, has_digit: bool) {
+    let hash = hash_bytes(text.as_bytes());
+    let kind = if has_digit {
+        TokenKind::Number
+    } else if stopwords::contains(hash) {
+        TokenKind::Stopword
+    } else {
+        TokenKind::Word
+    };
+    out.push(Token { hash, kind, capitalized });
 }
 
 /// The hash a token with this exact normalised text gets; for stopword tables and tests.
@@ -510,10 +545,14 @@ mod tests {
             hashes("the minister said a spokesman of the bank")
         );
         assert_eq!(hashes("sаid, а \u{200B}spokesman"), hashes("said a spokesman"));
-        // ... but not at the start of a text, after Russian words, or when longer
+        // ... but not at either end of a text, next to Russian words, or when longer
         assert_eq!(hashes("а spokesman")[0], token_hash("а"));
+        assert_eq!(hashes("said а")[1], token_hash("а"));
         assert_eq!(hashes("сообщила о росте"), vec![token_hash("сообщила"), token_hash("о"), token_hash("росте")]);
-        assert_eq!(hashes("Reuters: в Москве")[1..], [token_hash("b"), token_hash("москве")]);
+        assert_eq!(hashes("Reuters: в Москве")[1..], [token_hash("в"), token_hash("москве")]);
+        assert_eq!(hashes("Reuters сор Apple")[1], token_hash("сор"));
+        // a bigram script ends the wait: the word before it is not folded
+        assert_eq!(hashes("said а 北京")[1], token_hash("а"));
     }
 
     #[test]
