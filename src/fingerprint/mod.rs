@@ -219,6 +219,8 @@ pub struct MatchRule {
     /// excerpt outweighs any header and footer, and long related stories share many distinctive
     /// phrases (names, quotes).
     pub distinctive_tokens: u32,
+    /// Shared distinctive values the distinctive rule needs: more than the other rules ask, since it
+    /// accepts a lower containment.
     pub distinctive_min_shared: usize,
 }
 

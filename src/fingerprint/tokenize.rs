@@ -314,8 +314,8 @@ fn bigram(first: char, second: char) -> Token {
     Token { hash: hash_bytes(&bytes[..first_len + second_len]), kind: TokenKind::Bigram, capitalized: false }
 }
 
-/// Words of at most this many letters, all of them lookalikes, are folded after a Latin word (see
-/// [`WordBuffer::flush`]).
+/// Words of at most this many letters, all of them lookalikes, are folded between two Latin words
+/// (see [`WordBuffer::flush`]).
 const SHORT_LOOKALIKE_WORD: usize = 2;
 
 /// The word being read: lowercased characters plus what is needed to fold homoglyphs on flush.
@@ -331,7 +331,7 @@ struct WordBuffer {
     /// The last word flushed was a Latin one.
     after_latin: bool,
     /// A short all-lookalike word after a Latin word, waiting for the next word to say whether it is
-    /// folded (see [`WordBuffer::flush`]), with whether it was capitalised.
+    /// folded (see [`WordBuffer::flush`]), and whether it was capitalised.
     pending: Option<(String, bool)>,
 }
 
