@@ -38,7 +38,7 @@ use crate::domain::{
     now_micros,
 };
 use crate::error::{Error, Result};
-use crate::fingerprint::boilerplate::Boilerplate;
+use crate::fingerprint::boilerplate::{Boilerplate, Filter};
 use crate::fingerprint::features::FeatureKind;
 use crate::fingerprint::sketch::Overlap;
 use crate::fingerprint::{self, FINGERPRINT_VERSION, Fingerprint, MatchRule, simhash::hamming};
@@ -141,18 +141,18 @@ impl Engine {
         Ok(learned)
     }
 
-    /// Runs `f` with the boilerplate model (a poisoned lock only means another thread panicked while
-    /// holding it; the model is still usable).
-    fn with_boilerplate<T>(&self, f: impl FnOnce(&Boilerplate) -> T) -> T {
+    /// Runs `f` with the boilerplate filter of a comparison between articles of sources `a` and `b`
+    /// (each spelling of a source under its one key; a poisoned lock only means another thread
+    /// panicked while holding it, and the model is still usable).
+    fn with_filter<T>(&self, a: &str, b: &str, f: impl FnOnce(Filter<'_>) -> T) -> T {
         let model = self.boilerplate.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&model)
+        f(model.filter(&sources::boilerplate_key(a), &sources::boilerplate_key(b)))
     }
 
     /// The article's band keys, leaving out what is known boilerplate of its source.
     fn band_keys(&self, record: &StoredArticle) -> Vec<u64> {
-        self.with_boilerplate(|model| {
-            let source = sources::boilerplate_key(&record.meta.source);
-            let filter = model.filter(&source, &source);
+        let source = &record.meta.source;
+        self.with_filter(source, source, |filter| {
             record.fingerprint.band_keys(|kind, value| filter.contains(kind, value))
         })
     }
@@ -199,9 +199,7 @@ impl Engine {
 
     /// How two articles compare, the boilerplate of both sources left out.
     fn compare(&self, a: &StoredArticle, b: &StoredArticle) -> fingerprint::Comparison {
-        self.with_boilerplate(|model| {
-            let filter =
-                model.filter(&sources::boilerplate_key(&a.meta.source), &sources::boilerplate_key(&b.meta.source));
+        self.with_filter(&a.meta.source, &b.meta.source, |filter| {
             fingerprint::compare(&a.fingerprint, &b.fingerprint, |kind, value| filter.contains(kind, value))
         })
     }
@@ -209,9 +207,7 @@ impl Engine {
     /// The word overlap of two articles with the boilerplate of both sources and the `templates` left
     /// out: what the distinctive rule compares ([`MatchRule::matches_on_distinctive`]).
     fn distinctive_overlap(&self, a: &StoredArticle, b: &StoredArticle, templates: &[u32]) -> Overlap {
-        self.with_boilerplate(|model| {
-            let filter =
-                model.filter(&sources::boilerplate_key(&a.meta.source), &sources::boilerplate_key(&b.meta.source));
+        self.with_filter(&a.meta.source, &b.meta.source, |filter| {
             a.fingerprint.words.overlap(&b.fingerprint.words, |value| {
                 filter.contains(FeatureKind::Words, value) || templates.binary_search(&value).is_ok()
             })

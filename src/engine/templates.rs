@@ -14,8 +14,6 @@
 //! Used by the distinctive rule ([`crate::fingerprint::MatchRule::matches_on_distinctive`]), which
 //! compares short texts with these values left out.
 
-use std::cmp::Ordering;
-
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::fingerprint::sketch::{Sketch, compared};
@@ -24,7 +22,7 @@ use crate::store::Candidate;
 /// The values of `words`, the new article's word sample, that candidates of two or more clusters hold
 /// (as [`compared`] gives them, ascending). Only candidates of fingerprint `version` count: other
 /// versions sample other features. Only the article's own values are looked for, by a merge of sorted
-/// samples per candidate: no hashing, a few microseconds for a full lookup.
+/// samples per candidate ([`Sketch::held_by`]): no hashing, a few microseconds for a full lookup.
 pub fn template_values(words: &Sketch, candidates: &[Candidate], version: u32) -> Vec<u32> {
     let mine: Vec<u32> = words.values.iter().map(|&v| compared(v)).collect();
     // per value of mine: the first cluster seen holding it, and whether another one does too
@@ -37,23 +35,11 @@ pub fn template_values(words: &Sketch, candidates: &[Candidate], version: u32) -
         // copies of one story make their own text look like a template
         let Some(cluster_id) = &article.cluster_id else { continue };
         let cluster = xxh3_64(cluster_id.0.as_bytes());
-        let theirs = &article.fingerprint.words.values;
-        let (mut i, mut j) = (0, 0);
-        while i < mine.len() && j < theirs.len() {
-            match mine[i].cmp(&compared(theirs[j])) {
-                Ordering::Less => i += 1,
-                Ordering::Greater => j += 1,
-                Ordering::Equal => {
-                    match first[i] {
-                        None => first[i] = Some(cluster),
-                        Some(seen) if seen != cluster => template[i] = true,
-                        Some(_) => {}
-                    }
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
+        words.held_by(&article.fingerprint.words, |i| match first[i] {
+            None => first[i] = Some(cluster),
+            Some(seen) if seen != cluster => template[i] = true,
+            Some(_) => {}
+        });
     }
     mine.into_iter().zip(template).filter_map(|(value, template)| template.then_some(value)).collect()
 }

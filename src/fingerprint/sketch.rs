@@ -162,6 +162,20 @@ impl Sketch {
         }
         shared
     }
+
+    /// Calls `f` with the index of each of this sample's values that `other`'s sample holds too
+    /// (compared as [`compared`] gives them; no cut: whether a value is held, not an estimate).
+    pub fn held_by(&self, other: &Sketch, mut f: impl FnMut(usize)) {
+        let (mut i, mut j) = (0, 0);
+        while i < self.values.len() && j < other.values.len() {
+            let (a, b) = (compared(self.values[i]), compared(other.values[j]));
+            if a == b {
+                f(i);
+            }
+            i += usize::from(a <= b);
+            j += usize::from(b <= a);
+        }
+    }
 }
 
 /// The prefix of sorted `values` whose [`compared`] value is at most `cut`.

@@ -368,7 +368,7 @@ impl WordBuffer {
             return;
         }
         if self.has_lookalike && self.has_latin {
-            self.text = self.text.chars().map(|c| latin_lookalike(c).unwrap_or(c)).collect();
+            self.text = folded(&self.text);
         }
         self.settle(out, self.has_latin);
         let short_lookalike = self.not_lookalike == 0 && self.text.chars().count() <= SHORT_LOOKALIKE_WORD;
@@ -388,12 +388,8 @@ impl WordBuffer {
     /// describes, is Latin.
     fn settle(&mut self, out: &mut Vec<Token>, next_is_latin: bool) {
         if let Some((text, capitalized)) = self.pending.take() {
-            if next_is_latin {
-                let folded: String = text.chars().map(|c| latin_lookalike(c).unwrap_or(c)).collect();
-                push_token(out, &folded, capitalized, false);
-            } else {
-                push_token(out, &text, capitalized, false);
-            }
+            let text = if next_is_latin { folded(&text) } else { text };
+            push_token(out, &text, capitalized, false);
         }
     }
 
@@ -404,6 +400,11 @@ impl WordBuffer {
         self.settle(out, false);
         self.after_latin = false;
     }
+}
+
+/// `text` with every lookalike replaced by the Latin letter it passes for.
+fn folded(text: &str) -> String {
+    text.chars().map(|c| latin_lookalike(c).unwrap_or(c)).collect()
 }
 
 /// Pushes the token of a word's normalised text.
