@@ -13,7 +13,7 @@
 //!   ([`MatchRule::matches_on_distinctive`]): an aggregator's teaser of a wire item;
 //! - **assignment**: the article joins the cluster of its best match. Another matched cluster is merged
 //!   in only if its canonical verifies against the joined cluster's canonical (after the article
-//!   joined). That is what stops a round-up that quotes two briefs from gluing the briefs' clusters
+//!   joined; two canonicals of one source under the same-source rule, as for a direct match). That is what stops a round-up that quotes two briefs from gluing the briefs' clusters
 //!   together, while an original that arrives after two dissimilar copies of itself (an excerpt and a
 //!   spun copy) still brings them together: it becomes the canonical, and both copies verify against it;
 //! - the **canonical** is the first member in canonical order (source tier, published, ingested,
@@ -114,6 +114,9 @@ fn id_stripe(id: &str) -> usize {
 struct Verified {
     article: StoredArticle,
     similarity: f64,
+    /// Word-shingle resemblance: among candidates of equal similarity (an excerpt lies wholly inside
+    /// both a story and its update) the closer one is the better match.
+    resemblance: f64,
 }
 
 impl Engine {
@@ -164,7 +167,8 @@ impl Engine {
         model.learn(&sources::boilerplate_key(&record.meta.source), &record.fingerprint);
     }
 
-    /// The verified candidates, best first (ties by id, so the order never depends on the store).
+    /// The verified candidates, best first: by similarity, then resemblance, then id (so the order
+    /// never depends on the store).
     fn verify(&self, record: &StoredArticle, lookup: &Lookup) -> Vec<Verified> {
         // found once per lookup, and only if some pair needs them
         let found = OnceCell::new();
@@ -187,12 +191,19 @@ impl Engine {
                 fingerprint::may_match(&record.fingerprint, &candidate.article.fingerprint, &self.config.rule)
             })
             .filter_map(|candidate| {
-                let (verified, similarity) = self.direct_pair(record, &candidate.article, &templates);
-                verified.then(|| Verified { article: candidate.article.clone(), similarity })
+                let (verified, comparison) = self.direct_pair(record, &candidate.article, &templates);
+                verified.then(|| Verified {
+                    article: candidate.article.clone(),
+                    similarity: comparison.similarity(),
+                    resemblance: comparison.words.resemblance(),
+                })
             })
             .collect();
         verified.sort_by(|a, b| {
-            b.similarity.total_cmp(&a.similarity).then_with(|| a.article.meta.id.cmp(&b.article.meta.id))
+            b.similarity
+                .total_cmp(&a.similarity)
+                .then_with(|| b.resemblance.total_cmp(&a.resemblance))
+                .then_with(|| a.article.meta.id.cmp(&b.article.meta.id))
         });
         verified
     }
@@ -214,34 +225,45 @@ impl Engine {
         })
     }
 
-    /// Whether two clusters' canonicals verify against each other (the merge check of [`links`]).
-    /// No same-source rule here: the article that bridges the two clusters has matched both directly,
-    /// and one aggregator's full copy and excerpt of a story are still one story. When the new article
-    /// outranks the cluster it joined, it is itself the joined canonical here, so the rule is not
-    /// applied between it and the other cluster's canonical either (it matched that cluster through
-    /// another member); and if it matched that canonical itself, [`links`] takes the match as it is
-    /// (a teaser matched on distinctive text need not pass this check too).
+    /// Whether two clusters' canonicals verify against each other (the merge check of [`links`]): the
+    /// rule, and between two canonicals of one named source the same-source rule too, as for a direct
+    /// match. A copy of a publisher's update matches the update and (through the text they share) the
+    /// publisher's earlier article; that does not make the two one story, any more than a direct match
+    /// would. One aggregator's full copy and excerpt of a story still pass (the excerpt lies wholly
+    /// inside, [`MatchRule::same_source_containment`]). The distinctive rule is not asked: it never
+    /// joins two articles of one source, and the teasers it is for are seldom a cluster's canonical.
+    /// If the new article is itself the joined canonical and matched the other canonical directly,
+    /// [`links`] takes that match as it is (a teaser matched on distinctive text need not pass this
+    /// check too).
     fn pair(&self, a: &StoredArticle, b: &StoredArticle) -> bool {
-        self.config.rule.matches(&self.compare(a, b))
+        let comparison = self.compare(a, b);
+        if sources::same_source(&a.meta.source, &b.meta.source) {
+            return self.config.rule.matches_within_source(&comparison);
+        }
+        self.config.rule.matches(&comparison)
     }
 
-    /// Whether an article matches a candidate, and their similarity: the rule, and between two
+    /// Whether an article matches a candidate, and how they compare: the rule, and between two
     /// articles of one named source the same-source rule too ([`MatchRule::same_source_resemblance`]);
     /// between two short articles of different sources the distinctive rule may match what the rule
     /// did not ([`MatchRule::matches_on_distinctive`], with the candidates' `templates`).
-    fn direct_pair<'t>(&self, a: &StoredArticle, b: &StoredArticle, templates: &impl Fn() -> &'t [u32]) -> (bool, f64) {
+    fn direct_pair<'t>(
+        &self,
+        a: &StoredArticle,
+        b: &StoredArticle,
+        templates: &impl Fn() -> &'t [u32],
+    ) -> (bool, fingerprint::Comparison) {
         let comparison = self.compare(a, b);
         let rule = &self.config.rule;
-        let similarity = comparison.similarity();
         if sources::same_source(&a.meta.source, &b.meta.source) {
-            return (rule.matches_within_source(&comparison), similarity);
+            return (rule.matches_within_source(&comparison), comparison);
         }
         if rule.matches(&comparison) {
-            return (true, similarity);
+            return (true, comparison);
         }
         let distinctive = rule.distinctive_applies(&comparison)
             && rule.matches_on_distinctive(&comparison, &self.distinctive_overlap(a, b, templates()));
-        (distinctive, similarity)
+        (distinctive, comparison)
     }
 
     /// Fingerprints, stores and clusters an article. Returns once the store has accepted it.
@@ -871,6 +893,35 @@ mod tests {
             engine.ingest(at("wire.example", "second", &update, 2_000)).await.expect("ingest").duplicate
         });
         assert!(joined, "with the rule off, containment alone decides");
+    }
+
+    /// A copy of a publisher's update matches both the update and (through the two thirds they share)
+    /// the publisher's earlier article; arriving after both, it joins the update without merging the
+    /// publisher's two stories into one cluster. With the same-source rule off they merge.
+    #[tokio::test]
+    async fn a_copy_of_an_update_does_not_merge_it_with_the_earlier_article() {
+        let first_text = prose(0..150);
+        let update_text = format!("{} {}", prose(0..100), prose(1_000..1_100));
+        let at = |source: &str, id: &str, body: &str, published: i64| Article {
+            source: source.into(),
+            ..article(id, body.to_string(), published)
+        };
+        for (resemblance, merged) in [(MatchRule::default().same_source_resemblance, false), (0.0, true)] {
+            let config = EngineConfig {
+                rule: MatchRule { same_source_resemblance: resemblance, ..MatchRule::default() },
+                ..EngineConfig::default()
+            };
+            let engine = Engine::new(Arc::new(MemoryStore::new()), config);
+            let first = engine.ingest(at("wire.example", "first", &first_text, 1_000)).await.expect("ingest");
+            let update = engine.ingest(at("wire.example", "update", &update_text, 2_000)).await.expect("ingest");
+            assert_eq!(update.cluster_id == first.cluster_id, merged, "resemblance {resemblance}: the update itself");
+            let copy = engine.ingest(at("aggregator.example", "copy", &update_text, 3_000)).await.expect("ingest");
+            let ids: Vec<&str> = copy.matches.iter().map(|m| m.id.as_str()).collect();
+            assert!(ids.contains(&"first") && ids.contains(&"update"), "the copy matches both: {ids:?}");
+            assert_eq!(copy.canonical_id, if merged { "first" } else { "update" }, "{:?}", copy);
+            let first_now = engine.article("first").await.expect("article");
+            assert_eq!(first_now.article.cluster_id == copy.cluster_id, merged, "resemblance {resemblance}");
+        }
     }
 
     /// A backdated copy on a known aggregator does not become canonical, and a trusted source's
