@@ -13,9 +13,10 @@
 //!   ([`MatchRule::matches_on_distinctive`]): an aggregator's teaser of a wire item;
 //! - **assignment**: the article joins the cluster of its best match. Another matched cluster is merged
 //!   in only if its canonical verifies against the joined cluster's canonical (after the article
-//!   joined; two canonicals of one source under the same-source rule, as for a direct match). That is what stops a round-up that quotes two briefs from gluing the briefs' clusters
-//!   together, while an original that arrives after two dissimilar copies of itself (an excerpt and a
-//!   spun copy) still brings them together: it becomes the canonical, and both copies verify against it;
+//!   joined; two canonicals of one source under the same-source rule, as for a direct match). That
+//!   is what stops a round-up that quotes two briefs from gluing the briefs' clusters together, while
+//!   an original that arrives after two dissimilar copies of itself (an excerpt and a spun copy) still
+//!   brings them together: it becomes the canonical, and both copies verify against it;
 //! - the **canonical** is the first member in canonical order (source tier, published, ingested,
 //!   id; see [`sources`]), which the store maintains.
 //!
@@ -896,8 +897,11 @@ mod tests {
     }
 
     /// A copy of a publisher's update matches both the update and (through the two thirds they share)
-    /// the publisher's earlier article; arriving after both, it joins the update without merging the
-    /// publisher's two stories into one cluster. With the same-source rule off they merge.
+    /// the publisher's earlier article, with equal similarity (the synthetic texts' skeletons are all
+    /// shared); arriving after both, it joins the update, the closer of the two, without merging the
+    /// publisher's two stories into one cluster. Fails if the merge check ignores the same-source rule,
+    /// or if equal matches are not ranked by resemblance. With the same-source rule off, the update
+    /// joins the earlier story on arrival and the copy follows (the setup's control).
     #[tokio::test]
     async fn a_copy_of_an_update_does_not_merge_it_with_the_earlier_article() {
         let first_text = prose(0..150);
