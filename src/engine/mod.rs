@@ -16,7 +16,9 @@
 //!   joined; two canonicals of one source under the same-source rule, as for a direct match). That
 //!   is what stops a round-up that quotes two briefs from gluing the briefs' clusters together, while
 //!   an original that arrives after two dissimilar copies of itself (an excerpt and a spun copy) still
-//!   brings them together: it becomes the canonical, and both copies verify against it;
+//!   brings them together: it becomes the canonical, and both copies verify against it. A cluster
+//!   whose canonical is another story of the article's own publisher, which the article would replace
+//!   as canonical, is not joined at all (`Engine::held_back`);
 //! - the **canonical** is the first member in canonical order (source tier, published, ingested,
 //!   id; see [`sources`]), which the store maintains.
 //!
@@ -244,6 +246,24 @@ impl Engine {
         self.config.rule.matches(&comparison)
     }
 
+    /// The clusters the article must not join: those whose canonical is another story of the
+    /// article's own publisher (one source, and the same-source rule fails between them) that the
+    /// article would replace as canonical (it ranks first). Joining would rename the original of
+    /// every copy there after a story they are not copies of: a publisher's earlier brief arriving
+    /// late, found through a copy of its later update. Such a cluster can still hold the article's
+    /// copies (one that arrived first and matched the later story); they stay there.
+    fn held_back<'c>(&self, record: &StoredArticle, clusters: &'c [ClusterHead]) -> Vec<&'c ClusterId> {
+        clusters
+            .iter()
+            .filter(|head| {
+                record.canonical_rank() < head.canonical.canonical_rank()
+                    && sources::same_source(&record.meta.source, &head.canonical.meta.source)
+                    && !self.config.rule.matches_within_source(&self.compare(record, &head.canonical))
+            })
+            .map(|head| &head.cluster_id)
+            .collect()
+    }
+
     /// Whether an article matches a candidate, and how they compare: the rule, and between two
     /// articles of one named source the same-source rule too ([`MatchRule::same_source_resemblance`]);
     /// between two short articles of different sources the distinctive rule may match what the rule
@@ -292,7 +312,8 @@ impl Engine {
             }
         };
         let matches = self.verify(&record, &lookup);
-        let linked = links(|a, b| self.pair(a, b), &record, &matches, &lookup.clusters);
+        let held_back = self.held_back(&record, &lookup.clusters);
+        let linked = links(|a, b| self.pair(a, b), &record, &matches, &lookup.clusters, &held_back);
         let assigned = match self.store.assign(&id, &linked).await {
             Ok(assigned) => assigned,
             // expired by a sweep between the two steps: it reached the window's edge meanwhile
@@ -353,7 +374,8 @@ impl Engine {
     fn hypothetical(&self, record: &StoredArticle, lookup: &Lookup) -> Decision {
         let id = record.meta.id.clone();
         let matches = self.verify(record, lookup);
-        let linked = links(|a, b| self.pair(a, b), record, &matches, &lookup.clusters);
+        let held_back = self.held_back(record, &lookup.clusters);
+        let linked = links(|a, b| self.pair(a, b), record, &matches, &lookup.clusters, &held_back);
         // the clusters the article would unite, and their canonicals
         let mut cluster_id: Option<ClusterId> = None;
         let mut canonical = record.clone();
@@ -538,14 +560,18 @@ fn content_hash(article: &Article) -> u64 {
 }
 
 /// The matches the article's cluster is united with (see the module doc for the rule); `verifies`
-/// says whether two canonicals verify against each other.
+/// says whether two canonicals verify against each other. Matches in a `held_back` cluster are left
+/// out ([`Engine::held_back`]).
 fn links(
     verifies: impl Fn(&StoredArticle, &StoredArticle) -> bool,
     record: &StoredArticle,
     matches: &[Verified],
     clusters: &[ClusterHead],
+    held_back: &[&ClusterId],
 ) -> Vec<String> {
-    let Some(best) = matches.first() else { return vec![] };
+    let matches: Vec<&Verified> =
+        matches.iter().filter(|m| m.article.cluster_id.as_ref().is_none_or(|c| !held_back.contains(&c))).collect();
+    let Some(&best) = matches.first() else { return vec![] };
     let head = |cluster_id: &Option<ClusterId>| {
         cluster_id.as_ref().and_then(|c| clusters.iter().find(|head| &head.cluster_id == c))
     };
@@ -555,7 +581,7 @@ fn links(
         if record.canonical_rank() < best_canonical.canonical_rank() { record } else { best_canonical };
     let mut linked = vec![best.article.meta.id.clone()];
     let mut joined: Vec<Option<ClusterId>> = vec![best.article.cluster_id.clone()];
-    for other in &matches[1..] {
+    for &other in &matches[1..] {
         let Some(cluster_id) = &other.article.cluster_id else {
             // unassigned: an ingest racing with this one; linking it is what makes the two meet
             linked.push(other.article.meta.id.clone());
@@ -896,6 +922,27 @@ mod tests {
         assert!(joined, "with the rule off, containment alone decides");
     }
 
+    /// A publisher's story (150 words) and its update (the first 100 of them and 100 new ones):
+    /// containment 0.67, resemblance 0.4.
+    fn story_and_update() -> (String, String) {
+        (prose(0..150), format!("{} {}", prose(0..100), prose(1_000..1_100)))
+    }
+
+    fn from_source(source: &str, id: &str, body: &str, published: i64) -> Article {
+        Article { source: source.into(), ..article(id, body.to_string(), published) }
+    }
+
+    /// The same-source rule at its default, then off.
+    fn same_source_on_and_off() -> [f64; 2] {
+        [MatchRule::default().same_source_resemblance, 0.0]
+    }
+
+    /// An engine with the same-source rule at `resemblance`, the rest at the defaults.
+    fn engine_with_resemblance(resemblance: f64) -> Engine {
+        let rule = MatchRule { same_source_resemblance: resemblance, ..MatchRule::default() };
+        Engine::new(Arc::new(MemoryStore::new()), EngineConfig { rule, ..EngineConfig::default() })
+    }
+
     /// A copy of a publisher's update matches both the update and (through the two thirds they share)
     /// the publisher's earlier article, with equal similarity (the synthetic texts' skeletons are all
     /// shared); arriving after both, it joins the update, the closer of the two, without merging the
@@ -904,27 +951,45 @@ mod tests {
     /// joins the earlier story on arrival and the copy follows (the setup's control).
     #[tokio::test]
     async fn a_copy_of_an_update_does_not_merge_it_with_the_earlier_article() {
-        let first_text = prose(0..150);
-        let update_text = format!("{} {}", prose(0..100), prose(1_000..1_100));
-        let at = |source: &str, id: &str, body: &str, published: i64| Article {
-            source: source.into(),
-            ..article(id, body.to_string(), published)
-        };
-        for (resemblance, merged) in [(MatchRule::default().same_source_resemblance, false), (0.0, true)] {
-            let config = EngineConfig {
-                rule: MatchRule { same_source_resemblance: resemblance, ..MatchRule::default() },
-                ..EngineConfig::default()
-            };
-            let engine = Engine::new(Arc::new(MemoryStore::new()), config);
-            let first = engine.ingest(at("wire.example", "first", &first_text, 1_000)).await.expect("ingest");
-            let update = engine.ingest(at("wire.example", "update", &update_text, 2_000)).await.expect("ingest");
+        let (first_text, update_text) = story_and_update();
+        for resemblance in same_source_on_and_off() {
+            let (engine, merged) = (engine_with_resemblance(resemblance), resemblance == 0.0);
+            let first = engine.ingest(from_source("wire.example", "first", &first_text, 1_000)).await.expect("ingest");
+            let update =
+                engine.ingest(from_source("wire.example", "update", &update_text, 2_000)).await.expect("ingest");
             assert_eq!(update.cluster_id == first.cluster_id, merged, "resemblance {resemblance}: the update itself");
-            let copy = engine.ingest(at("aggregator.example", "copy", &update_text, 3_000)).await.expect("ingest");
+            let copy =
+                engine.ingest(from_source("aggregator.example", "copy", &update_text, 3_000)).await.expect("ingest");
             let ids: Vec<&str> = copy.matches.iter().map(|m| m.id.as_str()).collect();
             assert!(ids.contains(&"first") && ids.contains(&"update"), "the copy matches both: {ids:?}");
             assert_eq!(copy.canonical_id, if merged { "first" } else { "update" }, "{:?}", copy);
             let first_now = engine.article("first").await.expect("article");
             assert_eq!(first_now.article.cluster_id == copy.cluster_id, merged, "resemblance {resemblance}");
+        }
+    }
+
+    /// A publisher's earlier article that arrives last does not take over, as canonical, the cluster of
+    /// its later update (found through a copy of the update that holds two thirds of its text): the
+    /// update stays the original of its copy, and the earlier article starts a cluster of its own.
+    /// With the same-source rule off, the two are one story and the earlier article becomes the
+    /// canonical (the control).
+    #[tokio::test]
+    async fn a_late_earlier_article_does_not_rename_its_update_cluster() {
+        let (earlier_text, update_text) = story_and_update();
+        for resemblance in same_source_on_and_off() {
+            let (engine, taken_over) = (engine_with_resemblance(resemblance), resemblance == 0.0);
+            engine.ingest(from_source("aggregator.example", "copy", &update_text, 3_000)).await.expect("ingest");
+            let update =
+                engine.ingest(from_source("wire.example", "update", &update_text, 2_000)).await.expect("ingest");
+            assert_eq!(update.canonical_id, "update", "the update is the original of its copy");
+            let earlier =
+                engine.ingest(from_source("wire.example", "earlier", &earlier_text, 1_000)).await.expect("ingest");
+            assert!(earlier.matches.iter().any(|m| m.id == "copy"), "it matches the copy: {:?}", earlier.matches);
+            assert_eq!(earlier.canonical_id, "earlier", "it is the first of whichever cluster it is in");
+            let copy = engine.article("copy").await.expect("article");
+            let expected = if taken_over { "earlier" } else { "update" };
+            assert_eq!(copy.canonical_id, expected, "resemblance {resemblance}");
+            assert_eq!(copy.article.cluster_id == earlier.cluster_id, taken_over, "resemblance {resemblance}");
         }
     }
 
