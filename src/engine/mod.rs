@@ -18,7 +18,8 @@
 //!   an original that arrives after two dissimilar copies of itself (an excerpt and a spun copy) still
 //!   brings them together: it becomes the canonical, and both copies verify against it. A cluster
 //!   whose canonical is another story of the article's own publisher, which the article would replace
-//!   as canonical, is not joined at all (`Engine::held_back`);
+//!   as canonical, is neither joined nor merged in (`Engine::held_back`; a racing ingest that links
+//!   the two can still bring them together);
 //! - the **canonical** is the first member in canonical order (source tier, published, ingested,
 //!   id; see [`sources`]), which the store maintains.
 //!
@@ -972,7 +973,7 @@ mod tests {
     /// its later update (found through a copy of the update that holds two thirds of its text): the
     /// update stays the original of its copy, and the earlier article starts a cluster of its own.
     /// With the same-source rule off, the two are one story and the earlier article becomes the
-    /// canonical (the control).
+    /// canonical (the control). A later update that would not replace the canonical still joins.
     #[tokio::test]
     async fn a_late_earlier_article_does_not_rename_its_update_cluster() {
         let (earlier_text, update_text) = story_and_update();
@@ -991,6 +992,14 @@ mod tests {
             assert_eq!(copy.canonical_id, expected, "resemblance {resemblance}");
             assert_eq!(copy.article.cluster_id == earlier.cluster_id, taken_over, "resemblance {resemblance}");
         }
+        // the other order of publication: the update, published after the story, follows its copy into
+        // the story's cluster, since it does not replace the story as canonical
+        let engine = engine_with_resemblance(MatchRule::default().same_source_resemblance);
+        let story = engine.ingest(from_source("wire.example", "story", &earlier_text, 1_000)).await.expect("ingest");
+        engine.ingest(from_source("aggregator.example", "copy", &update_text, 3_000)).await.expect("ingest");
+        let update = engine.ingest(from_source("wire.example", "update", &update_text, 2_000)).await.expect("ingest");
+        assert_eq!(update.cluster_id, story.cluster_id, "the later update joins through its copy");
+        assert_eq!(update.canonical_id, "story");
     }
 
     /// A backdated copy on a known aggregator does not become canonical, and a trusted source's
