@@ -240,11 +240,16 @@ impl Engine {
     /// [`links`] takes that match as it is (a teaser matched on distinctive text need not pass this
     /// check too).
     fn pair(&self, a: &StoredArticle, b: &StoredArticle) -> bool {
-        let comparison = self.compare(a, b);
+        self.matches(a, b, &self.compare(a, b))
+    }
+
+    /// The rule for a comparison of `a` and `b`: [`MatchRule::matches`], or between two articles of
+    /// one source [`MatchRule::matches_within_source`].
+    fn matches(&self, a: &StoredArticle, b: &StoredArticle, comparison: &fingerprint::Comparison) -> bool {
         if sources::same_source(&a.meta.source, &b.meta.source) {
-            return self.config.rule.matches_within_source(&comparison);
+            return self.config.rule.matches_within_source(comparison);
         }
-        self.config.rule.matches(&comparison)
+        self.config.rule.matches(comparison)
     }
 
     /// The clusters the article must not join: those whose canonical is another story of the
@@ -277,13 +282,12 @@ impl Engine {
     ) -> (bool, fingerprint::Comparison) {
         let comparison = self.compare(a, b);
         let rule = &self.config.rule;
-        if sources::same_source(&a.meta.source, &b.meta.source) {
-            return (rule.matches_within_source(&comparison), comparison);
-        }
-        if rule.matches(&comparison) {
+        if self.matches(a, b, &comparison) {
             return (true, comparison);
         }
-        let distinctive = rule.distinctive_applies(&comparison)
+        // the distinctive rule never joins two articles of one source
+        let distinctive = !sources::same_source(&a.meta.source, &b.meta.source)
+            && rule.distinctive_applies(&comparison)
             && rule.matches_on_distinctive(&comparison, &self.distinctive_overlap(a, b, templates()));
         (distinctive, comparison)
     }

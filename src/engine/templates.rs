@@ -14,8 +14,7 @@
 //! Used by the distinctive rule ([`crate::fingerprint::MatchRule::matches_on_distinctive`]), which
 //! compares short texts with these values left out.
 
-use xxhash_rust::xxh3::xxh3_64;
-
+use crate::domain::ClusterId;
 use crate::fingerprint::sketch::{Sketch, compared};
 use crate::store::Candidate;
 
@@ -26,15 +25,14 @@ use crate::store::Candidate;
 pub fn template_values(words: &Sketch, candidates: &[Candidate], version: u32) -> Vec<u32> {
     let mine: Vec<u32> = words.values.iter().map(|&v| compared(v)).collect();
     // per value of mine: the first cluster seen holding it, and whether another one does too
-    let mut first: Vec<Option<u64>> = vec![None; mine.len()];
+    let mut first: Vec<Option<&ClusterId>> = vec![None; mine.len()];
     let mut template = vec![false; mine.len()];
     for candidate in candidates.iter().filter(|c| c.article.fingerprint.version == version) {
         let article = &candidate.article;
         // an unassigned candidate is being ingested right now (or its ingest failed): which cluster
         // it joins is not known yet, and counting it as one of its own would let two concurrent
         // copies of one story make their own text look like a template
-        let Some(cluster_id) = &article.cluster_id else { continue };
-        let cluster = xxh3_64(cluster_id.0.as_bytes());
+        let Some(cluster) = &article.cluster_id else { continue };
         words.held_by(&article.fingerprint.words, |i| match first[i] {
             None => first[i] = Some(cluster),
             Some(seen) if seen != cluster => template[i] = true,
@@ -47,7 +45,7 @@ pub fn template_values(words: &Sketch, candidates: &[Candidate], version: u32) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{ArticleMeta, ClusterId, SourceTier, StoredArticle};
+    use crate::domain::{ArticleMeta, SourceTier, StoredArticle};
     use crate::fingerprint::{FINGERPRINT_VERSION, fingerprint};
 
     fn candidate(id: &str, cluster: Option<&str>, body: &str) -> Candidate {
