@@ -75,10 +75,10 @@ fn main() -> anyhow::Result<()> {
             fingerprint: fingerprint.clone(),
             cluster_id: None,
         };
-        let Inserted::New(lookup) = runtime.block_on(store.insert_and_lookup(record, CANDIDATE_LIMIT))? else {
+        let Inserted::New(lookup) = runtime.block_on(store.insert_and_lookup(record.clone(), CANDIDATE_LIMIT))? else {
             anyhow::bail!("{path}:{}: the line numbers are the ids, so every insert is new", number + 1);
         };
-        runtime.block_on(store.assign(&id, &[]))?;
+        runtime.block_on(store.assign(&record, &[]))?;
         candidates.push(lookup.candidates.len());
         two_keys.push(lookup.candidates.iter().filter(|c| c.shared_keys >= 2).count());
         let mut matched = 0;

@@ -8,7 +8,7 @@
 //!   without one copy of each article's id/url/source/title strings;
 //! - Redis CPU per article from `INFO commandstats` (usec spent in each command, and per call);
 //! - where the bytes go: `MEMORY USAGE` of every key, summed by kind (`ns:a` records, `ns:p` posting
-//!   buckets, …, the key layout in `src/store/redis.rs`), per article. `MEMORY USAGE` counts a key's
+//!   buckets, …, the key layouts in `src/store/redis/`), per article. `MEMORY USAGE` counts a key's
 //!   own allocations, not its share of Redis's main hash table (~24 bytes a key with its entry).
 //!
 //! ```sh

@@ -24,7 +24,7 @@ use common::{RedisCluster, RedisServer, article_text, free_port, spun_copy, stor
 
 /// Generous: every case expects fewer candidates than this.
 const LIMIT: usize = 100;
-/// Words per test article: enough for all 16 band keys.
+/// Words per test article: enough for all 24 band keys.
 const WORDS: usize = 300;
 
 /// A store under test, with whatever must outlive it (a directory, a Redis server).
@@ -126,20 +126,34 @@ fn ids(lookup: &Lookup) -> Vec<&str> {
     lookup.candidates.iter().map(|c| c.article.meta.id.as_str()).collect()
 }
 
-/// What the engine does, minus verification: insert, then link every candidate.
+/// What the engine does, minus verification: insert, then link every candidate, passing back the
+/// records as the lookup returned them.
 async fn ingest(store: &dyn Store, article: StoredArticle) -> Assigned {
-    let id = article.meta.id.clone();
-    let lookup = new_lookup(store.insert_and_lookup(article, LIMIT).await.expect("insert"));
-    let links: Vec<String> = lookup.candidates.iter().map(|c| c.article.meta.id.clone()).collect();
-    store.assign(&id, &links).await.expect("assign")
+    let lookup = new_lookup(store.insert_and_lookup(article.clone(), LIMIT).await.expect("insert"));
+    let links: Vec<&StoredArticle> = lookup.candidates.iter().map(|c| &c.article).collect();
+    store.assign(&article, &links).await.expect("assign")
 }
 
-/// Inserts and assigns with explicit links, ignoring what the lookup found.
+/// Inserts and assigns with explicit links, ignoring what the lookup found: each link's record as
+/// stored now, or, for an id that is not stored, a record of it that never was (as a link deleted
+/// since the lookup would be).
 async fn ingest_linked(store: &dyn Store, article: StoredArticle, links: &[&str]) -> Assigned {
-    let id = article.meta.id.clone();
-    new_lookup(store.insert_and_lookup(article, LIMIT).await.expect("insert"));
-    let links: Vec<String> = links.iter().map(|s| s.to_string()).collect();
-    store.assign(&id, &links).await.expect("assign")
+    new_lookup(store.insert_and_lookup(article.clone(), LIMIT).await.expect("insert"));
+    let mut records = Vec::new();
+    for &link in links {
+        let stored = store.get(link).await.expect("get");
+        records.push(stored.unwrap_or_else(|| self::article(link, 0, 0, 0)));
+    }
+    let links: Vec<&StoredArticle> = records.iter().collect();
+    store.assign(&article, &links).await.expect("assign")
+}
+
+/// Assigns a stored article again, as a retried ingest would: its record as stored, unassigned, with
+/// no links.
+async fn reassign(store: &dyn Store, id: &str) -> Assigned {
+    let mut record = store.get(id).await.expect("get").unwrap_or_else(|| panic!("{id} is stored"));
+    record.cluster_id = None;
+    store.assign(&record, &[]).await.expect("assign")
 }
 
 async fn cluster_of(store: &dyn Store, id: &str) -> ClusterId {
@@ -165,9 +179,9 @@ async fn tick() {
 async fn insert_then_lookup_finds_copies_but_not_self(store: Arc<dyn Store>) {
     let original = article("original", 1, 1_000, 1_000);
     let keys = original.band_keys.clone();
-    let first = new_lookup(store.insert_and_lookup(original, LIMIT).await.unwrap());
+    let first = new_lookup(store.insert_and_lookup(original.clone(), LIMIT).await.unwrap());
     assert!(first.candidates.is_empty(), "the first article finds nothing, not even itself");
-    let assigned = store.assign("original", &[]).await.unwrap();
+    let assigned = store.assign(&original, &[]).await.unwrap();
 
     let copy = article("copy", 1, 2_000, 2_000);
     let lookup = new_lookup(store.insert_and_lookup(copy, LIMIT).await.unwrap());
@@ -188,9 +202,10 @@ async fn insert_then_lookup_finds_copies_but_not_self(store: Arc<dyn Store>) {
 async fn unrelated_texts_are_not_candidates(store: Arc<dyn Store>) {
     for seed in 100..110 {
         let id = format!("unrelated-{seed}");
-        let lookup = new_lookup(store.insert_and_lookup(article(&id, seed, 0, 0), LIMIT).await.unwrap());
+        let record = article(&id, seed, 0, 0);
+        let lookup = new_lookup(store.insert_and_lookup(record.clone(), LIMIT).await.unwrap());
         assert!(lookup.candidates.is_empty(), "{id} found {:?}", ids(&lookup));
-        store.assign(&id, &[]).await.unwrap();
+        store.assign(&record, &[]).await.unwrap();
     }
 }
 
@@ -246,8 +261,9 @@ async fn new_content_replaces_the_old_version(store: Arc<dyn Store>) {
 
 /// With no links and no cluster, assign founds one holding the article alone.
 async fn assign_without_links_founds_a_cluster(store: Arc<dyn Store>) {
-    store.insert_and_lookup(article("solo", 6, 0, 0), LIMIT).await.unwrap();
-    let assigned = store.assign("solo", &[]).await.unwrap();
+    let solo = article("solo", 6, 0, 0);
+    store.insert_and_lookup(solo.clone(), LIMIT).await.unwrap();
+    let assigned = store.assign(&solo, &[]).await.unwrap();
     assert_eq!(assigned.canonical_id, "solo");
     assert_eq!(cluster_of(&*store, "solo").await, assigned.cluster_id);
     let view = store.cluster(&assigned.cluster_id).await.unwrap().unwrap();
@@ -256,7 +272,7 @@ async fn assign_without_links_founds_a_cluster(store: Arc<dyn Store>) {
     assert_eq!(view.members[0].cluster_id, Some(assigned.cluster_id.clone()));
 
     // assigning again changes nothing
-    assert_eq!(store.assign("solo", &[]).await.unwrap(), assigned);
+    assert_eq!(store.assign(&solo, &[]).await.unwrap(), assigned);
 }
 
 /// A link's cluster is joined, and the canonical is the earliest member.
@@ -271,15 +287,16 @@ async fn assign_with_a_link_joins_its_cluster(store: Arc<dyn Store>) {
 
 /// A linked article that is still unassigned joins the cluster too.
 async fn assign_adopts_an_unassigned_link(store: Arc<dyn Store>) {
-    store.insert_and_lookup(article("racer-1", 9, 1_000, 1_000), LIMIT).await.unwrap();
-    store.insert_and_lookup(article("racer-2", 9, 2_000, 2_000), LIMIT).await.unwrap();
-    let assigned = store.assign("racer-2", &["racer-1".to_string()]).await.unwrap();
+    let (racer_1, racer_2) = (article("racer-1", 9, 1_000, 1_000), article("racer-2", 9, 2_000, 2_000));
+    store.insert_and_lookup(racer_1.clone(), LIMIT).await.unwrap();
+    store.insert_and_lookup(racer_2.clone(), LIMIT).await.unwrap();
+    let assigned = store.assign(&racer_2, &[&racer_1]).await.unwrap();
     assert_eq!(assigned.canonical_id, "racer-1");
     assert_eq!(cluster_of(&*store, "racer-1").await, assigned.cluster_id);
     assert_eq!(member_ids(&*store, &assigned.cluster_id).await, ["racer-1", "racer-2"]);
 
     // the adopted article's own assign finds it already placed
-    assert_eq!(store.assign("racer-1", &[]).await.unwrap(), assigned);
+    assert_eq!(store.assign(&racer_1, &[]).await.unwrap(), assigned);
 }
 
 /// Merges keep the oldest cluster id; members report it, and absorbed ids (even absorbed twice over)
@@ -325,7 +342,7 @@ async fn canonical_is_first_by_published_ingested_id(store: Arc<dyn Store>) {
         ingest_linked(&*store, article(id, seed, published, ingested), &["p"]).await;
     }
     assert_eq!(member_ids(&*store, &first.cluster_id).await, ["t", "R", "q", "r", "p", "s"]);
-    assert_eq!(store.assign("s", &[]).await.unwrap().canonical_id, "t");
+    assert_eq!(reassign(&*store, "s").await.canonical_id, "t");
 }
 
 /// The source tier comes before every time: a trusted article published last is the canonical, and
@@ -360,7 +377,7 @@ async fn deleting_the_canonical_elects_the_next(store: Arc<dyn Store>) {
     assert_eq!(store.get("a").await.unwrap(), None);
     assert_eq!(ids(&store.lookup(&keys, LIMIT).await.unwrap()), ["b", "c"], "its postings are gone");
     assert_eq!(member_ids(&*store, &assigned.cluster_id).await, ["b", "c"]);
-    assert_eq!(store.assign("c", &[]).await.unwrap().canonical_id, "b");
+    assert_eq!(reassign(&*store, "c").await.canonical_id, "b");
 }
 
 /// An unknown id is not an error.
@@ -389,12 +406,13 @@ async fn deleting_the_last_member_removes_the_cluster(store: Arc<dyn Store>) {
 
 /// Assigning an article that does not exist (never inserted, or deleted meanwhile) is `NotFound`.
 async fn assign_of_an_unknown_id_is_not_found(store: Arc<dyn Store>) {
-    let outcome = store.assign("ghost", &[]).await;
+    let outcome = store.assign(&article("ghost", 25, 0, 0), &[]).await;
     assert!(matches!(outcome, Err(Error::NotFound { ref id, .. }) if id == "ghost"), "{outcome:?}");
 
-    store.insert_and_lookup(article("gone", 25, 0, 0), LIMIT).await.unwrap();
+    let gone = article("gone", 25, 0, 0);
+    store.insert_and_lookup(gone.clone(), LIMIT).await.unwrap();
     store.delete("gone").await.unwrap();
-    let outcome = store.assign("gone", &[]).await;
+    let outcome = store.assign(&gone, &[]).await;
     assert!(matches!(outcome, Err(Error::NotFound { .. })), "{outcome:?}");
 }
 
@@ -423,10 +441,10 @@ async fn lookup_limit_keeps_the_most_shared_keys(store: Arc<dyn Store>) {
 }
 
 /// Every band key of an article is posted, also when two of them fall in one of the Redis stores'
-/// posting buckets (which an insert reads and writes once for all its keys): `src/store/redis.rs`
-/// buckets a key by its tag and the top 16 bits of its value times 0x9E3779B9, so these keys, made
-/// from scrambled values 0x1234_0001 and 0x1234_0002 (0x144C_BC89 is the multiplier's inverse), share
-/// one bucket.
+/// posting buckets (which an insert reads and writes once for all its keys): the Redis stores bucket
+/// a key by its tag and the top 16 bits of its value times 0x9E3779B9 (`record::band`), so these keys,
+/// made from scrambled values 0x1234_0001 and 0x1234_0002 (0x144C_BC89 is the multiplier's inverse),
+/// share one bucket.
 async fn keys_of_one_bucket_are_each_posted(store: Arc<dyn Store>) {
     let key = |scrambled: u32| band_key_scrambling_to(1, scrambled);
     let keys = vec![key(0x1234_0001), key(0x1234_0002), 0x2_0000_0003];
@@ -629,7 +647,7 @@ async fn expiring_the_canonical_elects_the_next(store: Arc<dyn Store>) {
         assert_eq!(cluster_of(&*store, id).await, assigned.cluster_id);
     }
     assert_eq!(ids(&store.lookup(&keys, LIMIT).await.unwrap()), ["b", "c"]);
-    assert_eq!(store.assign("c", &[]).await.unwrap().canonical_id, "b");
+    assert_eq!(reassign(&*store, "c").await.canonical_id, "b");
 }
 
 /// A cluster whose members all expire is gone.
@@ -821,8 +839,9 @@ async fn redis_reconnects_after_a_restart() {
 
     server.restart();
     let mut recovered = false;
+    let after = article("after", 35, 0, 0);
     for _ in 0..50 {
-        match store.insert_and_lookup(article("after", 35, 0, 0), LIMIT).await {
+        match store.insert_and_lookup(after.clone(), LIMIT).await {
             Ok(_) => {
                 recovered = true;
                 break;
@@ -833,7 +852,7 @@ async fn redis_reconnects_after_a_restart() {
     }
     assert!(recovered, "the store did not reconnect");
     // scripts were flushed with the restart: every call must reload its own
-    let assigned = store.assign("after", &[]).await.unwrap();
+    let assigned = store.assign(&after, &[]).await.unwrap();
     assert_eq!(store.get("after").await.unwrap().unwrap().cluster_id, Some(assigned.cluster_id.clone()));
     assert_eq!(store.cluster(&assigned.cluster_id).await.unwrap().unwrap().members.len(), 1);
     assert!(store.lookup(&[1, 2, 3], LIMIT).await.unwrap().candidates.is_empty());
@@ -998,8 +1017,8 @@ async fn namespaces_are_isolated(tenant_a: &dyn Store, tenant_b: &dyn Store) {
     ingest(tenant_a, record.clone()).await;
     assert_eq!(tenant_b.get("shared-id").await.unwrap(), None);
     assert!(tenant_b.lookup(&keys, LIMIT).await.unwrap().candidates.is_empty());
-    assert!(new_lookup(tenant_b.insert_and_lookup(record, LIMIT).await.unwrap()).candidates.is_empty());
-    let founded = tenant_b.assign("shared-id", &[]).await.unwrap();
+    assert!(new_lookup(tenant_b.insert_and_lookup(record.clone(), LIMIT).await.unwrap()).candidates.is_empty());
+    let founded = tenant_b.assign(&record, &[]).await.unwrap();
     assert_eq!(founded.canonical_id, "shared-id");
     assert_eq!(expire_all(tenant_b, Micros::MAX, 16).await, 1, "b expires its own article");
     assert_eq!(tenant_b.get("shared-id").await.unwrap(), None);
@@ -1060,8 +1079,8 @@ async fn keys_matching(port: u16, pattern: &str) -> Vec<String> {
     keys
 }
 
-/// The entries of the singleton index (`ns:s:BUCKET` hashes, see `src/store/redis.rs`) under
-/// `namespace`, as (bucket key, field, founder's number).
+/// The entries of the singleton index (`ns:s:BUCKET` hashes, see `src/store/redis/standalone.rs`)
+/// under `namespace`, as (bucket key, field, founder's number).
 async fn singleton_entries(port: u16, namespace: &str) -> Vec<(String, String, String)> {
     let client = ::redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
@@ -1088,9 +1107,9 @@ async fn zset_ids(port: u16, namespace: &str, cluster_id: &ClusterId) -> Vec<Str
     members.into_iter().map(|member| member[33..].to_string()).collect()
 }
 
-/// A lone article's cluster is an entry of the singleton index, not a zset of its own (~140 bytes),
-/// and every reader still sees a cluster of one; a second member moves it into a zset holding both in
-/// canonical order; a zset stays while it has a member.
+/// A lone article's cluster is an entry of the singleton index, not a zset of its own, and every
+/// reader still sees a cluster of one; a second member moves it into a zset holding both in canonical
+/// order; a zset stays while it has a member.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_a_cluster_of_one_has_no_zset_until_a_second_member() {
     let server = RedisServer::start();
@@ -1116,11 +1135,11 @@ async fn redis_a_cluster_of_one_has_no_zset_until_a_second_member() {
     assert_eq!(lookup.clusters.len(), 1);
     assert_eq!(lookup.clusters[0].cluster_id, founded.cluster_id);
     assert_eq!(lookup.clusters[0].canonical.meta.id, "lone");
-    match store.insert_and_lookup(lone, LIMIT).await.unwrap() {
+    match store.insert_and_lookup(lone.clone(), LIMIT).await.unwrap() {
         Inserted::Unchanged { canonical_id, .. } => assert_eq!(canonical_id, "lone"),
         Inserted::New(_) => panic!("the same content is unchanged"),
     }
-    assert_eq!(store.assign("lone", &[]).await.unwrap(), founded);
+    assert_eq!(store.assign(&lone, &[]).await.unwrap(), founded);
     assert_eq!(keys_matching(port, "one:c:*").await, Vec::<String>::new(), "assigning again adds no zset");
 
     // a copy published earlier joins: both in a zset, the copy first; the singleton entry is gone
@@ -1133,7 +1152,7 @@ async fn redis_a_cluster_of_one_has_no_zset_until_a_second_member() {
     // the zset stays with one member, and goes with the last
     assert_eq!(store.delete("copy").await.unwrap().canonical_id.as_deref(), Some("lone"));
     assert_eq!(zset_ids(port, "one", &founded.cluster_id).await, ["lone"]);
-    assert_eq!(store.assign("lone", &[]).await.unwrap().canonical_id, "lone");
+    assert_eq!(reassign(&store, "lone").await.canonical_id, "lone");
     assert!(store.delete("lone").await.unwrap().deleted);
     // deletes leave the time index to expiry (`expire.lua` skips what is gone)
     let left: Vec<String> = keys_under(port, "one").await.into_iter().filter(|key| !key.starts_with("one:t")).collect();
@@ -1161,9 +1180,10 @@ async fn redis_merges_and_adoptions_of_singletons_make_one_zset() {
     assert_eq!(view.members.len(), 3);
 
     // an article founding a cluster with an unassigned link makes the zset at once
-    store.insert_and_lookup(article("racer-1", 154, 2_000, 2_000), LIMIT).await.unwrap();
-    store.insert_and_lookup(article("racer-2", 155, 1_000, 1_000), LIMIT).await.unwrap();
-    let adopted = store.assign("racer-1", &["racer-2".into(), "racer-2".into(), "racer-1".into()]).await.unwrap();
+    let (racer_1, racer_2) = (article("racer-1", 154, 2_000, 2_000), article("racer-2", 155, 1_000, 1_000));
+    store.insert_and_lookup(racer_1.clone(), LIMIT).await.unwrap();
+    store.insert_and_lookup(racer_2.clone(), LIMIT).await.unwrap();
+    let adopted = store.assign(&racer_1, &[&racer_2, &racer_2, &racer_1]).await.unwrap();
     assert_eq!(adopted.canonical_id, "racer-2");
     assert_eq!(zset_ids(port, "merge", &adopted.cluster_id).await, ["racer-2", "racer-1"]);
     assert_eq!(singleton_entries(port, "merge").await, Vec::new());
@@ -1209,7 +1229,7 @@ async fn redis_removing_a_singleton_removes_its_entry() {
 // redis cluster only
 
 /// The hash tag of the keys of a cluster id ending in `hash` (8 hex digits), or of the article whose
-/// xxh3 that is: one of 4096 slots (`sharded.rs`).
+/// xxh3 that is: one of 4096 slots (`src/store/redis/cluster/mod.rs`).
 fn slot_tag(hash: &str) -> String {
     format!("{:03x}", u32::from_str_radix(hash, 16).expect("hex digits") % 4096)
 }
@@ -1349,7 +1369,8 @@ async fn redis_cluster_repairs_a_claim_without_its_add() {
     let cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
     let store = RedisClusterStore::connect_with_namespace(&cluster.url(), "claim").await.unwrap();
     let first = ingest_linked(&store, article("first", 43, 0, 0), &[]).await.cluster_id;
-    new_lookup(store.insert_and_lookup(article("second", 43, 10, 10), LIMIT).await.unwrap());
+    let second = article("second", 43, 10, 10);
+    new_lookup(store.insert_and_lookup(second.clone(), LIMIT).await.unwrap());
 
     // what `claim` writes (the cluster id at the start of the record), without the `add`
     let founded_tag = ClusterId::new(0, "second");
@@ -1366,11 +1387,12 @@ async fn redis_cluster_repairs_a_claim_without_its_add() {
         .unwrap();
     assert_eq!(member_ids(&store, &first).await, ["first"], "claimed, but no member");
 
-    match store.insert_and_lookup(article("second", 43, 10, 10), LIMIT).await.unwrap() {
-        Inserted::Unchanged { article, .. } => assert_eq!(article.cluster_id, None, "reported unassigned"),
+    let unchanged = match store.insert_and_lookup(second, LIMIT).await.unwrap() {
+        Inserted::Unchanged { article, .. } => *article,
         Inserted::New(_) => panic!("the same content is unchanged"),
-    }
-    let assigned = store.assign("second", &[]).await.unwrap();
+    };
+    assert_eq!(unchanged.cluster_id, None, "reported unassigned");
+    let assigned = store.assign(&unchanged, &[]).await.unwrap();
     assert_eq!(assigned.cluster_id, first);
     assert_eq!(member_ids(&store, &first).await, ["first", "second"]);
     assert_eq!(cluster_of(&store, "second").await, first);

@@ -51,8 +51,8 @@ impl Store for GatedStore {
         self.inner.lookup(keys, limit).await
     }
 
-    async fn assign(&self, id: &str, links: &[String]) -> Result<Assigned> {
-        self.inner.assign(id, links).await
+    async fn assign(&self, article: &StoredArticle, links: &[&StoredArticle]) -> Result<Assigned> {
+        self.inner.assign(article, links).await
     }
 
     async fn cluster(&self, cluster_id: &ClusterId) -> Result<Option<ClusterView>> {

@@ -319,7 +319,9 @@ impl Engine {
         let matches = self.verify(&record, &lookup);
         let held_back = self.held_back(&record, &lookup.clusters);
         let linked = links(|a, b| self.pair(a, b), &record, &matches, &lookup.clusters, &held_back);
-        let assigned = match self.store.assign(&id, &linked).await {
+        let linked: Vec<&StoredArticle> =
+            linked.iter().filter_map(|id| matches.iter().map(|m| &m.article).find(|a| &a.meta.id == id)).collect();
+        let assigned = match self.store.assign(&record, &linked).await {
             Ok(assigned) => assigned,
             // expired by a sweep between the two steps: it reached the window's edge meanwhile
             Err(Error::NotFound { id, what }) => {
@@ -850,8 +852,8 @@ mod tests {
         let mut old = record(article("old", body.clone(), 1_000), 5_000);
         old.fingerprint.version = fingerprint::FINGERPRINT_VERSION + 1;
         old.band_keys = old.fingerprint.band_keys(|_, _| false);
-        store.insert_and_lookup(old, 10).await.expect("insert");
-        store.assign("old", &[]).await.expect("assign");
+        store.insert_and_lookup(old.clone(), 10).await.expect("insert");
+        store.assign(&old, &[]).await.expect("assign");
 
         let new = engine.ingest(article("new", body.clone(), 2_000)).await.expect("ingest");
         assert!(!new.duplicate, "{new:?}");
@@ -1053,10 +1055,10 @@ mod tests {
         async fn lookup(&self, keys: &[u64], limit: usize) -> Result<Lookup> {
             self.inner.lookup(keys, limit).await
         }
-        async fn assign(&self, id: &str, links: &[String]) -> Result<crate::store::Assigned> {
+        async fn assign(&self, article: &StoredArticle, links: &[&StoredArticle]) -> Result<crate::store::Assigned> {
             tokio::time::sleep(self.pause).await;
-            self.inner.delete(id).await?;
-            self.inner.assign(id, links).await
+            self.inner.delete(&article.meta.id).await?;
+            self.inner.assign(article, links).await
         }
         async fn cluster(&self, cluster_id: &ClusterId) -> Result<Option<ClusterView>> {
             self.inner.cluster(cluster_id).await

@@ -255,8 +255,9 @@ impl Store for EmbeddedStore {
         Ok(self.lock()?.lookup(keys, limit))
     }
 
-    async fn assign(&self, id: &str, links: &[String]) -> Result<Assigned> {
-        self.write(|index, changes| index.assign(id, links, now_micros(), changes)).await?
+    async fn assign(&self, article: &StoredArticle, links: &[&StoredArticle]) -> Result<Assigned> {
+        let links: Vec<&str> = links.iter().map(|link| link.meta.id.as_str()).collect();
+        self.write(|index, changes| index.assign(&article.meta.id, &links, now_micros(), changes)).await?
     }
 
     async fn cluster(&self, cluster_id: &ClusterId) -> Result<Option<ClusterView>> {

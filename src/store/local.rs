@@ -215,7 +215,7 @@ impl LocalIndex {
         Lookup { candidates: found, clusters }
     }
 
-    pub fn assign(&mut self, id: &str, links: &[String], now: Micros, changes: &mut Vec<Change>) -> Result<Assigned> {
+    pub fn assign(&mut self, id: &str, links: &[&str], now: Micros, changes: &mut Vec<Change>) -> Result<Assigned> {
         let Some(article) = self.get(id) else {
             return Err(Error::NotFound { what: "article", id: id.to_string() });
         };

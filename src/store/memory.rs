@@ -47,8 +47,9 @@ impl Store for MemoryStore {
         self.with(|index| index.lookup(keys, limit))
     }
 
-    async fn assign(&self, id: &str, links: &[String]) -> Result<Assigned> {
-        self.with(|index| index.assign(id, links, now_micros(), &mut Vec::new()))?
+    async fn assign(&self, article: &StoredArticle, links: &[&StoredArticle]) -> Result<Assigned> {
+        let links: Vec<&str> = links.iter().map(|link| link.meta.id.as_str()).collect();
+        self.with(|index| index.assign(&article.meta.id, &links, now_micros(), &mut Vec::new()))?
     }
 
     async fn cluster(&self, cluster_id: &ClusterId) -> Result<Option<ClusterView>> {

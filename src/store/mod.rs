@@ -86,46 +86,37 @@ pub struct Expired {
     pub more: bool,
 }
 
-/// The storage contract. All methods are atomic with respect to each other: a concurrent caller sees
-/// either none or all of a call's effects. Every id is an article id (a string); unknown ids are never
-/// an error unless said so.
 /// Band keys a stored article must share with a looked-up one to be its candidate.
 ///
 /// An article posts 24 keys, so a copy shares many; most articles that share exactly one key share a
 /// common phrase or a common skeleton ("_ said on _ that the _"), and they are nearly all the
-/// candidates. Measured on the labelled sets (every candidate pair, with the match rule applied): on
-/// dev 245k of 258k candidate pairs share one key and 1 of 6,285 matching pairs does; on the Reuters
-/// checkset 244k of 269k, and 2 of 5,933 matches (each still joins its cluster through another
-/// member). Requiring two cuts the candidates verified per article about twentyfold and keeps the
-/// cost of a lookup from growing with the longest posting lists.
+/// candidates while nearly none is a match. Requiring two cuts the candidates verified per article
+/// many times over and keeps the cost of a lookup from growing with the longest posting lists
+/// (`docs/performance.md`).
 pub const MIN_SHARED_KEYS: u32 = 2;
 
 /// A lookup reads at most this many articles posted under one band key: the oldest. (Redis, which
 /// stores postings compactly, stores no more than this under a key either: they would never be read.)
 ///
 /// Keys posted by many articles are common phrases or common skeletons, shared by unrelated articles
-/// alike; reading them whole made every lookup cost a share of the index (on dev, the longest posting
-/// list holds 590 of 5,166 articles, and a server's ingest rate fell with the index size). Reading the
-/// oldest rather than skipping the key keeps a viral story findable: its original and first copies are
-/// among the oldest postings of its own keys, so the thousandth copy still meets them.
-///
-/// Why 32: a lookup's work grows with the corpus only through the keys that fill up, and each full
-/// key costs its whole bound. Measured on the synthetic load of `dedupd bench` (an in-process count
-/// over its band keys, the index grown to 1M articles): with 100, a lookup counted 63 numbers at 10k
-/// articles and 611 at 1M, and met 9.5 articles sharing two keys, most of them by chance through two
-/// common keys; with 32, 39 and 237 numbers and 3.5 such articles, while the share of copies meeting
-/// an article of their story was the same (0.9997 with 100, 0.9996 with 32, at 1M). The three
-/// labelled sets score exactly the same at 32 as at 100 (and at 200, 500 and unbounded); 16 loses a
-/// copy on the second checkset. On Redis the counting is the scripts' Lua, the part of an ingest's
-/// Redis CPU that grew with the index.
+/// alike; reading them whole would make every lookup cost a share of the index. Reading the oldest
+/// rather than skipping the key keeps a viral story findable: its original and first copies are among
+/// the oldest postings of its own keys, so the thousandth copy still meets them. A lookup's work grows
+/// with the corpus only through the keys that fill up, each costing its whole bound. At 32 the labelled
+/// sets score as they do unbounded, and a smaller bound starts losing copies (`docs/performance.md`).
 pub const POSTINGS_READ_PER_KEY: usize = 32;
 
 /// What [`Store::visit_recent`] shows each article to.
 pub type Visitor<'v> = dyn for<'a> FnMut(&'a StoredArticle) + Send + 'v;
 
+/// The storage contract: what the engine may rely on, whatever the backend.
+///
+/// All methods are atomic with respect to each other: a concurrent caller sees either none or all of
+/// a call's effects. Every id is an article id (a string); unknown ids are never an error unless said
+/// so. `tests/store_conformance.rs` checks every backend against these doc comments.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// A short name for logs and metrics: `memory`, `embedded`, `redis`.
+    /// A short name for logs and metrics: `memory`, `embedded`, `redis`, `redis-cluster`.
     fn kind(&self) -> &'static str;
 
     /// The article with this id, with its current `cluster_id` (after any merge), or `None`.
@@ -136,9 +127,9 @@ pub trait Store: Send + Sync + 'static {
     /// - if an article with `article.meta.id` exists with the same `content_hash`, changes nothing and
     ///   returns [`Inserted::Unchanged`];
     /// - otherwise removes any older version exactly as [`Store::delete`] would, writes `article`
-    ///   (whose `cluster_id` must be `None`) posted under its `band_keys`, and returns the up to `limit` other articles
-    ///   posted under at least [`MIN_SHARED_KEYS`] of those keys (reading at most
-    ///   [`POSTINGS_READ_PER_KEY`] of each), with their clusters' canonicals.
+    ///   (whose `cluster_id` must be `None`) posted under its `band_keys`, and returns the up to
+    ///   `limit` other articles posted under at least [`MIN_SHARED_KEYS`] of those keys (reading at
+    ///   most [`POSTINGS_READ_PER_KEY`] of each), with their clusters' canonicals.
     ///
     /// The write is durable (as far as the store is configured to make it) at the latest when the
     /// [`Store::assign`] that follows returns: an ingest is acknowledged only after both. An article
@@ -150,14 +141,24 @@ pub trait Store: Send + Sync + 'static {
     /// [`POSTINGS_READ_PER_KEY`] of each), with their clusters' canonicals. Writes nothing.
     async fn lookup(&self, keys: &[u64], limit: usize) -> Result<Lookup>;
 
-    /// Puts article `id` in a cluster, atomically: the union of its current cluster (if it was adopted
+    /// Puts `article` in a cluster, atomically: the union of its current cluster (if it was adopted
     /// meanwhile) and the current clusters of `links`. Linked articles that are unassigned join too.
     /// With no cluster to join, a new one is founded, with id `ClusterId::new(now, id)`. When clusters
     /// merge, the oldest id (the smallest) survives, every member reports it, and the others forward to
     /// it. Links that no longer exist are ignored.
     ///
-    /// Fails with `NotFound` if `id` itself does not exist (it was deleted meanwhile).
-    async fn assign(&self, id: &str, links: &[String]) -> Result<Assigned>;
+    /// The records are passed back as the ingest got them, so that a store need not read again what
+    /// its lookup read: `article` as [`Store::insert_and_lookup`] wrote it (or returned it
+    /// `Unchanged` and unassigned), `links` as a lookup of the same ingest returned them (candidates,
+    /// with their `cluster_id` then). A store may rely on what a stored version never changes: its id,
+    /// tier, published and ingested times. Everything else it must check where it writes, or make
+    /// safe: since the lookup, any of these articles may have been deleted or replaced by another
+    /// version, an unassigned one adopted by a racing ingest, and a cluster merged into another, so a
+    /// `cluster_id` passed back tells where the article was, not where it is.
+    ///
+    /// Fails with `NotFound` if `article` itself no longer exists (it was deleted meanwhile; a store
+    /// that tells versions apart also when another version replaced it).
+    async fn assign(&self, article: &StoredArticle, links: &[&StoredArticle]) -> Result<Assigned>;
 
     /// The cluster with this id, or the one it was merged into; `None` if unknown or empty.
     async fn cluster(&self, cluster_id: &ClusterId) -> Result<Option<ClusterView>>;

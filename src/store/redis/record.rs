@@ -1,25 +1,26 @@
-//! The article record as the Redis store keeps it: one string, a fixed header the Lua scripts read
+//! The article record as both Redis backends keep it: one string, a fixed header the Lua scripts read
 //! with `string.sub`, and a compact body only Rust decodes.
-//!
-//! Why not a hash with `d`/`c`/`h`/`k`/`m` fields and a postcard blob: a hash with a value over 64
-//! bytes leaves Redis's compact listpack encoding for a hashtable (~300 bytes of overhead per article),
-//! band keys as hex cost 16 bytes each, and postcard spends up to 5 bytes per sketch value. Here:
 //!
 //! | bytes | what |
 //! |---|---|
 //! | 25 | the cluster id, NUL bytes while unassigned (every cluster id is 25 characters, see [`ClusterId::new`]), rewritten in place with `SETRANGE` |
 //! | 8 | content hash, big-endian |
 //! | 1 | tier digit (`0`, `1`, `2`) |
-//! | 8 + 8 | published and ingested, each `micros ^ 2^63` big-endian: hex-encoded they are the standalone layout's zset member prefix, so Lua builds the member `TIER hex16 hex16 ID` from the header and the id |
-//! | 5 | the article's number, big-endian: what its postings hold instead of its id (see `redis.rs`); zero in what Rust encodes, set by the script that stores the record |
-//! | 1 | number of band keys, then 5 bytes each (the key's tag byte and its 32-bit value) |
-//! | rest | id, url, source, title (varint length + bytes), fingerprint version (varint), simhash (8), tokens (varint), and each sketch as its count, saturated flag, bit width and the gaps between its ascending [`compared`] values bit-packed at that width |
+//! | 8 + 8 | published and ingested, each `micros ^ 2^63` big-endian ([`sortable`]): hex-encoded they are the rank prefix of a cluster member, so Lua builds the member `TIER hex16 hex16 ID` from the header and the id |
+//! | 5 | the article's number, big-endian: what its postings hold instead of its id; zero in what Rust encodes, set by the script that stores the record |
+//! | 1 | number of band keys, then 5 bytes each (the key's tag byte and its scrambled 32-bit value, [`band`]) |
+//! | rest | id, url, source, title (varint length + bytes), fingerprint version (varint), simhash (8), tokens (varint), and each sketch as [`pack`] writes it |
+//!
+//! The header's offsets are defined here once ([`lua_constants`]): every script gets them in its
+//! prelude, so Lua and Rust cannot disagree.
+//!
+//! One string rather than a hash of fields: a hash with a value over 64 bytes leaves Redis's compact
+//! listpack encoding for a hashtable, and a postcard blob would spend up to 5 bytes per sketch value.
 //!
 //! Sketch values are stored as comparisons see them, their top 20 bits ([`compared`]); a decoded
 //! value has its low bits zero. Nothing compares the low bits, and band keys, which need them, are
 //! in the header in full. A bottom-48 sample of an article of n shingles spans about 48/n of the
-//! value range, so its compared gaps average 2^20/n: ~14 bits a value at the widest gap for a 330-word
-//! article, against ~26 with all 32 bits kept (and up to 40 as varints).
+//! value range, so its compared gaps average 2^20/n, far fewer bits than full 32-bit values.
 
 use crate::domain::{ArticleMeta, ClusterId, SourceTier, StoredArticle};
 use crate::error::{Error, Result};
@@ -27,16 +28,43 @@ use crate::fingerprint::Fingerprint;
 use crate::fingerprint::features::FeatureKind;
 use crate::fingerprint::sketch::{COMPARED_BITS, Sketch, compared};
 
-/// Width of the cluster field.
+/// Offset and width of the cluster id.
+pub(super) const CLUSTER_AT: usize = 0;
 pub(super) const CLUSTER_WIDTH: usize = 25;
-/// Offset of the article's number.
-const NUMBER_AT: usize = 50;
-/// Bytes of an article number: 2^40 numbers, never reused.
+/// Offset and width of the content hash.
+const HASH_AT: usize = CLUSTER_AT + CLUSTER_WIDTH;
+const HASH_WIDTH: usize = 8;
+/// Offset of the tier digit, one byte.
+const TIER_AT: usize = HASH_AT + HASH_WIDTH;
+/// Offsets of the published and ingested times, and their width.
+const PUBLISHED_AT: usize = TIER_AT + 1;
+const INGESTED_AT: usize = PUBLISHED_AT + TIME_WIDTH;
+const TIME_WIDTH: usize = 8;
+/// Offset and width of the article's number: 2^40 numbers, never reused.
+const NUMBER_AT: usize = INGESTED_AT + TIME_WIDTH;
 pub(super) const NUMBER_WIDTH: usize = 5;
 /// Offset of the band-key count; the band keys follow it.
 const BANDS_AT: usize = NUMBER_AT + NUMBER_WIDTH;
 /// Bytes per band key.
 pub(super) const BAND_WIDTH: usize = 5;
+
+/// The header layout as the Lua prelude declares it: offsets 1-based, as `string.sub` counts.
+pub(super) fn lua_constants() -> [(&'static str, usize); 12] {
+    [
+        ("CLUSTER_AT", CLUSTER_AT + 1),
+        ("CLUSTER_WIDTH", CLUSTER_WIDTH),
+        ("HASH_AT", HASH_AT + 1),
+        ("HASH_WIDTH", HASH_WIDTH),
+        ("TIER_AT", TIER_AT + 1),
+        ("PUBLISHED_AT", PUBLISHED_AT + 1),
+        ("INGESTED_AT", INGESTED_AT + 1),
+        ("TIME_WIDTH", TIME_WIDTH),
+        ("NUMBER_AT", NUMBER_AT + 1),
+        ("NUMBER_WIDTH", NUMBER_WIDTH),
+        ("BANDS_AT", BANDS_AT + 1),
+        ("BAND_WIDTH", BAND_WIDTH),
+    ]
+}
 
 fn corrupt(detail: &str) -> Error {
     Error::Internal(format!("redis: undecodable article record: {detail}"))
@@ -55,8 +83,8 @@ fn unsortable(bytes: [u8; 8]) -> i64 {
 /// A band key as 5 bytes; fails for a key whose tag does not fit one byte.
 ///
 /// The value is scrambled (a bijection, so no two keys collide): band keys are a sketch's *smallest*
-/// values, so their top bits, which name the posting bucket, are nearly always small. Unscrambled,
-/// 100k articles used 20k of the 131k buckets, and the buckets in use grew with the corpus.
+/// values, so their top bits, which name the posting bucket, are nearly always small; unscrambled,
+/// they would crowd into a few of the buckets.
 pub(super) fn band(key: u64) -> Result<[u8; BAND_WIDTH]> {
     let tag = u8::try_from(key >> 32).map_err(|_| Error::Internal(format!("redis: band key {key:#x} too wide")))?;
     let value = (key as u32).wrapping_mul(SCRAMBLE).to_be_bytes();
@@ -87,10 +115,15 @@ pub(super) fn encode(article: &StoredArticle) -> Result<Vec<u8>> {
         u8::try_from(article.band_keys.len()).map_err(|_| Error::Internal("redis: more than 255 band keys".into()))?;
     let mut out = Vec::with_capacity(600);
     out.extend_from_slice(&[0; CLUSTER_WIDTH]);
+    debug_assert_eq!(out.len(), HASH_AT);
     out.extend_from_slice(&article.content_hash.to_be_bytes());
+    debug_assert_eq!(out.len(), TIER_AT);
     out.push(article.tier.digit() as u8);
+    debug_assert_eq!(out.len(), PUBLISHED_AT);
     out.extend_from_slice(&sortable(article.published_us));
+    debug_assert_eq!(out.len(), INGESTED_AT);
     out.extend_from_slice(&sortable(article.ingested_us));
+    debug_assert_eq!(out.len(), NUMBER_AT);
     out.extend_from_slice(&[0; NUMBER_WIDTH]);
     debug_assert_eq!(out.len(), BANDS_AT);
     out.push(keys);
@@ -191,9 +224,8 @@ const KEYS_IN_HEADER: u8 = 2;
 /// as it is for every article the engine stores, they are left out: the header has them in full.
 ///
 /// Why Rice and not a fixed width: a sample's gaps are near-geometric, so Rice coding costs about
-/// their entropy, while a fixed width pays for the widest gap on every value; and leaving the band
-/// keys out makes the first gap ~12 times the others. Measured on 2,000 `../shared/eval/dev`
-/// articles: 376 bytes a record at a fixed width, 356 Rice-coded.
+/// their entropy, while a fixed width pays for the widest gap on every value (and leaving the band
+/// keys out makes some gaps much wider than the others).
 fn pack(out: &mut Vec<u8>, sketch: &Sketch, keys: &[u32]) -> Result<()> {
     let omit = !keys.is_empty() && keys.iter().all(|key| sketch.values.binary_search(key).is_ok());
     let mut gaps = Vec::with_capacity(sketch.values.len());
@@ -443,13 +475,15 @@ mod tests {
         assert!(decode(&record[..record.len() - 1]).is_err());
     }
 
-    /// The header's times, hex-encoded, are the zset member's rank: the same bytes as the hex form.
+    /// The header's times decode to what was encoded, and sort bytewise as the signed values do: the
+    /// retention scripts compare them as bytes.
     #[test]
-    fn header_times_are_the_member_prefix() {
-        for micros in [i64::MIN, -1, 0, 1, i64::MAX] {
-            let hex: String = sortable(micros).iter().map(|b| format!("{b:02x}")).collect();
-            assert_eq!(hex, super::super::sortable(micros));
+    fn header_times_round_trip_and_sort() {
+        let mut times = [i64::MAX, 5, -5, 0, i64::MIN, -1, -3_600_000_001, 1_700_000_000_000_000];
+        for micros in times {
             assert_eq!(unsortable(sortable(micros)), micros);
         }
+        times.sort_by_key(|&micros| sortable(micros));
+        assert_eq!(times, [i64::MIN, -3_600_000_001, -5, -1, 0, 5, 1_700_000_000_000_000, i64::MAX]);
     }
 }

@@ -1,4 +1,4 @@
--- cluster: ARGV = ns, cluster id. Returns false for an unknown or empty cluster, else
+-- members (`Store::cluster`): ARGV = ns, cluster id. Returns false for an unknown or empty cluster, else
 -- {resolved cluster id, {record, ...}} with members in canonical order.
 
 local cid = ARGV[2]

@@ -1,6 +1,4 @@
--- Posting buckets, shared by the scripts of both Redis backends that post or read postings; follows
--- numbers.lua. Apart from it so that the cluster's scripts that neither post nor read postings do not
--- carry it (measured: no difference in Redis CPU either way). The layout is documented in redis.rs.
+-- Posting buckets (see mod.rs), for the scripts that post or read postings. Follows numbers.lua.
 
 -- a posting entry: the band key's last 2 bytes, then the number of the article posted under it
 local ENTRY_WIDTH = 2 + NUMBER_WIDTH
@@ -51,17 +49,14 @@ end
 -- `depth` bits of an entry's field, and the root holds only the depth, one byte (never a whole
 -- number of entries, so a root is one or the other). A part that passes SPLIT_AT doubles its
 -- root's parts. So a lookup or an insert reads at most SPLIT_AT entries per key (and one byte more
--- for a split root) however large the index, where the 131,072 roots alone would hold ~183 entries
--- each at 1M articles and ~18,000 at 100M. SPLIT_AT is above POSTINGS_READ_PER_KEY (32), the most
+-- for a split root) however large the index. SPLIT_AT is above POSTINGS_READ_PER_KEY, the most
 -- entries one field gets, so a bucket past it always holds two fields or more and a split can part
--- them. Why 256 and not less: every part is a key (~60 bytes of Redis overhead), and with 128 the
--- splits start before 1M articles and cost 48 bytes an article more there (measured with the
--- redis_memory bench), for no measurable Redis CPU at that size. A root keeps its depth as articles
--- leave, and goes once its last part does. Parts share their root's hash tag, so on a cluster a
--- split is one script in one slot.
+-- them; it is not lower because every part is a key, with Redis's overhead per key. A root keeps its
+-- depth as articles leave, and goes once its last part does. Parts share their root's hash tag, so
+-- on a cluster a split is one script in one slot.
 local SPLIT_AT = 256
--- 4,096 parts a root at most (a split or an emptied part names them all in one call, and Lua's
--- `unpack` stops near 8,000): ~10^6 entries a root, 1.4 × 10^11 postings in all, billions of articles.
+-- 4,096 parts a root at most: a split or an emptied part names them all in one call, and Lua's
+-- `unpack` stops near 8,000.
 local MAX_DEPTH = 12
 
 -- The depth of a root's value (0: the root holds the entries).
@@ -189,10 +184,9 @@ end
 
 -- Posts `number` under `field` in the bucket rooted at `key` and returns the oldest `cap` numbers
 -- posted there, as Lua numbers (insert-then-look). One key at a time, as a cluster posts: a GET and
--- a SET while the root holds its entries (below ~1.4M articles, nearly always), `post_many`
--- otherwise. The short way matters because a cluster runs up to 24 of these per ingest: through
--- `post_many` each took 15.7 µs of Redis against 10.3 (redis_memory bench, 100k articles on a
--- cluster).
+-- a SET while the root holds its entries (until the index is large, nearly always), `post_many`
+-- otherwise. The short way matters because a cluster runs up to 24 of these per ingest, and
+-- `post_many` costs more per call.
 local function post_number(key, field, number, cap)
   local value = redis.call('GET', key) or ''
   if root_depth(value) == 0 then

@@ -5,5 +5,5 @@
 local record = redis.call('GET', KEYS[1])
 if not record then return false end
 redis.call('DEL', KEYS[1])
-forget_number(record, ARGV[1])
+forget_number(record_number(record), ARGV[1])
 return record

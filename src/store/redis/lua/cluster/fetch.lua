@@ -9,7 +9,7 @@
 -- first), so the cluster's head usually comes with the record: `head` is {'h', first member} or
 -- {'f', survivor, members still to move}, as `head.lua` answers, and `canonical` is the first
 -- member's record when that is in this slot too (the founder's, unless it left: false otherwise).
--- That saves the lookup a step of its own for the heads (see the module doc of sharded.rs). A
+-- That saves the lookup a step of its own for the heads (see "Round trips" in cluster/mod.rs). A
 -- cluster's keys are named with its own slot's tag, so they exist under this slot's prefixes only if
 -- it lives here; when neither does (it lives elsewhere, or it is empty), `resolve` finds out.
 
@@ -24,7 +24,7 @@ local into = redis.call('GET', forwards .. cid)
 if into then return {record, {'f', into, redis.call('ZCARD', zsets .. cid)}, false} end
 local first = redis.call('ZRANGE', zsets .. cid, 0, 0)[1]
 if not first then return {record} end
--- a member is its 33-byte rank, then the id; a record of another slot is simply not found here
-local canonical = redis.call('GET', records .. string.sub(first, 34))
+-- a record of another slot is simply not found here
+local canonical = redis.call('GET', records .. member_id(first))
 if canonical and not member_matches(canonical, first) then canonical = false end
 return {record, {'h', first}, canonical}

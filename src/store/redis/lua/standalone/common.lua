@@ -1,6 +1,5 @@
--- Shared by every dedupd script: prepended to each one (see redis.rs), so every script is one EVALSHA.
--- ARGV[1] is always the key namespace. The key layout is documented in redis.rs, the article record in
--- record.rs.
+-- Shared by the standalone scripts, after the libraries (`lua/lib`): key names, the singleton index,
+-- removal and lookup. ARGV[1] is always the key namespace; the key layout is in standalone.rs.
 
 local ns = ARGV[1]
 
@@ -16,62 +15,16 @@ local function time_key(hour) return ns .. ':t:' .. hour end
 local function time_index_key() return ns .. ':t' end
 local function time_edge_key() return ns .. ':t:e' end
 
--- The record header (record.rs): cluster id (25 bytes, NUL while unassigned), content hash (8), tier
--- digit (1), published and ingested (8 each), article number (5), band-key count (1), band keys (5
--- bytes each).
-local CLUSTER_WIDTH = 25
-local BAND_WIDTH = 5
--- 1-based offset of the band-key count (record.rs)
-local BANDS_AT = 56
--- Width of the rank prefix of a cluster member: tier digit and two 16-digit hex times.
-local RANK_WIDTH = 33
-
--- One string.format over every byte: a gsub calling a Lua function per byte took 0.91 µs for a
--- bucket name against 0.44 (measured in Redis 7.0's Lua), and an insert names 24 buckets.
-local function hex(bytes)
-  if #bytes == 0 then return '' end
-  return string.format(string.rep('%02x', #bytes), string.byte(bytes, 1, -1))
-end
-
-local function record_cluster(record)
-  if string.byte(record, 1) == 0 then return false end
-  return string.sub(record, 1, CLUSTER_WIDTH)
-end
-
-local function record_hash(record) return string.sub(record, 26, 33) end
-
--- Published, as 8 bytes that compare bytewise as the time does.
-local function record_published(record) return string.sub(record, 35, 42) end
-
--- The article's member in its cluster's zset: `TIER hex16(published) hex16(ingested) ID`.
-local function record_member(record, id)
-  return string.sub(record, 34, 34) .. hex(string.sub(record, 35, 42)) .. hex(string.sub(record, 43, 50)) .. id
-end
-
-local function split_bands(concatenated)
-  local out = {}
-  for i = 1, #concatenated, BAND_WIDTH do
-    out[#out + 1] = string.sub(concatenated, i, i + BAND_WIDTH - 1)
-  end
-  return out
-end
-
-local function record_bands(record)
-  local count = string.byte(record, BANDS_AT)
-  return split_bands(string.sub(record, BANDS_AT + 1, BANDS_AT + count * BAND_WIDTH))
-end
-
 -- Puts an assigned article's cluster id in its record (in place).
 local function set_cluster(id, cid)
   local key = article_key(id)
-  if redis.call('EXISTS', key) == 1 then redis.call('SETRANGE', key, 0, cid) end
+  if redis.call('EXISTS', key) == 1 then redis.call('SETRANGE', key, CLUSTER_AT - 1, cid) end
 end
 
--- Article numbers: postings hold a 5-byte number per article instead of its id. `ns:n` counts the
--- numbers given out (never reused); `ns:i:HIGH` is a hash from the number's last 6 bits to the id,
--- HIGH being the rest: 64 small fields per hash, which Redis keeps in its compact listpack encoding.
+-- Article numbers: `ns:n` counts the numbers given out (never reused); `ns:i:HIGH` is a hash from the
+-- number's position among NUMBERS_PER_HASH to the id, HIGH being the rest (see mod.rs).
 local function number_slot(n)
-  return ns .. ':i:' .. math.floor(n / 64), n % 64
+  return ns .. ':i:' .. math.floor(n / NUMBERS_PER_HASH), n % NUMBERS_PER_HASH
 end
 
 -- Gives the record a new number, maps the number to the id, and returns the numbered record.
@@ -98,8 +51,6 @@ end
 -- Postings: a band key's first 3 bytes (tag and the value's top 16 bits) name a bucket's root, and
 -- its last 2 its field there (postings.lua, which also splits buckets as they grow). The root carries
 -- its name as a hash tag, which standalone Redis ignores and the cluster backend needs.
--- POSTINGS_READ_PER_KEY and MIN_SHARED_KEYS are defined before this file by redis.rs, from the Rust
--- constants.
 local function posting(band)
   return ns .. ':p:{' .. hex(string.sub(band, 1, 3)) .. '}', string.sub(band, 4, 5)
 end
@@ -128,34 +79,18 @@ local function unpost(band, number)
   unpost_number(key, field, number)
 end
 
--- Byte order, as Rust compares strings. Lua's `<` uses strcoll, and redis-server sets LC_COLLATE from
--- its environment, so `<` could order ids differently from the other stores.
-local function bytes_less(a, b)
-  if a == b then return false end
-  local n = math.min(#a, #b)
-  for i = 1, n do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x < y end
-  end
-  return #a < #b
-end
-
-local function member_id(member) return string.sub(member, RANK_WIDTH + 1) end
-
--- Clusters of one member (the singleton index, documented in redis.rs). Most articles are never
--- copied, so most clusters have one member, and a zset of one costs ~160 bytes: a cluster gets its
--- zset (`ns:c:CID`) only once a second member joins. Until then it is an entry of `ns:s:BUCKET`, a
--- hash from the cluster id to its founder's article number. The invariant every reader relies on: an
--- article whose record names cluster CID is in CID's zset, or CID has no zset and the article is its
--- one member, named by CID's singleton entry. A zset, once made, is kept while it has members, even
--- one: dropping back would be a second path to get right, for a little memory on the rare cluster
--- that shrinks.
+-- Clusters of one member (the singleton index, see standalone.rs). Most articles are never copied, so
+-- most clusters have one member, and a zset of one is costly: a cluster gets its zset (`ns:c:CID`)
+-- only once a second member joins. Until then it is an entry of `ns:s:BUCKET`, a hash from the
+-- cluster id to its founder's article number. The invariant every reader relies on: an article whose
+-- record names cluster CID is in CID's zset, or CID has no zset and the article is its one member,
+-- named by CID's singleton entry. A zset, once made, is kept while it has members, even one: dropping
+-- back would be a second path to get right, for a little memory on the rare cluster that shrinks.
 --
 -- BUCKET is the low 15 bits of the cluster id's tag (the last 8 hex digits, `xxh3(founder)`, see
--- `ClusterId::new`), in decimal: 32,768 buckets keep ~305 entries each at 10M singletons (~385 in the
--- fullest), under the 512 fields a hash keeps in the compact listpack encoding by default
--- (`hash-max-listpack-entries`). The field is the id without the dash and its last 3 hex digits,
--- which the bucket implies: 21 bytes instead of 25.
+-- `ClusterId::new`), in decimal: 32,768 buckets stay under the 512 fields a hash keeps in the compact
+-- listpack encoding by default (`hash-max-listpack-entries`) up to ~10M singletons. The field is the
+-- id without the dash and its last 3 hex digits, which the bucket implies: 21 bytes instead of 25.
 local SINGLETON_BUCKETS = 32768
 
 -- The bucket key and field of cluster `cid`'s singleton entry; nothing for a string that is no

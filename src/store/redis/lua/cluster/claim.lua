@@ -8,7 +8,7 @@ if not record or not member_matches(record, ARGV[2]) then return {'x'} end
 local cid = record_cluster(record)
 if not cid then
   if #ARGV[1] ~= CLUSTER_WIDTH then return redis.error_reply('cluster id of unexpected width: ' .. ARGV[1]) end
-  redis.call('SETRANGE', KEYS[1], 0, ARGV[1])
+  redis.call('SETRANGE', KEYS[1], CLUSTER_AT - 1, ARGV[1])
   return {'ok'}
 end
 if cid == ARGV[1] then return {'ok'} end

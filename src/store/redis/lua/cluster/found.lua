@@ -9,5 +9,5 @@ local cid = record_cluster(record)
 if cid then return {'c', cid} end
 if #ARGV[1] ~= CLUSTER_WIDTH then return redis.error_reply('cluster id of unexpected width: ' .. ARGV[1]) end
 redis.call('ZADD', KEYS[2], 0, ARGV[2])
-redis.call('SETRANGE', KEYS[1], 0, ARGV[1])
+redis.call('SETRANGE', KEYS[1], CLUSTER_AT - 1, ARGV[1])
 return {'h', redis.call('ZRANGE', KEYS[2], 0, 0)[1]}

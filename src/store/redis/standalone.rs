@@ -1,0 +1,364 @@
+//! `redis://` / `rediss://`: the index in one Redis.
+//!
+//! Every [`Store`] call is one Lua script (or one command), so each is atomic on the Redis side and
+//! costs one round trip whatever the corpus size: an ingest is two (`insert`, `assign`). The scripts
+//! compute key names inside Lua from the namespace, which standalone Redis allows; a Redis Cluster
+//! does not, hence its own backend ([`super::RedisClusterStore`]).
+//!
+//! # Key layout
+//!
+//! Besides the records, numbers and posting buckets of the parent module (`ns` is the namespace):
+//!
+//! - `ns:a:ID`, string: the article's record; merges rewrite its cluster id in place;
+//! - `ns:n`, the counter that numbers articles, and `ns:i:HIGH`, the hashes from a number to its id;
+//! - `ns:c:CLUSTER`, zset of the members of a cluster that has had two or more (see the parent
+//!   module for the member format). A zset is kept while it has members, even one;
+//! - `ns:s:BUCKET`, hash: the singleton index, the clusters of one member, which have no zset. Most
+//!   articles are never copied, so most clusters are singletons, and a zset of one member costs far
+//!   more than a hash field. Field: the cluster id without its dash and last 3 hex digits, which the
+//!   bucket implies (21 bytes); value: the founder's article number in decimal, which listpack stores
+//!   as an integer (`ns:i:HIGH` leads to the id, and the record is checked to carry that number and
+//!   cluster). `BUCKET` is the low 15 bits of the id's tag (its last 8 hex digits, a hash of the
+//!   founder), in decimal: 32,768 buckets keep each hash under the 512 fields past which Redis turns
+//!   it from a listpack into a hashtable (`hash-max-listpack-entries`) up to ~10M singletons, and a
+//!   listpack's search short; more buckets would cost more at small sizes, each bucket being a key.
+//!   The article that founds a cluster alone gets an entry; the join, adoption or merge that gives the
+//!   cluster a second member moves it into a new zset (its member built from the founder's record)
+//!   and drops the entry; a delete or expiry of the one member drops it too. So an article whose
+//!   record names `CLUSTER` is in `ns:c:CLUSTER`, or that zset does not exist and the article is the
+//!   one member `ns:s` names: every reader of a cluster relies on that (`lua/standalone/common.lua`:
+//!   `canonical_of`, `singleton_member`, `take_members`);
+//! - `ns:f:CLUSTER`, string: the cluster this one was merged into. A merge rewrites every forward that
+//!   pointed to the absorbed cluster, so a forward is always one hop;
+//! - `ns:r:CLUSTER`, set: the clusters forwarding to this one, which makes that rewrite possible
+//!   without scanning;
+//! - `ns:t:HOUR`, list: the ids of the articles published in that hour (hours since the epoch,
+//!   [`TIME_BUCKET_US`]), appended by the insert script: retention's time index, an id and a few bytes
+//!   per article. Deletes and re-ingests leave their old entries behind; `expire.lua` re-checks each
+//!   id's record and skips them. A starting server reads the newest lists too, for its boilerplate
+//!   warm-up (`visit_recent`);
+//! - `ns:t`, zset: the hours that have a list (score = the hour), one entry per hour;
+//! - `ns:t:e`, zset (score 0, member = published as 8 bytes + id, so bytewise order is time order):
+//!   the edge, the articles of the hour the retention cutoff falls in that are not due yet. Only that
+//!   hour's articles pass through it, each once.
+//!
+//! Like the in-process stores, forwards are never deleted, even once their cluster is empty.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script, Value};
+
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_micros};
+use crate::error::{Error, Result};
+use crate::store::{Assigned, Candidate, ClusterHead, Expired, Inserted, Lookup, Store, Visitor};
+
+use super::{
+    CALL_DEADLINE, CONNECTION_TIMEOUT, DEFAULT_NAMESPACE, Lib, RESPONSE_TIMEOUT, array, bytes, claim_layout, integer,
+    load_scripts, protocol_error, record, redact, string, tcp_settings, tuple, validate_namespace, within_deadline,
+};
+
+/// Reconnection attempts before a call gives up; few, because the caller retries anyway and a
+/// `connect` to a dead Redis must fail fast.
+const CONNECTION_RETRIES: usize = 2;
+
+/// Time-index entries one `expire.lua` handles at most. Each removal is a delete (a record and its
+/// postings), and Redis serves nothing else while a script runs: a few keep each script short.
+const EXPIRE_PER_SCRIPT: usize = 16;
+
+/// Hours of the time index one read of [`RedisStore::visit_recent`] lists.
+const HOURS_PER_READ: isize = 64;
+/// Records one `MGET` of [`RedisStore::visit_recent`] reads.
+const RECORDS_PER_READ: usize = 512;
+
+/// Width of a time-index bucket (`ns:t:HOUR`): an hour. Wider buckets mean fewer keys (each costs
+/// Redis's overhead per key, whatever it holds) but a larger edge (`ns:t:e`, a zset entry per article
+/// while in it), which holds the articles of the bucket the cutoff falls in.
+const TIME_BUCKET_US: Micros = 3_600_000_000;
+
+/// The compiled scripts (`lua/standalone/`), each with every library and `common.lua` before its body.
+struct Scripts {
+    insert: Script,
+    lookup: Script,
+    assign: Script,
+    members: Script,
+    delete: Script,
+    expire: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        let libs = [Lib::Record, Lib::Numbers, Lib::Postings];
+        let script = |body: &str| super::script(&libs, &[include_str!("lua/standalone/common.lua"), body]);
+        Scripts {
+            insert: script(include_str!("lua/standalone/insert.lua")),
+            lookup: script(include_str!("lua/standalone/lookup.lua")),
+            assign: script(include_str!("lua/standalone/assign.lua")),
+            members: script(include_str!("lua/standalone/members.lua")),
+            delete: script(include_str!("lua/standalone/delete.lua")),
+            expire: script(include_str!("lua/standalone/expire.lua")),
+        }
+    }
+
+    fn all(&self) -> [&Script; 6] {
+        [&self.insert, &self.lookup, &self.assign, &self.members, &self.delete, &self.expire]
+    }
+}
+
+pub struct RedisStore {
+    /// Cheap to clone (one shared multiplexed connection), and replaced in the background when lost.
+    connection: ConnectionManager,
+    namespace: String,
+    scripts: Scripts,
+}
+
+impl RedisStore {
+    /// Connects with the default namespace, [`DEFAULT_NAMESPACE`].
+    pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with_namespace(url, DEFAULT_NAMESPACE).await
+    }
+
+    /// Connects to the Redis at `url` (`redis://` or `rediss://`), with every key under `namespace`.
+    /// Fails with [`Error::Unavailable`] if Redis cannot be reached or does not answer.
+    pub async fn connect_with_namespace(url: &str, namespace: &str) -> Result<Self> {
+        validate_namespace(namespace)?;
+        let invalid = |e: RedisError| Error::invalid("store", format!("invalid redis url {}: {e}", redact(url)));
+        let info = redis::IntoConnectionInfo::into_connection_info(url).map_err(invalid)?;
+        let client = redis::Client::open(info.set_tcp_settings(tcp_settings())).map_err(invalid)?;
+        let address = client.get_connection_info().addr().to_string();
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(CONNECTION_RETRIES)
+            .set_max_delay(Duration::from_secs(1));
+        let unreachable =
+            |reason: String| Error::Unavailable(format!("cannot connect to redis at {address}: {reason}"));
+        let mut connection = tokio::time::timeout(CALL_DEADLINE, ConnectionManager::new_with_config(client, config))
+            .await
+            .map_err(|_| unreachable(format!("no answer within {CALL_DEADLINE:?}")))?
+            .map_err(|e| unreachable(e.to_string()))?;
+        let scripts = Scripts::new();
+        load_scripts(&mut connection, &scripts.all()).await?;
+        claim_layout(&mut connection, namespace, "redis").await?;
+        tracing::info!(%address, namespace, "redis store connected");
+        Ok(RedisStore { connection, namespace: namespace.to_string(), scripts })
+    }
+
+    /// Runs one Redis call under [`CALL_DEADLINE`], mapping its errors.
+    async fn call<T>(&self, what: &'static str, call: impl Future<Output = redis::RedisResult<T>>) -> Result<T> {
+        within_deadline(what, call).await
+    }
+
+    fn article_key(&self, id: &str) -> String {
+        format!("{}:a:{id}", self.namespace)
+    }
+}
+
+/// `{candidates, heads}` as `lookup` in `common.lua` returns them.
+fn decode_lookup(what: &str, candidates: Value, heads: Value) -> Result<Lookup> {
+    let mut lookup = Lookup::default();
+    for candidate in array(what, candidates)? {
+        let [shared, stored] = tuple(what, candidate)?;
+        let shared_keys = u32::try_from(integer(what, shared)?).map_err(|e| protocol_error(what, e))?;
+        let article = record::decode(&bytes(what, stored)?)?;
+        lookup.candidates.push(Candidate { article, shared_keys });
+    }
+    for head in array(what, heads)? {
+        let [cluster, stored] = tuple(what, head)?;
+        let cluster_id = ClusterId(string(what, cluster)?);
+        let canonical = record::decode(&bytes(what, stored)?)?;
+        lookup.clusters.push(ClusterHead { cluster_id, canonical });
+    }
+    Ok(lookup)
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    fn kind(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<StoredArticle>> {
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("GET");
+        command.arg(self.article_key(id));
+        let stored: Option<Vec<u8>> = self.call("get", command.query_async(&mut connection)).await?;
+        stored.map(|stored| record::decode(&stored)).transpose()
+    }
+
+    async fn insert_and_lookup(&self, article: StoredArticle, limit: usize) -> Result<Inserted> {
+        const WHAT: &str = "insert";
+        debug_assert!(article.cluster_id.is_none(), "new articles are inserted unassigned");
+        let encoded = record::encode(&article)?;
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.insert.prepare_invoke();
+        let hour = article.published_us.div_euclid(TIME_BUCKET_US);
+        invocation.arg(&self.namespace).arg(&article.meta.id).arg(encoded).arg(limit).arg(hour);
+        let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        let mut items = array(WHAT, answer)?.into_iter();
+        let tag = items.next().map(|tag| string(WHAT, tag)).transpose()?;
+        match (tag.as_deref(), items.next(), items.next(), items.next()) {
+            (Some("u"), Some(stored), Some(canonical), None) => {
+                let article = record::decode(&bytes(WHAT, stored)?)?;
+                Ok(Inserted::Unchanged { article: Box::new(article), canonical_id: string(WHAT, canonical)? })
+            }
+            (Some("n"), Some(candidates), Some(heads), None) => {
+                Ok(Inserted::New(decode_lookup(WHAT, candidates, heads)?))
+            }
+            _ => Err(protocol_error(WHAT, "expected a 'u' or 'n' answer")),
+        }
+    }
+
+    async fn lookup(&self, keys: &[u64], limit: usize) -> Result<Lookup> {
+        const WHAT: &str = "lookup";
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.lookup.prepare_invoke();
+        invocation.arg(&self.namespace).arg(record::bands(keys)?).arg(limit);
+        let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        let [candidates, heads] = tuple(WHAT, answer)?;
+        decode_lookup(WHAT, candidates, heads)
+    }
+
+    /// One script, which reads every record it needs itself: only the ids are passed on.
+    async fn assign(&self, article: &StoredArticle, links: &[&StoredArticle]) -> Result<Assigned> {
+        const WHAT: &str = "assign";
+        let id = &article.meta.id;
+        let founded = ClusterId::new(now_micros(), id);
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.assign.prepare_invoke();
+        invocation.arg(&self.namespace).arg(id).arg(founded.as_str());
+        for link in links {
+            invocation.arg(&link.meta.id);
+        }
+        let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        if matches!(answer, Value::Nil) {
+            return Err(Error::NotFound { what: "article", id: id.clone() });
+        }
+        let [cluster, canonical] = tuple(WHAT, answer)?;
+        Ok(Assigned { cluster_id: ClusterId(string(WHAT, cluster)?), canonical_id: string(WHAT, canonical)? })
+    }
+
+    async fn cluster(&self, cluster_id: &ClusterId) -> Result<Option<ClusterView>> {
+        const WHAT: &str = "cluster";
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.members.prepare_invoke();
+        invocation.arg(&self.namespace).arg(cluster_id.as_str());
+        let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        if matches!(answer, Value::Nil) {
+            return Ok(None);
+        }
+        let [resolved, members] = tuple(WHAT, answer)?;
+        let cluster_id = ClusterId(string(WHAT, resolved)?);
+        let members = array(WHAT, members)?
+            .into_iter()
+            .map(|member| record::decode(&bytes(WHAT, member)?))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(ClusterView { cluster_id, members }))
+    }
+
+    async fn delete(&self, id: &str) -> Result<Deleted> {
+        const WHAT: &str = "delete";
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.delete.prepare_invoke();
+        invocation.arg(&self.namespace).arg(id);
+        let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        let mut items = array(WHAT, answer)?.into_iter();
+        let deleted = items.next().map(|flag| integer(WHAT, flag)).transpose()? == Some(1);
+        let canonical_id = items.next().map(|canonical| string(WHAT, canonical)).transpose()?;
+        Ok(Deleted { deleted, canonical_id })
+    }
+
+    /// The time index from its newest hour down (`ns:t`, then each hour's list from its end) until
+    /// `limit` ids, then their records oldest hour first, `RECORDS_PER_READ` to an `MGET`. Ids of
+    /// deleted articles count towards `limit` and are skipped; a re-ingested one counts once and is
+    /// shown once, at its newest entry. Records are sorted by publication time within each `MGET`,
+    /// so "oldest first" holds to the hour.
+    async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
+        const WHAT: &str = "visit recent";
+        let mut connection = self.connection.clone();
+        let (mut ids, mut seen) = (Vec::new(), HashSet::new());
+        let mut offset: isize = 0;
+        'hours: while ids.len() < limit {
+            let mut newest = redis::cmd("ZREVRANGE");
+            newest.arg(format!("{}:t", self.namespace)).arg(offset).arg(offset + HOURS_PER_READ - 1);
+            let hours: Vec<String> = self.call(WHAT, newest.query_async(&mut connection)).await?;
+            if hours.is_empty() {
+                break;
+            }
+            offset += HOURS_PER_READ;
+            // the batch's list lengths, then (newest hour first, each from its end) only as many
+            // entries as are still wanted: one pipeline each
+            let keys: Vec<String> = hours.iter().map(|hour| format!("{}:t:{hour}", self.namespace)).collect();
+            let mut lengths = redis::pipe();
+            for key in &keys {
+                lengths.cmd("LLEN").arg(key);
+            }
+            let lengths: Vec<usize> = self.call(WHAT, lengths.query_async(&mut connection)).await?;
+            let (mut lists, mut wanted, mut listing) = (redis::pipe(), limit - ids.len(), 0);
+            for (key, length) in keys.iter().zip(lengths) {
+                let take = length.min(wanted);
+                if wanted == 0 {
+                    break;
+                }
+                if take > 0 {
+                    lists.cmd("LRANGE").arg(key).arg(-isize::try_from(take).unwrap_or(isize::MAX)).arg(-1);
+                    (wanted, listing) = (wanted - take, listing + 1);
+                }
+            }
+            if listing == 0 {
+                continue;
+            }
+            let listed: Vec<Vec<String>> = self.call(WHAT, lists.query_async(&mut connection)).await?;
+            for id in listed.into_iter().flat_map(|list| list.into_iter().rev()) {
+                if seen.insert(id.clone()) {
+                    ids.push(id);
+                    if ids.len() >= limit {
+                        break 'hours;
+                    }
+                }
+            }
+        }
+        ids.reverse();
+        for batch in ids.chunks(RECORDS_PER_READ) {
+            let mut read = redis::cmd("MGET");
+            for id in batch {
+                read.arg(self.article_key(id));
+            }
+            let records: Vec<Option<Vec<u8>>> = self.call(WHAT, read.query_async(&mut connection)).await?;
+            let mut articles =
+                records.iter().flatten().map(|stored| record::decode(stored)).collect::<Result<Vec<_>>>()?;
+            articles.sort_by_key(|article| article.published_us);
+            articles.iter().for_each(&mut *visit);
+        }
+        Ok(())
+    }
+
+    /// Scripts of at most [`EXPIRE_PER_SCRIPT`] entries each, until `limit` or nothing is left: each
+    /// script is atomic, and short, since Redis serves nothing else while it runs.
+    async fn expire(&self, cutoff: Micros, limit: usize) -> Result<Expired> {
+        const WHAT: &str = "expire";
+        // nothing is published before the earliest time
+        let Some(last) = cutoff.checked_sub(1) else { return Ok(Expired::default()) };
+        let (cutoff, hour) = (record::sortable(cutoff), last.div_euclid(TIME_BUCKET_US));
+        let mut expired = Expired { removed: 0, more: limit == 0 };
+        let mut left = limit;
+        while left > 0 {
+            let batch = left.min(EXPIRE_PER_SCRIPT);
+            let mut connection = self.connection.clone();
+            let mut invocation = self.scripts.expire.prepare_invoke();
+            invocation.arg(&self.namespace).arg(&cutoff[..]).arg(hour).arg(batch);
+            let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+            let [removed, more] = tuple(WHAT, answer)?;
+            expired.removed += usize::try_from(integer(WHAT, removed)?).map_err(|e| protocol_error(WHAT, e))?;
+            expired.more = integer(WHAT, more)? != 0;
+            if !expired.more {
+                break;
+            }
+            left -= batch;
+        }
+        Ok(expired)
+    }
+}
