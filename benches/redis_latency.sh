@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Ingest latency as the Redis index grows: p99 of unary Ingest at a fixed rate with 10k articles
-# stored, and again after 1M more (the budget: within 1.5x). Starts its own redis-server and dedupd on
-# free ports; needs a release build (`cargo build --release`). FILL=N for another size, RATE=N for
-# another rate. Takes ~15 minutes here (2 cores).
+# stored, and again after 1M more (the budget and the figures: docs/redis.md). Starts its own
+# redis-server and dedupd on free ports; needs a release build (`cargo build --release`). FILL=N for
+# another size, RATE=N for another rate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=target/release/dedupd

@@ -9,7 +9,7 @@
 //! - Redis CPU per article from `INFO commandstats` (usec spent in each command, and per call);
 //! - where the bytes go: `MEMORY USAGE` of every key, summed by kind (`ns:a` records, `ns:p` posting
 //!   buckets, …, the key layouts in `src/store/redis/`), per article. `MEMORY USAGE` counts a key's
-//!   own allocations, not its share of Redis's main hash table (~24 bytes a key with its entry).
+//!   own allocations, not its entry in Redis's main hash table.
 //!
 //! ```sh
 //! cargo bench --bench redis_memory                                   # 100,000 articles, redis://

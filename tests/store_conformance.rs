@@ -275,7 +275,8 @@ async fn assign_without_links_founds_a_cluster(store: Arc<dyn Store>) {
     assert_eq!(store.assign(&solo, &[]).await.unwrap(), assigned);
 }
 
-/// A link's cluster is joined, and the canonical is the earliest member.
+/// A link's cluster is joined, and the canonical is the earliest member; a link that no longer
+/// exists is ignored (and never answered as the canonical, though it was published earliest).
 async fn assign_with_a_link_joins_its_cluster(store: Arc<dyn Store>) {
     let first = ingest_linked(&*store, article("first", 7, 5_000, 5_000), &[]).await;
     let second = ingest_linked(&*store, article("second", 8, 1_000, 6_000), &["first", "missing"]).await;

@@ -10,8 +10,8 @@
 //! time index that retention reads are derived from the records when the store opens. An expired
 //! article is journaled as a removal, like a delete, so a restart does not bring it back; redb frees
 //! the pages its record used and reuses them for later writes (the file does not shrink, it stops
-//! growing once retention removes as much as is ingested). redb locks its file, so a second process opening the
-//! same data directory fails with [`Error::Unavailable`] naming the directory.
+//! growing once retention removes as much as is ingested). redb locks its file, so a second process
+//! opening the same data directory fails with [`Error::Unavailable`] naming the directory.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

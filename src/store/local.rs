@@ -66,7 +66,8 @@ impl Posting {
         }
     }
 }
-/// A member in canonical order: (published, ingested, id), with its slot.
+
+/// A cluster member in canonical order: (tier, published, ingested, id).
 type Rank = (SourceTier, Micros, Micros, String);
 
 #[derive(Default)]

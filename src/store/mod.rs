@@ -6,7 +6,8 @@
 //! - [`memory`]: in-process, gone on exit; tests and throwaway runs (`memory://`);
 //! - [`embedded`]: the same in-process index, made durable in a redb file under the data directory
 //!   (the default);
-//! - [`redis`]: Redis, for several replicas sharing one index (`redis://`, `rediss://`).
+//! - [`redis`]: Redis or a Redis Cluster, for several replicas sharing one index (`redis://`,
+//!   `rediss://`, `redis+cluster://`).
 //!
 //! [`open`] picks the backend from a URL, the way a user configures it.
 //!
@@ -19,8 +20,9 @@
 //!    atomic step, returns the other articles posted under those keys. Because every article is inserted
 //!    *before* it looks, of two racing near-duplicates at least one sees the other.
 //! 2. [`Store::assign`] unites the article's cluster with the clusters of the candidates the engine
-//!    verified. A verified candidate that is still unassigned is adopted into the same cluster, so the
-//!    racing pair meets whichever of them sees the other.
+//!    verified, passed back as the lookup returned them. A verified candidate that is still
+//!    unassigned is adopted into the same cluster, so the racing pair meets whichever of them sees the
+//!    other.
 
 pub mod embedded;
 pub mod local;

@@ -15,7 +15,7 @@
 //!   Rust decodes;
 //! - **article numbers**: each stored version of an article gets a 5-byte number, never reused, and
 //!   postings hold numbers instead of ids (an id is any string up to 512 bytes, and an article posts
-//!   24 band keys). Hashes of [`NUMBERS_PER_HASH`] fields map a number back to its id, small enough to
+//!   24 band keys). Hashes of `NUMBERS_PER_HASH` fields map a number back to its id, small enough to
 //!   stay in Redis's compact listpack encoding. A re-ingest with new content gets a new number, so a
 //!   stale posting cannot name it; past 2^40 numbers an insert fails rather than wrap;
 //! - **postings**: `ns:p:{BUCKET}`, strings holding the postings of every band key whose first 3 bytes
@@ -27,21 +27,22 @@
 //!   256 entries splits into parts `ns:p:{BUCKET}:DEPTH:I` by the top bits of the entry's 2 bytes, so
 //!   no insert or lookup reads more than 256 entries (1.8 KB) per key however large the index. The
 //!   braces are a hash tag: on a cluster, a root and its parts share a slot;
-//! - **cluster members**: a cluster's zset has every score 0 and a member per article, `TIER
-//!   hex16(published) hex16(ingested) ID` ([`member`]), the tier one digit (see
+//! - **cluster members**: a cluster's zset has every score 0 and a member per article,
+//!   `TIER hex16(published) hex16(ingested) ID` (`member`), the tier one digit (see
 //!   [`crate::domain::SourceTier::digit`]) and each time offset by 2^63 so that negative times sort
 //!   too. Redis orders equal scores bytewise, which is exactly the (tier, published, ingested, id)
 //!   canonical order, so the first member is the canonical. (Scores as doubles would lose
 //!   microseconds beyond 2^53, about 285 years from 1970.)
 //!
 //! No call uses `KEYS` or `SCAN`. The first server to use a namespace writes its layout into
-//! `ns:layout` ([`LAYOUT_VERSION`]); a server that finds another layout there refuses to start.
+//! `ns:layout` (`LAYOUT_VERSION`); a server that finds another layout there refuses to start. The
+//! measurements behind these choices (bytes per key, Redis CPU per article) are in `docs/redis.md`.
 //!
 //! # Scripts
 //!
 //! The Lua lives in `lua/`: `lib/` for what both backends use (`record.lua` reads a record's header,
 //! `numbers.lua` the article numbers, `postings.lua` the buckets), `standalone/` and `cluster/` for each
-//! backend's scripts. Every script is built by [`script`]: a prelude that declares the constants Lua
+//! backend's scripts. Every script is built by `script`: a prelude that declares the constants Lua
 //! shares with Rust (the record's header layout from `record.rs`, the lookup bounds), then the
 //! libraries it uses, then its own Lua. Scripts are loaded when a store connects and run by `EVALSHA`,
 //! falling back to `EVAL` after a Redis restart emptied the script cache.

@@ -66,7 +66,7 @@ use super::{
 const CONNECTION_RETRIES: usize = 2;
 
 /// Time-index entries one `expire.lua` handles at most. Each removal is a delete (a record and its
-/// postings), and Redis serves nothing else while a script runs: a few keep each script short.
+/// postings), and Redis serves nothing else while a script runs: a few keep every script short.
 const EXPIRE_PER_SCRIPT: usize = 16;
 
 /// Hours of the time index one read of [`RedisStore::visit_recent`] lists.
@@ -108,6 +108,7 @@ impl Scripts {
     }
 }
 
+/// The `redis://` store: see the module doc.
 pub struct RedisStore {
     /// Cheap to clone (one shared multiplexed connection), and replaced in the background when lost.
     connection: ConnectionManager,
@@ -336,7 +337,7 @@ impl Store for RedisStore {
         Ok(())
     }
 
-    /// Scripts of at most [`EXPIRE_PER_SCRIPT`] entries each, until `limit` or nothing is left: each
+    /// Scripts of at most `EXPIRE_PER_SCRIPT` entries each, until `limit` or nothing is left: each
     /// script is atomic, and short, since Redis serves nothing else while it runs.
     async fn expire(&self, cutoff: Micros, limit: usize) -> Result<Expired> {
         const WHAT: &str = "expire";

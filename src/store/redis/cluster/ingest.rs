@@ -31,9 +31,9 @@ use redis::Value;
 
 use crate::domain::{ClusterId, StoredArticle};
 use crate::error::{Error, Result};
+use crate::store::redis::{array, bytes, integer, member, member_id, protocol_error, record, string};
 use crate::store::{Candidate, ClusterHead, Inserted, Lookup, MIN_SHARED_KEYS, POSTINGS_READ_PER_KEY, Store};
 
-use super::super::{array, bytes, integer, member, member_id, protocol_error, record, string};
 use super::merge::Head;
 use super::{RedisClusterStore, TIME_BUCKET_US, slot};
 
@@ -185,8 +185,8 @@ impl RedisClusterStore {
         self.candidates(counts, limit).await
     }
 
-    /// The record numbered `number`, with its member and, when its cluster lives in its slot, that
-    /// cluster's head (`fetch.lua`); `None` if that article is gone.
+    /// The record numbered `number` and, when its cluster lives in its slot, that cluster's head
+    /// (`lua/cluster/fetch.lua`); `None` if that article is gone.
     async fn fetch(&self, number: &Number) -> Result<Option<Fetched>> {
         const WHAT: &str = "fetch";
         let (hash, field, tag) = self.numbered(number);
@@ -223,15 +223,16 @@ impl RedisClusterStore {
         Ok(Some(Fetched { article, head, canonical }))
     }
 
-    /// The root of the posting bucket a band key is posted in, and its field there (see `redis.rs`):
-    /// each bucket its own slot, so postings spread over the cluster; the root's name is its hash
-    /// tag, so the parts it splits into as it grows (`postings.lua`) share its slot.
+    /// The root of the posting bucket a band key is posted in, and its field there (see the parent
+    /// module): each bucket its own slot, so postings spread over the cluster; the root's name is its
+    /// hash tag, so the parts it splits into as it grows (`lua/lib/postings.lua`) share its slot.
     pub(super) fn posting(&self, band: u64) -> Result<(String, [u8; 2])> {
         let [tag, a, b, c, d] = record::band(band)?;
         Ok((format!("{}:p:{{{tag:02x}{a:02x}{b:02x}}}", self.namespace), [c, d]))
     }
 
-    /// Candidates and heads for the ids found under the looked-up keys, with how many keys each shares.
+    /// Candidates and heads for the numbers found under the looked-up keys, with how many keys each
+    /// shares.
     async fn candidates(&self, counts: HashMap<Number, u32>, limit: usize) -> Result<Lookup> {
         let mut shared: Vec<(Number, u32)> = counts.into_iter().filter(|&(_, n)| n >= MIN_SHARED_KEYS).collect();
         // only the most shared can make the cut; ties at the cut are broken by id, which only the

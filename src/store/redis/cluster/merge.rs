@@ -42,8 +42,8 @@ use redis::Value;
 use crate::domain::{ClusterId, StoredArticle, now_micros};
 use crate::error::{Error, Result};
 use crate::store::Assigned;
+use crate::store::redis::{array, integer, member, member_id, protocol_error, string};
 
-use super::super::{array, integer, member, member_id, protocol_error, string};
 use super::{MAX_HOPS, RedisClusterStore};
 
 /// A live cluster and its first member (`""` when empty).
@@ -79,9 +79,9 @@ fn placed(what: &str, answer: Value) -> Result<Placed> {
 }
 
 impl RedisClusterStore {
-    /// `Store::assign`: each member, and each link's cluster, is taken from the records passed back;
-    /// only the writes read the store. The article's own cluster is not taken from its record: `found`
-    /// or `claim` reads it where it writes.
+    /// `Store::assign`: each member, and each link's cluster, is taken from the records passed
+    /// back; only the writes read the store. The article's own cluster is not taken from its record:
+    /// `found` or `claim` reads it where it writes.
     pub(super) async fn place(&self, article: &StoredArticle, links: &[&StoredArticle]) -> Result<Assigned> {
         const WHAT: &str = "assign";
         let id = article.meta.id.as_str();
@@ -93,10 +93,9 @@ impl RedisClusterStore {
             }
         }
         let mut targets: BTreeSet<ClusterId> = facts.iter().filter_map(|f| f.cluster.clone()).collect();
-        // the own member is added even when the article has a cluster (adding is idempotent): an
-        // ingest cut short between claim and add left it claimed but no member, and this is its retry
-        let mut to_add: Vec<String> =
-            facts.iter().filter(|f| f.cluster.is_none() || f.id == id).map(|f| f.member.clone()).collect();
+        // the article itself is always added (adding is idempotent): an ingest cut short between claim
+        // and add left it claimed but no member, and this is its retry
+        let mut to_add: Vec<String> = facts.iter().filter(|f| f.cluster.is_none()).map(|f| f.member.clone()).collect();
         let mut to_claim: Vec<&Fact> = facts.iter().filter(|f| f.cluster.is_none()).collect();
         for _ in 0..MAX_HOPS {
             let head = if targets.is_empty() {

@@ -20,9 +20,9 @@ use redis::Value;
 
 use crate::domain::{Micros, StoredArticle};
 use crate::error::{Error, Result};
+use crate::store::redis::{array, bytes, integer, protocol_error, record, string, tuple};
 use crate::store::{Expired, Visitor};
 
-use super::super::{array, bytes, integer, protocol_error, record, string, tuple};
 use super::ingest::Number;
 use super::{RedisClusterStore, SLOTS, TIME_BUCKET_US};
 

@@ -9,7 +9,7 @@
 -- first), so the cluster's head usually comes with the record: `head` is {'h', first member} or
 -- {'f', survivor, members still to move}, as `head.lua` answers, and `canonical` is the first
 -- member's record when that is in this slot too (the founder's, unless it left: false otherwise).
--- That saves the lookup a step of its own for the heads (see "Round trips" in cluster/mod.rs). A
+-- That saves the lookup a step of its own for the heads (see "Round trips" in cluster/ingest.rs). A
 -- cluster's keys are named with its own slot's tag, so they exist under this slot's prefixes only if
 -- it lives here; when neither does (it lives elsewhere, or it is empty), `resolve` finds out.
 

@@ -19,7 +19,7 @@
 -- stage. Any other error in a posting is left to it too: the post stage's own script will meet it and
 -- report it (a posting is idempotent, and a first read precedes any write of one, so a refused
 -- posting wrote nothing). Posting here saves the article's node the round trip of the post stage (see
--- "Round trips" in cluster/mod.rs). The record is written before any posting, as the protocol requires.
+-- "Round trips" in cluster/ingest.rs). The record is written before any posting, as the protocol requires.
 
 local existing = redis.call('GET', KEYS[1])
 if existing then

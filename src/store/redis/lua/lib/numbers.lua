@@ -15,10 +15,9 @@ local function number_bytes(n)
 end
 
 -- The number whose 5 bytes (NUMBER_WIDTH) start at byte `at` of `s`, as a Lua number (exact: 2^40 <
--- 2^53). Posted
--- numbers are read and answered in this form (a cluster's `post` answers an array of integers):
--- unlike a substring it allocates nothing, where a Lua string is an allocation, a hash and later
--- garbage, and a lookup meets hundreds of numbers in a large index.
+-- 2^53). Posted numbers are read and answered in this form (a cluster's `post` answers an array of
+-- integers): unlike a substring it allocates nothing, where a Lua string is an allocation, a hash and
+-- later garbage, and a lookup meets hundreds of numbers in a large index.
 local function number_at(s, at)
   local a, b, c, d, e = string.byte(s, at, at + 4)
   return (((a * 256 + b) * 256 + c) * 256 + d) * 256 + e

@@ -147,8 +147,8 @@ end
 
 -- Posts `number` under every (root, field) and returns, per pair, the oldest `cap` numbers posted
 -- there (insert-then-look). Two MGETs and one MSET whatever the number of pairs (each `redis.call`
--- costs a few microseconds of its own); a split adds a read of the old parts and their DEL. Two
--- fields in one bucket are updated in place between them and written once.
+-- has a cost of its own); a split adds a read of the old parts and their DEL. Two fields in one
+-- bucket are updated in place between them and written once.
 local function post_many(roots, fields, number, cap)
   if #roots == 0 then return {} end
   local contents, depths, targets = resolve(roots, fields)
