@@ -56,7 +56,7 @@ fn main() -> anyhow::Result<()> {
     // verified pairs by the number of band keys they share (5 = five or more)
     let mut verified_by_keys = [0usize; 6];
     for (number, line) in text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty()) {
-        let article: dedupd::eval::ArticleLine =
+        let article: dedupd::jsonl::ArticleLine =
             serde_json::from_str(line).with_context(|| format!("{path}:{}: not an article", number + 1))?;
         let fingerprint = fingerprint::fingerprint(&article.body);
         let band_keys = fingerprint.band_keys(|_, _| false);

@@ -18,12 +18,12 @@
 use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use dedupd::cli::bench::Synthetic;
 use dedupd::domain::Article;
 use dedupd::engine::{Engine, EngineConfig};
 use dedupd::fingerprint::{self, MatchRule};
 use dedupd::store::Store;
 use dedupd::store::memory::MemoryStore;
+use dedupd::synthetic::Synthetic;
 
 /// Candidates looked up per article, as the engine's default.
 const CANDIDATE_LIMIT: usize = 64;

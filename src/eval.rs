@@ -1,63 +1,20 @@
-//! `dedupd eval`: scores a clustering against a labelled set, exactly as `../shared/eval/README.md`
-//! defines the metrics, so users can tune on their own labelled data.
+//! `dedupd eval`: scores a clustering against a labelled set, so users can tune on their own labelled
+//! data.
 //!
-//! A labelled set is a directory with `articles.jsonl` (ingest order), `labels.jsonl` and, optionally,
-//! `ambiguous_pairs.jsonl`. The articles are ingested in file order, then every article's final cluster
-//! and canonical are read back and scored. Loading and scoring are pure; the drivers (in process, or
-//! through a running server) live in [`crate::cli`].
+//! A labelled set is a directory with `articles.jsonl` (in ingest order, [`crate::jsonl`]),
+//! `labels.jsonl` (each article's story, and whether it is the story's original) and, optionally,
+//! `ambiguous_pairs.jsonl` (pairs of stories that are arguably one). The articles are ingested in file
+//! order, then every article's final cluster and canonical are read back and scored: pair precision
+//! and recall over same-story pairs (ambiguous pairs left out), canonical accuracy (copies whose
+//! canonical is their story's original), and copy recall per spinning operation. Loading and scoring
+//! are pure; the drivers (in process, or through a running server) live in [`crate::cli`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::BufRead;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Article;
-
-/// One line of `articles.jsonl` (and the input format of `dedupd ingest`).
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct ArticleLine {
-    pub id: String,
-    #[serde(default)]
-    pub url: String,
-    #[serde(default)]
-    pub source: String,
-    #[serde(default)]
-    pub title: String,
-    #[serde(default)]
-    pub body: String,
-    /// RFC 3339.
-    #[serde(default)]
-    pub published_at: Option<String>,
-}
-
-impl ArticleLine {
-    /// The domain article; a `published_at` that is not RFC 3339 is an error naming the article.
-    pub fn into_article(self) -> anyhow::Result<Article> {
-        let published_at = match &self.published_at {
-            None => None,
-            Some(text) if text.is_empty() => None,
-            Some(text) => Some(
-                parse_rfc3339_micros(text)
-                    .map_err(|e| anyhow::anyhow!("article {:?}: published_at {text:?}: {e}", self.id))?,
-            ),
-        };
-        Ok(Article {
-            id: self.id,
-            url: self.url,
-            source: self.source,
-            title: self.title,
-            body: self.body,
-            published_at,
-        })
-    }
-}
-
-/// Parses an RFC 3339 time into microseconds since the epoch.
-pub fn parse_rfc3339_micros(text: &str) -> anyhow::Result<i64> {
-    let time = chrono::DateTime::parse_from_rfc3339(text)?;
-    Ok(time.timestamp_micros())
-}
+use crate::jsonl::{self, ArticleLine};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Label {
@@ -82,31 +39,18 @@ pub struct LabelledSet {
     ambiguous: Vec<AmbiguousPair>,
 }
 
-fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<Vec<T>> {
-    let file = std::fs::File::open(path).map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
-    let mut rows = Vec::new();
-    for (number, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        rows.push(serde_json::from_str(&line).map_err(|e| anyhow::anyhow!("{}:{}: {e}", path.display(), number + 1))?);
-    }
-    Ok(rows)
-}
-
 impl LabelledSet {
     /// Loads a labelled directory, or a bare JSONL file of articles (no labels: only the cluster sizes
-    /// can be reported, e.g. for `../shared/bench/reuters21578.jsonl`).
+    /// can be reported).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         if path.is_file() {
-            return Ok(LabelledSet { articles: read_jsonl(path)?, labels: HashMap::new(), ambiguous: vec![] });
+            return Ok(LabelledSet { articles: jsonl::read(path)?, labels: HashMap::new(), ambiguous: vec![] });
         }
         let dir = path;
-        let articles = read_jsonl(&dir.join("articles.jsonl"))?;
-        let labels: Vec<Label> = read_jsonl(&dir.join("labels.jsonl"))?;
+        let articles = jsonl::read(&dir.join("articles.jsonl"))?;
+        let labels: Vec<Label> = jsonl::read(&dir.join("labels.jsonl"))?;
         let ambiguous_path = dir.join("ambiguous_pairs.jsonl");
-        let ambiguous = if ambiguous_path.exists() { read_jsonl(&ambiguous_path)? } else { vec![] };
+        let ambiguous = if ambiguous_path.exists() { jsonl::read(&ambiguous_path)? } else { vec![] };
         Ok(LabelledSet { articles, labels: labels.into_iter().map(|l| (l.id.clone(), l)).collect(), ambiguous })
     }
 }

@@ -20,8 +20,10 @@ pub mod eval;
 pub mod fingerprint;
 pub mod grpc;
 pub mod int_map;
+pub mod jsonl;
 pub mod server;
 pub mod store;
+pub mod synthetic;
 pub mod telemetry;
 
 /// The generated protobuf and gRPC code of `proto/dedup/v1/dedup.proto`.

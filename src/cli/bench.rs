@@ -35,9 +35,9 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
-use crate::domain::{Article, Micros};
-use crate::eval::ArticleLine;
+use crate::jsonl::{self, ArticleLine};
 use crate::proto;
+use crate::synthetic::Synthetic;
 
 use super::ClientOptions;
 use super::client::{connect, proto_article, proto_from_domain};
@@ -128,16 +128,8 @@ fn build_requests(args: &BenchArgs, prefix: &str) -> anyhow::Result<Vec<proto::I
             .collect());
     }
     let path = args.file.as_ref().context("give --file or --synthetic")?;
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut articles = Vec::new();
-    for (number, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed: ArticleLine =
-            serde_json::from_str(line).with_context(|| format!("{}:{}: not an article", path.display(), number + 1))?;
-        articles.push(proto_article(parsed).with_context(|| format!("{}:{}", path.display(), number + 1))?);
-    }
+    let lines: Vec<ArticleLine> = jsonl::read(path)?;
+    let articles = lines.into_iter().map(proto_article).collect::<anyhow::Result<Vec<_>>>()?;
     anyhow::ensure!(!articles.is_empty(), "{} holds no articles", path.display());
     let count = wanted(articles.len());
     Ok((0..count)
@@ -483,204 +475,9 @@ fn print(args: &BenchArgs, report: &Report, built: usize, elapsed: Duration) {
     }
 }
 
-/// Deterministic synthetic news for load runs of any size, and for the engine benchmark.
-///
-/// Article *i* is either an original (its own story) or, with probability [`Synthetic::COPY_SHARE`],
-/// a copy of one of the few hundred stories before it: about 12% of its content words swapped for
-/// other words, sometimes cut to an excerpt, always with an aggregator footer and published hours
-/// later. Words are pseudo-words from a fixed syllable table drawn with a Zipf-like law (a few words
-/// are very common, most are rare, as in news) between English function words, which the fingerprint
-/// keeps in its skeleton. Texts are about 330 words (~2.2 KB), like `../shared/eval/dev`. Everything
-/// is a function of the seed and the index, so any article can be made alone, in any order.
-pub struct Synthetic {
-    seed: u64,
-}
-
-const FUNCTION_WORDS: &[&str] = &[
-    "the", "of", "and", "to", "in", "a", "for", "on", "with", "that", "was", "is", "by", "at", "from", "as", "has",
-    "were", "which", "after", "over", "their", "its", "into", "but", "not", "had", "have", "been", "would", "this",
-    "they", "he", "she", "when", "than", "more",
-];
-const SYLLABLES: &[&str] = &[
-    "ba", "ce", "di", "fo", "gu", "ha", "je", "ki", "lo", "mu", "na", "pe", "ri", "so", "tu", "va", "we", "xi", "yo",
-    "zu", "bra", "cle", "dri", "fro", "glu", "pla", "tre", "sti", "mon", "ver", "lan", "tor",
-];
-/// Distinct content words.
-const VOCABULARY: u64 = 20_000;
-const BASE_MICROS: Micros = 1_700_000_000_000_000;
-
-impl Synthetic {
-    /// Share of articles that are copies of an earlier story.
-    pub const COPY_SHARE: u64 = 33;
-    /// How far back (in articles) a copy's original may be.
-    const COPY_REACH: u64 = 500;
-
-    pub fn new(seed: u64) -> Self {
-        Synthetic { seed }
-    }
-
-    /// The generator of one decision about article `index`.
-    fn rng(&self, index: u64, purpose: u64) -> SplitMix {
-        SplitMix(self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ index.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ purpose)
-    }
-
-    /// The story article `index` copies, if it is a copy.
-    fn copies(&self, index: u64) -> Option<u64> {
-        if index == 0 {
-            return None;
-        }
-        let mut rng = self.rng(index, 1);
-        (rng.below(100) < Self::COPY_SHARE).then(|| index - 1 - rng.below(index.min(Self::COPY_REACH)))
-    }
-
-    /// The original story of article `index` (following copies of copies back to an original).
-    pub fn story(&self, index: u64) -> u64 {
-        let mut current = index;
-        while let Some(earlier) = self.copies(current) {
-            current = earlier;
-        }
-        current
-    }
-
-    pub fn article(&self, index: u64) -> Article {
-        let story = self.story(index);
-        let mut text = self.story_text(story);
-        let copy = story != index;
-        let mut published = BASE_MICROS + story as i64 * 60_000_000;
-        if copy {
-            let mut rng = self.rng(index, 2);
-            text = spin(&text, &mut rng);
-            published += (1 + rng.below(72)) as i64 * 3_600_000_000;
-        }
-        let source =
-            if copy { format!("aggregator{}.example", index % 20) } else { format!("wire{}.example", story % 50) };
-        Article {
-            id: format!("s{}-{index}", self.seed),
-            url: format!("https://{source}/{index}"),
-            title: format!("Story {story}"),
-            source,
-            body: text,
-            published_at: Some(published),
-        }
-    }
-
-    fn story_text(&self, story: u64) -> String {
-        let mut rng = self.rng(story, 3);
-        let words = 250 + rng.below(160) as usize;
-        let mut text = String::with_capacity(words * 7);
-        let mut sentence = 0;
-        for position in 0..words {
-            if position > 0 {
-                text.push(' ');
-            }
-            let draw = rng.below(100);
-            if draw < 35 {
-                text.push_str(FUNCTION_WORDS[rng.below(FUNCTION_WORDS.len() as u64) as usize]);
-            } else if draw < 39 {
-                text.push_str(&(1 + rng.below(9_999)).to_string());
-            } else {
-                push_word(&mut text, zipf(&mut rng));
-            }
-            sentence += 1;
-            if sentence > 8 && rng.below(10) == 0 {
-                text.push('.');
-                sentence = 0;
-            }
-        }
-        text.push('.');
-        text
-    }
-}
-
-/// A word rank in `0..VOCABULARY` with P(rank) roughly proportional to 1 / rank.
-fn zipf(rng: &mut SplitMix) -> u64 {
-    let uniform = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
-    ((VOCABULARY as f64).powf(uniform) as u64).saturating_sub(1).min(VOCABULARY - 1)
-}
-
-/// The pseudo-word of a rank: two or three syllables picked by the rank's digits in base 32.
-fn push_word(text: &mut String, rank: u64) {
-    let scrambled = rank.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 20;
-    let syllables = 2 + (scrambled % 2) as usize;
-    for position in 0..syllables {
-        text.push_str(SYLLABLES[((scrambled >> (1 + 5 * position)) % SYLLABLES.len() as u64) as usize]);
-    }
-    // the rank itself, in letters, keeps all VOCABULARY words distinct
-    let mut rest = rank;
-    while rest > 0 {
-        text.push((b'a' + (rest % 26) as u8) as char);
-        rest /= 26;
-    }
-}
-
-/// A spun copy: about 12% of the content words replaced, a third of copies cut to an excerpt, and a
-/// footer.
-fn spin(text: &str, rng: &mut SplitMix) -> String {
-    let words: Vec<&str> = text.split(' ').collect();
-    let keep = if rng.below(3) == 0 { words.len() * (40 + rng.below(40) as usize) / 100 } else { words.len() };
-    let mut copy = String::with_capacity(text.len() + 200);
-    for (position, word) in words.iter().take(keep.max(1)).enumerate() {
-        if position > 0 {
-            copy.push(' ');
-        }
-        let content = !FUNCTION_WORDS.contains(word) && !word.starts_with(|c: char| c.is_ascii_digit());
-        if content && rng.below(100) < 12 {
-            push_word(&mut copy, zipf(rng));
-        } else {
-            copy.push_str(word);
-        }
-    }
-    copy.push_str(
-        "\n\nRead more news like this on our site. All trademarks belong to their owners. Related articles. Share \
-         this story.",
-    );
-    copy
-}
-
-/// splitmix64: small, fast and the same on every platform, which is all synthetic text needs.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn synthetic_articles_are_deterministic_and_ids_unique() {
-        let a = Synthetic::new(7);
-        let b = Synthetic::new(7);
-        let first: Vec<Article> = (0..200).map(|i| a.article(i)).collect();
-        let again: Vec<Article> = (0..200).rev().map(|i| b.article(i)).rev().collect();
-        assert_eq!(first, again);
-        let ids: std::collections::HashSet<&str> = first.iter().map(|x| x.id.as_str()).collect();
-        assert_eq!(ids.len(), first.len());
-        let copies = (0..200).filter(|&i| a.story(i) != i).count();
-        assert!((30..100).contains(&copies), "{copies} copies of 200");
-    }
-
-    #[test]
-    fn copies_are_published_after_their_story() {
-        let synthetic = Synthetic::new(3);
-        for index in 0..300 {
-            let story = synthetic.story(index);
-            if story != index {
-                assert!(synthetic.article(index).published_at > synthetic.article(story).published_at);
-            }
-        }
-    }
 
     #[test]
     fn lanes_split_round_robin() {

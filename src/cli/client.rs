@@ -10,8 +10,8 @@ use serde_json::json;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 
-use crate::eval::ArticleLine;
 use crate::grpc::convert::{micros_from_timestamp, timestamp_from_micros};
+use crate::jsonl::ArticleLine;
 use crate::proto;
 use crate::proto::deduplicator_client::DeduplicatorClient;
 
