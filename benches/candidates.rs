@@ -1,12 +1,11 @@
 //! How much work candidate lookup hands to verification: on a labelled set's articles, ingested in
 //! order into a memory store (no boilerplate filtering), the candidates each article gets (the engine
 //! looks up at most 64), how many of them share at least 2 band keys, how many verify, how many
-//! posting entries a lookup walks, and the shared-key count of every verified pair. These figures are
-//! behind the recommendations in the README ("Speed"): most candidates share one band key and never
-//! verify, so a lookup that wants two shared keys would cut verification and record copies ~4x.
+//! posting entries a lookup walks, and the shared-key count of every verified pair: what the lookup's
+//! bounds (`store::MIN_SHARED_KEYS`, `store::POSTINGS_READ_PER_KEY`) are chosen on.
 //!
-//! `cargo bench --bench candidates` (needs `../shared/eval/dev`; set DEDUPD_EVAL_DEV to use another set
-//! or a JSONL file).
+//! `DEDUPD_EVAL_DEV=PATH cargo bench --bench candidates`, with a labelled set's directory or a JSONL
+//! file of articles (by default the team's dev set, beside the repository).
 
 use std::collections::HashMap;
 

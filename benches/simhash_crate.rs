@@ -1,9 +1,9 @@
-//! The `simhash` crate against dedupd's own whole-text simhash on `../shared/eval/dev`: Hamming
-//! distances of copies to their originals and of unrelated pairs, and time per article. The figures
-//! are in the README ("Simhash implementation").
+//! The `simhash` crate against dedupd's own whole-text simhash on a labelled set: Hamming distances
+//! of copies to their originals and of unrelated pairs, and time per article. What it decided is in
+//! `docs/decisions/`.
 //!
-//! `cargo bench --bench simhash_crate` (needs `../shared/eval/dev`; set DEDUPD_EVAL_DEV to use another
-//! copy).
+//! `DEDUPD_EVAL_DEV=DIR cargo bench --bench simhash_crate`, with the directory of a labelled set in the
+//! `dedupd eval` format (by default the team's dev set, beside the repository).
 
 #[path = "../tests/common/mod.rs"]
 mod common;

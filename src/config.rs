@@ -82,8 +82,8 @@ pub struct ServeConfig {
 
     /// Stored articles a starting server learns its boilerplate model from (the most recently
     /// published; 0: start with an empty model; Redis Cluster reads no further back than each slot's
-    /// eight newest days). More covers more sources' footers and takes longer: ~1 µs an article on
-    /// the memory and embedded stores, ~7 µs on Redis, ~25 µs on Redis Cluster; at most 60 s.
+    /// eight newest days). More covers more sources' footers and takes longer (the cost per article
+    /// of each store is in docs/performance.md); at most 60 s.
     #[arg(long, env = "DEDUPD_WARM_UP_ARTICLES", default_value_t = crate::server::WARM_UP_ARTICLES)]
     pub warm_up_articles: usize,
 }

@@ -2,9 +2,8 @@
 //! integers (slab slots).
 //!
 //! std's SipHash resists hash flooding, which these keys cannot mount: they are hashes of the text
-//! (or slots the index hands out), not values a client picks. Hashing them with SipHash was a fifth
-//! of the engine's time in `dedupd eval` (the boilerplate sets) and the largest single cost of
-//! placing postings under load (`perf`); one multiply is enough.
+//! (or slots the index hands out), not values a client picks. SipHash showed up in profiles of the
+//! boilerplate sets and of placing postings; one multiply is enough.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};

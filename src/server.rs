@@ -36,20 +36,22 @@ fn max_message_bytes(config: &ServeConfig) -> usize {
 }
 
 /// The connections a listener accepts, with `TCP_NODELAY` set, as `Server::serve` would set it (a
-/// listener passed in gets no socket options unless asked). Without it Nagle's algorithm held back
-/// the last segment of some answers until the client acknowledged the first: ~16 ms more for 1–2% of
-/// unary ingests in `benches/redis_latency.sh`, while the server's own handling took under 2 ms at p99.
+/// listener passed in gets no socket options unless asked). Without it, Nagle's algorithm holds back
+/// the last segment of an answer until the client acknowledges the first, and some answers wait for
+/// the client's delayed acknowledgement.
 fn accepted(listener: TcpListener) -> TcpIncoming {
     TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
 /// Stored articles a starting server learns its boilerplate model from by default (the most recently
 /// published; see [`Engine::warm_up`] and `--warm-up-articles`): enough for every active source to show
-/// its footers, and a bound on the time a start takes (~1 µs an article in process, 7–25 µs on Redis).
+/// its footers, and a bound on the time a start takes (the cost per article of each store is in
+/// docs/performance.md).
 pub const WARM_UP_ARTICLES: usize = 200_000;
 
 /// The longest a warm-up may delay serving: each store call has its own deadline, but a slow store
-/// could still take minutes over 200,000 articles. Past it the server starts with an empty model.
+/// could still take minutes over [`WARM_UP_ARTICLES`] articles. Past it the server starts with an
+/// empty model.
 const WARM_UP_DEADLINE: Duration = Duration::from_secs(60);
 
 /// Articles one expiry call removes at most: one journal commit on the embedded store; on Redis, a

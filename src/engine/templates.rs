@@ -21,7 +21,7 @@ use crate::store::Candidate;
 /// The values of `words`, the new article's word sample, that candidates of two or more clusters hold
 /// (as [`compared`] gives them, ascending). Only candidates of fingerprint `version` count: other
 /// versions sample other features. Only the article's own values are looked for, by a merge of sorted
-/// samples per candidate ([`Sketch::held_by`]): no hashing, a few microseconds for a full lookup.
+/// samples per candidate ([`Sketch::held_by`]): no hashing.
 pub fn template_values(words: &Sketch, candidates: &[Candidate], version: u32) -> Vec<u32> {
     let mine: Vec<u32> = words.values.iter().map(|&v| compared(v)).collect();
     // per value of mine: the first cluster seen holding it, and whether another one does too

@@ -110,11 +110,10 @@ pub fn normalize(text: &str) -> Cow<'_, str> {
 /// forms that are not ASCII), which takes the general path. Exactly what that path returns: every
 /// character is a starter that NFKC leaves alone or maps to ASCII (which nothing composes with), so
 /// NFKC changes nothing else. Why: the general path (NFKC's quick check, a fold and a `String::push`
-/// per character) took ~27 µs of a 39.6 µs fingerprint of 4 KB with curly quotes (`cargo bench --bench
-/// fingerprint`, `4KB-unicode`), where the same text in ASCII takes 12.8; with this path it takes 17.0.
-/// ASCII runs are copied through a table, and non-ASCII characters are looked up through a small cache
-/// ([`FOLD_CACHE`]). A text that turns out to need the general path (a combining mark near its end) pays
-/// for both, ~10% more than the general path alone.
+/// per character) costs most of a fingerprint of such a text, where this path costs little more than
+/// ASCII does (`cargo bench --bench fingerprint`, `4KB-unicode`). ASCII runs are copied through a
+/// table, and non-ASCII characters are looked up through a small cache ([`FOLD_CACHE`]). A text that
+/// turns out to need the general path (a combining mark near its end) pays for both.
 fn fold_news_text(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out: Vec<u8> = Vec::with_capacity(bytes.len());
@@ -147,16 +146,12 @@ fn fold_news_text(text: &str) -> Option<String> {
 }
 
 /// Slots of [`fold_news_text`]'s cache of folded characters: the letters of an alphabet (Cyrillic,
-/// Greek, accented Latin) get one each; CJK skips it ([`is_stable_ideograph`]). Measured on 4 KB
-/// texts (`normalize` alone, against the general path it replaces; a throwaway timing loop, best of
-/// three): English with curly quotes 4.7 µs (33), German 5 (34), Russian 15 (64), Chinese 13–14
-/// (31–47).
+/// Greek, accented Latin) get one each; CJK skips it ([`is_stable_ideograph`]).
 const FOLD_CACHE: usize = 128;
 
 /// CJK unified ideographs and precomposed Hangul syllables: starters that NFKC leaves alone (what
 /// [`fold_stable`] finds for each, a unit test checks them all) and too many to cache, so they skip
-/// the lookup: 4 KB of Chinese drawn from 3,000 characters took 67 µs through the cache, 14 without,
-/// against 47–55 on the general path.
+/// the lookup: through the cache, Chinese text was slower than the general path.
 fn is_stable_ideograph(c: char) -> bool {
     matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7A3}')
 }

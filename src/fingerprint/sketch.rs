@@ -10,7 +10,7 @@
 //! Values are sampled at 32 bits but compared at their top [`COMPARED_BITS`] ([`compared`]). The
 //! low bits still order the sample and spread band keys (which need them: a sketch's smallest values
 //! fall in a small range, see `Fingerprint::band_keys`), but no comparison depends on them, so a store
-//! may drop them: the Redis record keeps each sample value in ~14 bits instead of ~26.
+//! may drop them (the Redis record does, which makes it smaller).
 
 use serde::{Deserialize, Serialize};
 

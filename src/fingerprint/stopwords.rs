@@ -2,8 +2,8 @@
 //! spin-robust features. English only for now: in other languages every word counts as a content word,
 //! which costs some robustness to spinning there but nothing in precision.
 //!
-//! Membership is tested on the token hash the tokeniser already computed, with a binary search in a
-//! sorted table: no second pass over the token's bytes.
+//! Membership is tested on the token hash the tokeniser already computed, in a small open-addressing
+//! table: no second pass over the token's bytes.
 
 use std::sync::LazyLock;
 
@@ -144,8 +144,8 @@ pub const ENGLISH: &[&str] = &[
 ];
 
 /// Open-addressing hash set of the stopword hashes, indexed by the low bits of the token hash: one or
-/// two probes per token, where a binary search over the sorted hashes took eight unpredictable
-/// branches (measurable at one lookup per word).
+/// two probes per token, where a binary search over the sorted hashes takes eight unpredictable
+/// branches.
 static TABLE: LazyLock<Vec<u64>> = LazyLock::new(|| {
     let mut table = vec![0u64; SLOTS];
     for word in ENGLISH {
@@ -168,8 +168,8 @@ pub fn contains(token_hash: u64) -> bool {
     Stopwords::get().contains(token_hash)
 }
 
-/// The stopword table, looked up once: a hot loop holds this rather than calling [`contains`], whose
-/// lazy initialisation check cost about 20 instructions a token (callgrind).
+/// The stopword table, looked up once: a hot loop holds this rather than calling [`contains`], which
+/// checks the lazy initialisation on every call.
 #[derive(Clone, Copy)]
 pub struct Stopwords(&'static [u64]);
 

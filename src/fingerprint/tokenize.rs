@@ -9,10 +9,9 @@
 //! Tokens are hashed as they are found and never allocated one by one. The token hash is written out
 //! here rather than taken from a crate: it reads a word eight bytes at a time, and on ASCII text (the
 //! common case) lowercases those eight bytes with one OR while loading them, so a typical word costs
-//! one multiply instead of a pass to lowercase it into a buffer and another to hash it. Measured with
-//! `cargo bench --bench fingerprint` (README): the tokeniser went from about 24 µs to under 10 µs per
-//! 4 KB. It is pure integer arithmetic, the same on every machine and release, as stored fingerprints
-//! must be.
+//! one multiply instead of a pass to lowercase it into a buffer and another to hash it
+//! (`cargo bench --bench fingerprint`). It is pure integer arithmetic, the same on every machine and
+//! release, as stored fingerprints must be.
 
 use super::normalize::{is_invisible, latin_lookalike};
 use super::stopwords::{self, Stopwords};
@@ -163,9 +162,8 @@ fn tokenize_chars(text: &str, out: &mut Vec<Token>) {
 
 /// The fast path for ASCII text (most English news). A first, branch-free pass turns the text into
 /// bitmasks (one bit per byte: part of a word, a digit, an apostrophe); the second walks the words
-/// with bit scans and hashes each eight bytes at a time. Branching per byte mispredicted at every word
-/// boundary and cost about half of the fingerprinting time. Produces exactly what the general path
-/// would.
+/// with bit scans and hashes each eight bytes at a time: branching per byte mispredicts at every word
+/// boundary. Produces exactly what the general path would.
 fn tokenize_ascii(bytes: &[u8], out: &mut Vec<Token>) {
     let blocks = bytes.len().div_ceil(64);
     let mut word_bits = vec![0u64; blocks];
