@@ -11,7 +11,8 @@ use std::collections::HashMap;
 
 use anyhow::Context;
 use dedupd::domain::{ArticleMeta, SourceTier, StoredArticle};
-use dedupd::fingerprint::{self, MatchRule};
+use dedupd::engine::rules::{self, MatchRule};
+use dedupd::fingerprint;
 use dedupd::store::memory::MemoryStore;
 use dedupd::store::{Inserted, Store};
 
@@ -82,7 +83,7 @@ fn main() -> anyhow::Result<()> {
         two_keys.push(lookup.candidates.iter().filter(|c| c.shared_keys >= 2).count());
         let mut matched = 0;
         for candidate in &lookup.candidates {
-            if rule.matches(&fingerprint::compare(&fingerprint, &candidate.article.fingerprint, |_, _| false)) {
+            if rule.matches(&rules::compare(&fingerprint, &candidate.article.fingerprint, |_, _| false)) {
                 matched += 1;
                 verified_by_keys[(candidate.shared_keys as usize).min(5)] += 1;
             }

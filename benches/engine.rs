@@ -12,15 +12,15 @@
 //!   `verify` (comparing a copy with each of its candidates).
 //!
 //! No network and no disk: the store-side and gRPC costs are measured by `dedupd bench` against a
-//! server (README, "Speed"). `cargo bench --bench engine`; `DEDUPD_BENCH_ARTICLES=50000` for a larger
-//! index.
+//! server. `cargo bench --bench engine`; `DEDUPD_BENCH_ARTICLES=50000` for a larger index.
 
 use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use dedupd::domain::Article;
+use dedupd::engine::rules::{self, MatchRule};
 use dedupd::engine::{Engine, EngineConfig};
-use dedupd::fingerprint::{self, MatchRule};
+use dedupd::fingerprint;
 use dedupd::store::Store;
 use dedupd::store::memory::MemoryStore;
 use dedupd::synthetic::Synthetic;
@@ -110,8 +110,7 @@ fn engine(c: &mut Criterion) {
             candidates
                 .iter()
                 .filter(|candidate| {
-                    let comparison =
-                        fingerprint::compare(&copy_fingerprint, &candidate.article.fingerprint, |_, _| false);
+                    let comparison = rules::compare(&copy_fingerprint, &candidate.article.fingerprint, |_, _| false);
                     rule.matches(&comparison)
                 })
                 .count()

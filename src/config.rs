@@ -5,8 +5,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use crate::engine::{EngineConfig, SourceTiers, validate};
-use crate::fingerprint::MatchRule;
+use crate::engine::{EngineConfig, MatchRule, SourceTiers, validate};
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -252,7 +251,7 @@ mod tests {
     fn distinctive_flags_parse() {
         let rule = serve(&[]).expect("defaults parse").rule.rule();
         assert_eq!((rule.distinctive_words, rule.distinctive_tokens), (0.4, 100));
-        assert_eq!(rule, crate::fingerprint::MatchRule::default());
+        assert_eq!(rule, crate::engine::MatchRule::default());
         let rule = serve(&["--distinctive-words", "0", "--distinctive-tokens", "80"]).expect("parses").rule.rule();
         assert_eq!((rule.distinctive_words, rule.distinctive_tokens), (0.0, 80));
         assert!(serve(&["--distinctive-tokens", "-5"]).is_err());

@@ -16,6 +16,14 @@ pub fn now_micros() -> Micros {
     i64::try_from(since_epoch.as_micros()).unwrap_or(i64::MAX)
 }
 
+/// A time for messages and logs: RFC 3339 in UTC, or the microseconds when chrono cannot represent
+/// it.
+pub fn rfc3339(micros: Micros) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|time| time.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_else(|| format!("{micros} µs since the epoch"))
+}
+
 /// An article as a client sends it, already validated by [`crate::engine::validate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Article {
@@ -115,7 +123,7 @@ impl std::fmt::Display for ClusterId {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Match {
     pub id: String,
-    /// See [`crate::fingerprint::Comparison::similarity`].
+    /// See [`crate::engine::rules::Comparison::similarity`].
     pub similarity: f64,
     pub hamming_distance: u32,
 }

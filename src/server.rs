@@ -22,8 +22,8 @@ use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 
 use crate::config::ServeConfig;
-use crate::domain::now_micros;
-use crate::engine::{Engine, rfc3339};
+use crate::domain::{now_micros, rfc3339};
+use crate::engine::Engine;
 use crate::grpc::DedupService;
 use crate::proto::deduplicator_server::DeduplicatorServer;
 use crate::store::{self, Store};

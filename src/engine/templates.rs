@@ -11,7 +11,7 @@
 //! keeps per value (`sketch::COMPARED_BITS`) such a table fills up within a few hundred thousand
 //! articles: every value would look common.
 //!
-//! Used by the distinctive rule ([`crate::fingerprint::MatchRule::matches_on_distinctive`]), which
+//! Used by the distinctive rule ([`super::rules::MatchRule::matches_on_distinctive`]), which
 //! compares short texts with these values left out.
 
 use crate::domain::ClusterId;

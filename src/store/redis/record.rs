@@ -423,8 +423,8 @@ mod tests {
             }
             let boilerplate = |_, value: u32| value.is_multiple_of(5);
             assert_eq!(
-                crate::fingerprint::compare(&decoded.fingerprint, &other, boilerplate),
-                crate::fingerprint::compare(&original.fingerprint, &other, boilerplate),
+                crate::engine::rules::compare(&decoded.fingerprint, &other, boilerplate),
+                crate::engine::rules::compare(&original.fingerprint, &other, boilerplate),
                 "a stored fingerprint compares as the original does"
             );
             let mut assigned = record.clone();

@@ -12,12 +12,14 @@
 //!
 //! Counting every value of every source exactly would grow without bound, so each source counts with
 //! lossy counting (Manku & Motwani, VLDB 2002): entries that cannot reach the threshold are pruned
-//! every [`BUCKET`] values, and every value above 1/[`BUCKET`] of the source's stream is kept. One
-//! boilerplate value occurs once per article, about 1/64 of the article's values, so a value in 5% of
-//! a source's articles is about 1/1280 of its stream: above the 1/2000 guarantee.
+//! every [`BUCKET`] values, and every value above 1/[`BUCKET`] of the source's stream is kept. A
+//! boilerplate value is one of an article's at most 48 sampled values of its kind
+//! ([`crate::fingerprint::sketch::CAPACITY`]), so a value in [`MIN_SHARE`] of a source's articles is
+//! at least 1/960 of that stream: above the guarantee.
 //!
 //! Values are counted and looked up as comparisons see them ([`compared`]). Sources are keys as the
-//! caller gives them; the engine gives one key to every spelling of a source (`sources::boilerplate_key`).
+//! caller gives them; the engine gives one key to every spelling of a source
+//! ([`super::sources::boilerplate_key`]).
 //!
 //! The model is learned from the articles this process ingests (the order of arrival matters, as for
 //! any online statistic); it is not stored.
@@ -26,16 +28,16 @@ use std::collections::HashMap;
 
 use crate::int_map::{IntMap, IntSet};
 
-use super::Fingerprint;
-use super::features::FeatureKind;
-use super::sketch::compared;
+use crate::fingerprint::Fingerprint;
+use crate::fingerprint::features::FeatureKind;
+use crate::fingerprint::sketch::compared;
 
 /// A value must be seen in at least this many articles of one source to be boilerplate.
 pub const MIN_ARTICLES: u32 = 3;
 /// … and in at least this share of that source's articles.
 pub const MIN_SHARE: f64 = 0.05;
 /// Lossy-counting bucket width (values): the error bound is 1/BUCKET of a source's stream.
-const BUCKET: u64 = 2000;
+pub const BUCKET: u64 = 2000;
 
 /// Sketch values are uniform hash bits: keyed as they are (see [`crate::int_map`]).
 type ValueSet = IntSet<u32>;
@@ -167,10 +169,10 @@ mod tests {
         // nothing of what they share is left to compare
         let a = fingerprint(&format!("{} {FOOTER}", story(100)));
         let b = fingerprint(&format!("{} {FOOTER}", story(101)));
-        let raw = crate::fingerprint::compare(&a, &b, |_, _| false);
+        let raw = crate::engine::rules::compare(&a, &b, |_, _| false);
         let source = "aggregator.example";
         let filtered =
-            crate::fingerprint::compare(&a, &b, |kind, value| model.filter(source, source).contains(kind, value));
+            crate::engine::rules::compare(&a, &b, |kind, value| model.filter(source, source).contains(kind, value));
         assert!(raw.words.shared > 0, "the footer is shared before filtering");
         assert_eq!(filtered.words.shared, 0);
         let story_fp = fingerprint(&story(99));

@@ -1,0 +1,287 @@
+//! The decision for one article, from what its lookup saw: which candidates match, and which of
+//! their clusters the article unites.
+//!
+//! - **verification** keeps the candidates that pass the [`MatchRule`] with the boilerplate of both
+//!   sources left out; two articles of one source must also resemble each other, or one lie nearly
+//!   all inside the other ([`MatchRule::matches_within_source`]): a wire service's update or templated
+//!   report is not a copy of its earlier one. Two short articles of different sources may also match
+//!   on their distinctive text, with the [`templates`](super::templates) their candidates share left
+//!   out ([`MatchRule::matches_on_distinctive`]): an aggregator's teaser of a wire item.
+//! - **links**: the article joins the cluster of its best match. Another matched cluster is merged
+//!   in only if its canonical verifies against the joined cluster's canonical (after the article
+//!   joined; two canonicals of one source under the same-source rule, as for a direct match). That
+//!   is what stops a round-up that quotes two briefs from gluing the briefs' clusters together, while
+//!   an original that arrives after two dissimilar copies of itself (an excerpt and a spun copy) still
+//!   brings them together: it becomes the canonical, and both copies verify against it.
+//! - **held back**: a cluster whose canonical is another story of the article's own publisher, which
+//!   the article would replace as canonical, is neither joined nor merged in (a racing ingest that
+//!   links the two can still bring them together).
+//!
+//! What the links lead to is the store's [`Store::assign`](crate::store::Store::assign) for an ingest,
+//! and [`Decided::assignment`] predicts it for a check.
+
+use std::cell::OnceCell;
+
+use crate::domain::{ClusterId, Match, StoredArticle};
+use crate::fingerprint::Fingerprint;
+use crate::fingerprint::features::FeatureKind;
+use crate::fingerprint::simhash::hamming;
+use crate::fingerprint::sketch::Overlap;
+use crate::store::{ClusterHead, Lookup};
+
+use super::boilerplate::Filter;
+use super::rules::{self, Comparison, MatchRule};
+use super::{Engine, MAX_MATCHES, sources, templates};
+
+/// A verified candidate, before it is reported.
+pub(super) struct Verified {
+    pub article: StoredArticle,
+    pub similarity: f64,
+    /// Word-shingle resemblance: among candidates of equal similarity (an excerpt lies wholly inside
+    /// both a story and its update) the closer one is the better match.
+    pub resemblance: f64,
+}
+
+/// What a check predicts an ingest leads to.
+pub(super) struct Predicted {
+    pub cluster_id: Option<ClusterId>,
+    pub canonical_id: String,
+}
+
+/// What the engine decided for an article.
+pub(super) struct Decided {
+    /// The verified candidates, best first.
+    pub matches: Vec<Verified>,
+    /// Indexes into `matches` of the articles whose clusters the article's is united with, the best
+    /// match first.
+    links: Vec<usize>,
+}
+
+impl Decided {
+    /// The linked articles, as the lookup saw them.
+    pub fn linked(&self) -> impl Iterator<Item = &StoredArticle> {
+        self.links.iter().map(|&index| &self.matches[index].article)
+    }
+
+    /// The cluster `record` would join with these links, as the lookup saw the clusters (the oldest
+    /// of them; `None`: a new one), and its canonical: the answer of a check.
+    pub fn assignment(&self, record: &StoredArticle, lookup: &Lookup) -> Predicted {
+        let mut cluster_id: Option<ClusterId> = None;
+        let mut canonical = record;
+        for linked in self.linked() {
+            let head =
+                linked.cluster_id.as_ref().and_then(|c| lookup.clusters.iter().find(|head| &head.cluster_id == c));
+            if let Some(head) = head {
+                if cluster_id.as_ref().is_none_or(|current| &head.cluster_id < current) {
+                    cluster_id = Some(head.cluster_id.clone());
+                }
+                if head.canonical.canonical_rank() < canonical.canonical_rank() {
+                    canonical = &head.canonical;
+                }
+            } else if linked.canonical_rank() < canonical.canonical_rank() {
+                canonical = linked;
+            }
+        }
+        Predicted { cluster_id, canonical_id: canonical.meta.id.clone() }
+    }
+
+    /// The reported form of the verified matches: best first, at most [`MAX_MATCHES`].
+    pub fn report(&self, fingerprint: &Fingerprint) -> Vec<Match> {
+        self.matches
+            .iter()
+            .take(MAX_MATCHES)
+            .map(|m| Match {
+                id: m.article.meta.id.clone(),
+                similarity: m.similarity,
+                hamming_distance: hamming(fingerprint.simhash, m.article.fingerprint.simhash),
+            })
+            .collect()
+    }
+}
+
+impl Engine {
+    /// Verifies an article's candidates and picks the clusters it unites.
+    pub(super) fn decide(&self, record: &StoredArticle, lookup: &Lookup) -> Decided {
+        let matches = self.verify(record, lookup);
+        let held_back = self.held_back(record, &lookup.clusters);
+        let links = links(|a, b| self.pair(a, b), record, &matches, &lookup.clusters, &held_back);
+        Decided { matches, links }
+    }
+
+    /// Runs `f` with the boilerplate filter of a comparison between articles of sources `a` and `b`
+    /// (each spelling of a source under its one key; a poisoned lock only means another thread
+    /// panicked while holding it, and the model is still usable).
+    pub(super) fn with_filter<T>(&self, a: &str, b: &str, f: impl FnOnce(Filter<'_>) -> T) -> T {
+        let model = self.boilerplate.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(model.filter(&sources::boilerplate_key(a), &sources::boilerplate_key(b)))
+    }
+
+    /// The verified candidates, best first: by similarity, then resemblance, then id (so the order
+    /// never depends on the store).
+    fn verify(&self, record: &StoredArticle, lookup: &Lookup) -> Vec<Verified> {
+        // found once per lookup, and only if some pair needs them
+        let found = OnceCell::new();
+        let templates = || {
+            found
+                .get_or_init(|| {
+                    templates::template_values(
+                        &record.fingerprint.words,
+                        &lookup.candidates,
+                        record.fingerprint.version,
+                    )
+                })
+                .as_slice()
+        };
+        let mut verified: Vec<Verified> = lookup
+            .candidates
+            .iter()
+            .filter(|candidate| candidate.article.fingerprint.version == record.fingerprint.version)
+            .filter(|candidate| {
+                rules::may_match(&record.fingerprint, &candidate.article.fingerprint, &self.config.rule)
+            })
+            .filter_map(|candidate| {
+                let (verified, comparison) = self.direct_pair(record, &candidate.article, &templates);
+                verified.then(|| Verified {
+                    article: candidate.article.clone(),
+                    similarity: comparison.similarity(),
+                    resemblance: comparison.words.resemblance(),
+                })
+            })
+            .collect();
+        verified.sort_by(|a, b| {
+            b.similarity
+                .total_cmp(&a.similarity)
+                .then_with(|| b.resemblance.total_cmp(&a.resemblance))
+                .then_with(|| a.article.meta.id.cmp(&b.article.meta.id))
+        });
+        verified
+    }
+
+    /// How two articles compare, the boilerplate of both sources left out.
+    pub(super) fn compare(&self, a: &StoredArticle, b: &StoredArticle) -> Comparison {
+        self.with_filter(&a.meta.source, &b.meta.source, |filter| {
+            rules::compare(&a.fingerprint, &b.fingerprint, |kind, value| filter.contains(kind, value))
+        })
+    }
+
+    /// The word overlap of two articles with the boilerplate of both sources and the `templates` left
+    /// out: what the distinctive rule compares ([`MatchRule::matches_on_distinctive`]).
+    fn distinctive_overlap(&self, a: &StoredArticle, b: &StoredArticle, templates: &[u32]) -> Overlap {
+        self.with_filter(&a.meta.source, &b.meta.source, |filter| {
+            a.fingerprint.words.overlap(&b.fingerprint.words, |value| {
+                filter.contains(FeatureKind::Words, value) || templates.binary_search(&value).is_ok()
+            })
+        })
+    }
+
+    /// Whether two clusters' canonicals verify against each other (the merge check of [`links`]): the
+    /// rule, and between two canonicals of one named source the same-source rule too, as for a direct
+    /// match. A copy of a publisher's update matches the update and (through the text they share) the
+    /// publisher's earlier article; that does not make the two one story, any more than a direct match
+    /// would. One aggregator's full copy and excerpt of a story still pass (the excerpt lies wholly
+    /// inside, [`MatchRule::same_source_containment`]). The distinctive rule is not asked: it never
+    /// joins two articles of one source, and the teasers it is for are seldom a cluster's canonical.
+    /// If the new article is itself the joined canonical and matched the other canonical directly,
+    /// [`links`] takes that match as it is (a teaser matched on distinctive text need not pass this
+    /// check too).
+    fn pair(&self, a: &StoredArticle, b: &StoredArticle) -> bool {
+        self.matches(a, b, &self.compare(a, b))
+    }
+
+    /// The rule for a comparison of `a` and `b`: [`MatchRule::matches`], or between two articles of
+    /// one source [`MatchRule::matches_within_source`].
+    fn matches(&self, a: &StoredArticle, b: &StoredArticle, comparison: &Comparison) -> bool {
+        if sources::same_source(&a.meta.source, &b.meta.source) {
+            return self.config.rule.matches_within_source(comparison);
+        }
+        self.config.rule.matches(comparison)
+    }
+
+    /// The clusters the article must not join: those whose canonical is another story of the
+    /// article's own publisher (one source, and the same-source rule fails between them) that the
+    /// article would replace as canonical (it ranks first). Joining would rename the original of
+    /// every copy there after a story they are not copies of: a publisher's earlier brief arriving
+    /// late, found through a copy of its later update. Such a cluster can still hold the article's
+    /// copies (one that arrived first and matched the later story); they stay there.
+    fn held_back<'c>(&self, record: &StoredArticle, clusters: &'c [ClusterHead]) -> Vec<&'c ClusterId> {
+        clusters
+            .iter()
+            .filter(|head| {
+                record.canonical_rank() < head.canonical.canonical_rank()
+                    && sources::same_source(&record.meta.source, &head.canonical.meta.source)
+                    && !self.config.rule.matches_within_source(&self.compare(record, &head.canonical))
+            })
+            .map(|head| &head.cluster_id)
+            .collect()
+    }
+
+    /// Whether an article matches a candidate, and how they compare: the rule, and between two
+    /// articles of one named source the same-source rule too ([`MatchRule::same_source_resemblance`]);
+    /// between two short articles of different sources the distinctive rule may match what the rule
+    /// did not ([`MatchRule::matches_on_distinctive`], with the candidates' `templates`).
+    fn direct_pair<'t>(
+        &self,
+        a: &StoredArticle,
+        b: &StoredArticle,
+        templates: &impl Fn() -> &'t [u32],
+    ) -> (bool, Comparison) {
+        let comparison = self.compare(a, b);
+        let rule: &MatchRule = &self.config.rule;
+        if self.matches(a, b, &comparison) {
+            return (true, comparison);
+        }
+        // the distinctive rule never joins two articles of one source
+        let distinctive = !sources::same_source(&a.meta.source, &b.meta.source)
+            && rule.distinctive_applies(&comparison)
+            && rule.matches_on_distinctive(&comparison, &self.distinctive_overlap(a, b, templates()));
+        (distinctive, comparison)
+    }
+}
+
+/// The matches the article's cluster is united with, as indexes into `matches` (see the module doc
+/// for the rule); `verifies` says whether two canonicals verify against each other. Matches in a
+/// `held_back` cluster are left out ([`Engine::held_back`]).
+fn links(
+    verifies: impl Fn(&StoredArticle, &StoredArticle) -> bool,
+    record: &StoredArticle,
+    matches: &[Verified],
+    clusters: &[ClusterHead],
+    held_back: &[&ClusterId],
+) -> Vec<usize> {
+    let eligible: Vec<usize> = (0..matches.len())
+        .filter(|&index| matches[index].article.cluster_id.as_ref().is_none_or(|c| !held_back.contains(&c)))
+        .collect();
+    let Some((&best_index, others)) = eligible.split_first() else { return vec![] };
+    let best = &matches[best_index].article;
+    let head = |cluster_id: &Option<ClusterId>| {
+        cluster_id.as_ref().and_then(|c| clusters.iter().find(|head| &head.cluster_id == c))
+    };
+    // the canonical of the joined cluster once the article is in it, in the store's canonical order
+    let best_canonical = head(&best.cluster_id).map(|h| &h.canonical).unwrap_or(best);
+    let joined_canonical =
+        if record.canonical_rank() < best_canonical.canonical_rank() { record } else { best_canonical };
+    let mut linked = vec![best_index];
+    let mut joined: Vec<Option<ClusterId>> = vec![best.cluster_id.clone()];
+    for &index in others {
+        let other = &matches[index].article;
+        let Some(cluster_id) = &other.cluster_id else {
+            // unassigned: an ingest racing with this one; linking it is what makes the two meet
+            linked.push(index);
+            continue;
+        };
+        if joined.contains(&Some(cluster_id.clone())) {
+            continue;
+        }
+        let Some(other_head) = head(&other.cluster_id) else {
+            continue;
+        };
+        // the new article itself is the joined canonical and matched this cluster's canonical
+        // directly: that match (under whichever rule made it) is the check
+        let matched_directly = std::ptr::eq(joined_canonical, record) && other.meta.id == other_head.canonical.meta.id;
+        if matched_directly || verifies(joined_canonical, &other_head.canonical) {
+            linked.push(index);
+            joined.push(Some(cluster_id.clone()));
+        }
+    }
+    linked
+}
