@@ -119,6 +119,69 @@ impl std::fmt::Display for ClusterId {
     }
 }
 
+/// What putting an article in a cluster leads to: the rule of [`crate::store::Store::assign`],
+/// decided in one place. The memory and embedded stores carry it out, the Redis stores' scripts
+/// implement the same rule, and `Check` answers with it from what its lookup saw.
+///
+/// The article unites its own cluster (if it was adopted meanwhile) with the clusters of its links;
+/// the oldest (smallest) id survives and the others merge into it. Articles without a cluster (the
+/// article, and links still being ingested) join the survivor. With no cluster to join, the article
+/// founds one. The canonical is the first in canonical order ([`StoredArticle::canonical_rank`]) of
+/// the united clusters' canonicals and the joining articles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Assignment {
+    /// The surviving cluster; `None` when the article founds a new one.
+    pub cluster_id: Option<ClusterId>,
+    /// The other clusters united, merged into [`Assignment::cluster_id`], ascending.
+    pub absorbed: Vec<ClusterId>,
+    /// Ids of the articles without a cluster that join it, the article first when it is one of them.
+    pub joining: Vec<String>,
+    /// The canonical of the cluster the article ends up in.
+    pub canonical_id: String,
+}
+
+impl Assignment {
+    /// The assignment of `article` with `links`, as the caller sees them now (their `cluster_id`s);
+    /// `canonical_of` gives a cluster's canonical. A cluster whose canonical it does not know is still
+    /// united, with its linked member standing in for the canonical (a lookup that raced a delete).
+    pub fn new<'a>(
+        article: &'a StoredArticle,
+        links: impl IntoIterator<Item = &'a StoredArticle>,
+        canonical_of: impl Fn(&ClusterId) -> Option<&'a StoredArticle>,
+    ) -> Assignment {
+        let mut clusters: Vec<&ClusterId> = Vec::new();
+        let mut joining: Vec<&StoredArticle> = Vec::new();
+        let mut canonical = article;
+        let mut consider = |candidate: &'a StoredArticle| {
+            if candidate.canonical_rank() < canonical.canonical_rank() {
+                canonical = candidate;
+            }
+        };
+        for member in std::iter::once(article).chain(links) {
+            let Some(cluster_id) = &member.cluster_id else {
+                if !joining.iter().any(|joined| joined.meta.id == member.meta.id) {
+                    joining.push(member);
+                    consider(member);
+                }
+                continue;
+            };
+            if clusters.contains(&cluster_id) {
+                continue;
+            }
+            clusters.push(cluster_id);
+            consider(canonical_of(cluster_id).unwrap_or(member));
+        }
+        clusters.sort_unstable();
+        let mut united = clusters.into_iter().cloned();
+        Assignment {
+            cluster_id: united.next(),
+            absorbed: united.collect(),
+            joining: joining.into_iter().map(|member| member.meta.id.clone()).collect(),
+            canonical_id: canonical.meta.id.clone(),
+        }
+    }
+}
+
 /// One verified match of an article against a stored one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Match {
@@ -156,4 +219,46 @@ pub struct Deleted {
     pub deleted: bool,
     /// The canonical of the article's cluster after the delete, if the cluster still has members.
     pub canonical_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(id: &str, published_us: Micros, cluster: Option<&str>) -> StoredArticle {
+        StoredArticle {
+            meta: ArticleMeta { id: id.into(), url: String::new(), source: String::new(), title: String::new() },
+            tier: SourceTier::Ordinary,
+            published_us,
+            ingested_us: 0,
+            content_hash: 0,
+            fingerprint: crate::fingerprint::fingerprint(id),
+            band_keys: vec![],
+            cluster_id: cluster.map(|c| ClusterId(c.into())),
+        }
+    }
+
+    /// The oldest cluster survives and the others are absorbed; unassigned articles join once; the
+    /// canonical is the first in canonical order of the clusters' canonicals and the joiners; a
+    /// cluster whose canonical is not known counts its linked member instead.
+    #[test]
+    fn an_assignment_unites_into_the_oldest_cluster_under_the_first_canonical() {
+        let new = member("new", 50, None);
+        let (in_b, in_a, racing) =
+            (member("in-b", 40, Some("b")), member("in-a", 30, Some("a")), member("racing", 20, None));
+        let head_a = member("head-a", 10, Some("a"));
+        let canonicals = |cluster: &ClusterId| (cluster.as_str() == "a").then_some(&head_a);
+        let assignment = Assignment::new(&new, [&in_b, &in_a, &racing, &racing], canonicals);
+        assert_eq!(assignment.cluster_id, Some(ClusterId("a".into())));
+        assert_eq!(assignment.absorbed, vec![ClusterId("b".into())]);
+        assert_eq!(assignment.joining, vec!["new", "racing"]);
+        assert_eq!(assignment.canonical_id, "head-a");
+        // without cluster a, the racing article is first: cluster b's canonical is not known, and its
+        // linked member (published at 40) comes after it
+        let assignment = Assignment::new(&new, [&in_b, &racing], canonicals);
+        assert_eq!((assignment.cluster_id, assignment.canonical_id.as_str()), (Some(ClusterId("b".into())), "racing"));
+        // nothing to join: the article founds a cluster and is its canonical
+        let alone = Assignment::new(&new, [], canonicals);
+        assert_eq!((alone.cluster_id, alone.absorbed.len(), alone.canonical_id.as_str()), (None, 0, "new"));
+    }
 }

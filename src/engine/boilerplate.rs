@@ -64,6 +64,46 @@ impl LossyCounter {
         }
         count
     }
+
+    /// The counts [`LossyCounter::add`] would return for `values` in turn, leaving the counter as it
+    /// is: a value pruned at a bucket boundary along the way starts again from one.
+    fn counts_if_added(&self, values: &[u32]) -> Vec<u32> {
+        let mut seen = self.seen;
+        // the bucket of the last prune these additions would make
+        let mut pruned: Option<u32> = None;
+        // entries these additions would have changed: `None` once pruned
+        let mut touched: Vec<(u32, Option<(u32, u32)>)> = Vec::new();
+        let mut counts = Vec::with_capacity(values.len());
+        for &value in values {
+            seen += 1;
+            let bucket = seen.div_ceil(BUCKET) as u32;
+            let position = touched.iter().position(|&(touched, _)| touched == value);
+            let current = match position {
+                Some(position) => touched[position].1,
+                None => self
+                    .entries
+                    .get(&value)
+                    .copied()
+                    .filter(|&(count, error)| pruned.is_none_or(|bucket| count + error > bucket)),
+            };
+            let (count, error) = current.unwrap_or((0, bucket - 1));
+            let entry = Some((count + 1, error));
+            match position {
+                Some(position) => touched[position].1 = entry,
+                None => touched.push((value, entry)),
+            }
+            counts.push(count + 1);
+            if seen.is_multiple_of(BUCKET) {
+                pruned = Some(bucket);
+                for (_, entry) in &mut touched {
+                    if entry.is_some_and(|(count, error)| count + error <= bucket) {
+                        *entry = None;
+                    }
+                }
+            }
+        }
+        counts
+    }
 }
 
 /// What is known of one source.
@@ -77,11 +117,32 @@ struct Source {
     bad_skeleton: ValueSet,
 }
 
+/// The values that learning one more article of a source would make boilerplate of it
+/// ([`Boilerplate::preview`]), ascending.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Learned {
+    source: String,
+    words: Vec<u32>,
+    skeleton: Vec<u32>,
+}
+
+impl Learned {
+    fn contains(&self, kind: FeatureKind, value: u32) -> bool {
+        let values = match kind {
+            FeatureKind::Words => &self.words,
+            FeatureKind::Skeleton => &self.skeleton,
+        };
+        values.binary_search(&value).is_ok()
+    }
+}
+
 /// The boilerplate of one or two sources, looked up once.
 #[derive(Debug, Clone, Copy)]
 pub struct Filter<'a> {
     a: Option<&'a Source>,
     b: Option<&'a Source>,
+    /// What learning from an article of one of the two would add, when the caller decides as if it had.
+    learned: Option<&'a Learned>,
 }
 
 impl Filter<'_> {
@@ -94,7 +155,7 @@ impl Filter<'_> {
                 FeatureKind::Skeleton => s.bad_skeleton.contains(&value),
             })
         };
-        bad(self.a) || bad(self.b)
+        bad(self.a) || bad(self.b) || self.learned.is_some_and(|learned| learned.contains(kind, value))
     }
 }
 
@@ -108,7 +169,14 @@ impl Boilerplate {
     /// A filter for values that are boilerplate of either source: what a comparison of an article of
     /// `a` with one of `b` ignores. Looks the sources up once, not per value.
     pub fn filter(&self, a: &str, b: &str) -> Filter<'_> {
-        Filter { a: self.sources.get(a), b: if a == b { None } else { self.sources.get(b) } }
+        Filter { a: self.sources.get(a), b: if a == b { None } else { self.sources.get(b) }, learned: None }
+    }
+
+    /// [`Boilerplate::filter`] as it would be once the model has learned the article `learned` is the
+    /// [`Boilerplate::preview`] of (unchanged unless `a` or `b` is that article's source).
+    pub fn filter_after<'m>(&'m self, a: &str, b: &str, learned: &'m Learned) -> Filter<'m> {
+        let learned = (learned.source == a || learned.source == b).then_some(learned);
+        Filter { learned, ..self.filter(a, b) }
     }
 
     /// Whether `value` of `kind`, as [`compared`] gives it, is known boilerplate of `source`.
@@ -142,6 +210,31 @@ impl Boilerplate {
             if counts.skeleton.add(value) >= needed {
                 counts.bad_skeleton.insert(value);
             }
+        }
+    }
+
+    /// The values that [`Boilerplate::learn`] of this article of `source` would make boilerplate,
+    /// without learning it: what deciding as an ingest does (which learns before it decides) takes
+    /// into account, for a check.
+    pub fn preview(&self, source: &str, fingerprint: &Fingerprint) -> Learned {
+        let unknown = Source::default();
+        let counts = self.sources.get(source).unwrap_or(&unknown);
+        let needed = MIN_ARTICLES.max((MIN_SHARE * (counts.articles + 1) as f64).ceil() as u32);
+        let new = |counter: &LossyCounter, bad: &ValueSet, sketch: &crate::fingerprint::sketch::Sketch| {
+            let values: Vec<u32> = sketch.values.iter().map(|&v| compared(v)).collect();
+            let mut new: Vec<u32> = values
+                .iter()
+                .zip(counter.counts_if_added(&values))
+                .filter(|&(value, count)| count >= needed && !bad.contains(value))
+                .map(|(&value, _)| value)
+                .collect();
+            new.dedup();
+            new
+        };
+        Learned {
+            source: source.to_string(),
+            words: new(&counts.words, &counts.bad_words, &fingerprint.words),
+            skeleton: new(&counts.skeleton, &counts.bad_skeleton, &fingerprint.skeleton),
         }
     }
 }
@@ -197,6 +290,61 @@ mod tests {
             model.learn(&format!("site{seed}.example"), &fingerprint(&format!("{} {FOOTER}", story(seed))));
         }
         assert!(model.is_empty(), "each source saw the footer once");
+    }
+
+    /// A preview names exactly the values that learning the article then makes boilerplate, across
+    /// lossy counting's pruning: several sources, stories that repeat, footers that come and go.
+    #[test]
+    fn a_preview_is_what_learning_then_adds() {
+        let synthetic = crate::synthetic::Synthetic::new(4);
+        let mut model = Boilerplate::default();
+        let mut previewed = 0;
+        for index in 0..400u64 {
+            let source = format!("site{}.example", index % 3);
+            // stories repeat within a source, and every third article carries a footer
+            let mut body = synthetic.story_text(index % 17);
+            if index % 3 == 0 {
+                body.push_str(&format!(" {FOOTER}"));
+            }
+            let fingerprint = fingerprint(&body);
+            let learned = model.preview(&source, &fingerprint);
+            let bad = |model: &Boilerplate| {
+                model.sources.get(&source).map(|s| (s.bad_words.clone(), s.bad_skeleton.clone())).unwrap_or_default()
+            };
+            let (words_before, skeleton_before) = bad(&model);
+            model.learn(&source, &fingerprint);
+            let (words_after, skeleton_after) = bad(&model);
+            let added = |after: &ValueSet, before: &ValueSet| {
+                let mut added: Vec<u32> = after.difference(before).copied().collect();
+                added.sort_unstable();
+                added
+            };
+            assert_eq!(learned.words, added(&words_after, &words_before), "article {index}");
+            assert_eq!(learned.skeleton, added(&skeleton_after, &skeleton_before), "article {index}");
+            previewed += usize::from(!learned.words.is_empty());
+        }
+        let seen = model.sources["site0.example"].words.seen;
+        assert!(seen > 2 * BUCKET, "the counters were pruned along the way: {seen} values");
+        assert!(previewed > 10, "{previewed} previews made values boilerplate");
+    }
+
+    #[test]
+    fn counts_if_added_are_what_adding_returns() {
+        let mut counter = LossyCounter::default();
+        for batch in 0..200u32 {
+            // common values, repeated within a batch too; rare ones that come back for three batches;
+            // and one at both ends of its batch, across several prunes
+            let value = |i: u32| match i {
+                1 | 47 => 2_000_000 + batch,
+                _ if i.is_multiple_of(4) => 1_000_000 + batch / 3 * 100 + i,
+                _ => i * i % 150,
+            };
+            let values: Vec<u32> = (0..48).map(value).collect();
+            let expected = counter.counts_if_added(&values);
+            let counted: Vec<u32> = values.iter().map(|&value| counter.add(value)).collect();
+            assert_eq!(expected, counted, "batch {batch}");
+        }
+        assert!(counter.seen > 4 * BUCKET);
     }
 
     #[test]

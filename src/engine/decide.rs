@@ -17,19 +17,19 @@
 //!   the article would replace as canonical, is neither joined nor merged in (a racing ingest that
 //!   links the two can still bring them together).
 //!
-//! What the links lead to is the store's [`Store::assign`](crate::store::Store::assign) for an ingest,
-//! and [`Decided::assignment`] predicts it for a check.
+//! What the links lead to is the store's [`Store::assign`](crate::store::Store::assign) for an ingest
+//! and [`Decided::assignment`] for a check: both follow [`Assignment`].
 
 use std::cell::OnceCell;
 
-use crate::domain::{ClusterId, Match, StoredArticle};
+use crate::domain::{Assignment, ClusterId, Match, StoredArticle};
 use crate::fingerprint::Fingerprint;
 use crate::fingerprint::features::FeatureKind;
 use crate::fingerprint::simhash::hamming;
 use crate::fingerprint::sketch::Overlap;
 use crate::store::{ClusterHead, Lookup};
 
-use super::boilerplate::Filter;
+use super::boilerplate::{Filter, Learned};
 use super::rules::{self, Comparison, MatchRule};
 use super::{Engine, MAX_MATCHES, sources, templates};
 
@@ -40,12 +40,6 @@ pub(super) struct Verified {
     /// Word-shingle resemblance: among candidates of equal similarity (an excerpt lies wholly inside
     /// both a story and its update) the closer one is the better match.
     pub resemblance: f64,
-}
-
-/// What a check predicts an ingest leads to.
-pub(super) struct Predicted {
-    pub cluster_id: Option<ClusterId>,
-    pub canonical_id: String,
 }
 
 /// What the engine decided for an article.
@@ -63,26 +57,12 @@ impl Decided {
         self.links.iter().map(|&index| &self.matches[index].article)
     }
 
-    /// The cluster `record` would join with these links, as the lookup saw the clusters (the oldest
-    /// of them; `None`: a new one), and its canonical: the answer of a check.
-    pub fn assignment(&self, record: &StoredArticle, lookup: &Lookup) -> Predicted {
-        let mut cluster_id: Option<ClusterId> = None;
-        let mut canonical = record;
-        for linked in self.linked() {
-            let head =
-                linked.cluster_id.as_ref().and_then(|c| lookup.clusters.iter().find(|head| &head.cluster_id == c));
-            if let Some(head) = head {
-                if cluster_id.as_ref().is_none_or(|current| &head.cluster_id < current) {
-                    cluster_id = Some(head.cluster_id.clone());
-                }
-                if head.canonical.canonical_rank() < canonical.canonical_rank() {
-                    canonical = &head.canonical;
-                }
-            } else if linked.canonical_rank() < canonical.canonical_rank() {
-                canonical = linked;
-            }
-        }
-        Predicted { cluster_id, canonical_id: canonical.meta.id.clone() }
+    /// What assigning `record` with these links leads to in the clusters `lookup` saw: the answer of
+    /// a check.
+    pub fn assignment(&self, record: &StoredArticle, lookup: &Lookup) -> Assignment {
+        Assignment::new(record, self.linked(), |cluster_id| {
+            lookup.clusters.iter().find(|head| &head.cluster_id == cluster_id).map(|head| &head.canonical)
+        })
     }
 
     /// The reported form of the verified matches: best first, at most [`MAX_MATCHES`].
@@ -100,20 +80,65 @@ impl Decided {
 }
 
 impl Engine {
-    /// Verifies an article's candidates and picks the clusters it unites.
+    /// Verifies an article's candidates and picks the clusters it unites, with the boilerplate model
+    /// as it is: an ingest's decision (the model has learned from the article already) or a replay's.
     pub(super) fn decide(&self, record: &StoredArticle, lookup: &Lookup) -> Decided {
+        Decider { engine: self, learned: None }.decide(record, lookup)
+    }
+
+    /// The decision an ingest of `record` would make, storing nothing: [`Engine::decide`] with the
+    /// boilerplate model as it will be once it has learned from the article, which an ingest does
+    /// before it decides.
+    pub(super) fn decide_as_ingest(&self, record: &StoredArticle, lookup: &Lookup) -> Decided {
+        let learned = {
+            let model = self.boilerplate.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            model.preview(&sources::boilerplate_key(&record.meta.source), &record.fingerprint)
+        };
+        Decider { engine: self, learned: Some(&learned) }.decide(record, lookup)
+    }
+
+    /// How two articles compare, the boilerplate of both sources left out.
+    pub(super) fn compare(&self, a: &StoredArticle, b: &StoredArticle) -> Comparison {
+        Decider { engine: self, learned: None }.compare(a, b)
+    }
+
+    /// Runs `f` with the boilerplate filter of a comparison between articles of sources `a` and `b`
+    /// (each spelling of a source under its one key; a poisoned lock only means another thread
+    /// panicked while holding it, and the model is still usable), after `learned` if given.
+    pub(super) fn with_filter<T>(
+        &self,
+        a: &str,
+        b: &str,
+        learned: Option<&Learned>,
+        f: impl FnOnce(Filter<'_>) -> T,
+    ) -> T {
+        let model = self.boilerplate.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (a, b) = (sources::boilerplate_key(a), sources::boilerplate_key(b));
+        match learned {
+            Some(learned) => f(model.filter_after(&a, &b, learned)),
+            None => f(model.filter(&a, &b)),
+        }
+    }
+}
+
+/// One decision's view of the engine: its rule and boilerplate model, and for a check what learning
+/// from the article would add to the model.
+struct Decider<'d> {
+    engine: &'d Engine,
+    learned: Option<&'d Learned>,
+}
+
+impl Decider<'_> {
+    /// Verifies an article's candidates and picks the clusters it unites.
+    fn decide(&self, record: &StoredArticle, lookup: &Lookup) -> Decided {
         let matches = self.verify(record, lookup);
         let held_back = self.held_back(record, &lookup.clusters);
         let links = links(|a, b| self.pair(a, b), record, &matches, &lookup.clusters, &held_back);
         Decided { matches, links }
     }
 
-    /// Runs `f` with the boilerplate filter of a comparison between articles of sources `a` and `b`
-    /// (each spelling of a source under its one key; a poisoned lock only means another thread
-    /// panicked while holding it, and the model is still usable).
-    pub(super) fn with_filter<T>(&self, a: &str, b: &str, f: impl FnOnce(Filter<'_>) -> T) -> T {
-        let model = self.boilerplate.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(model.filter(&sources::boilerplate_key(a), &sources::boilerplate_key(b)))
+    fn with_filter<T>(&self, a: &str, b: &str, f: impl FnOnce(Filter<'_>) -> T) -> T {
+        self.engine.with_filter(a, b, self.learned, f)
     }
 
     /// The verified candidates, best first: by similarity, then resemblance, then id (so the order
@@ -137,7 +162,7 @@ impl Engine {
             .iter()
             .filter(|candidate| candidate.article.fingerprint.version == record.fingerprint.version)
             .filter(|candidate| {
-                rules::may_match(&record.fingerprint, &candidate.article.fingerprint, &self.config.rule)
+                rules::may_match(&record.fingerprint, &candidate.article.fingerprint, &self.engine.config.rule)
             })
             .filter_map(|candidate| {
                 let (verified, comparison) = self.direct_pair(record, &candidate.article, &templates);
@@ -158,7 +183,7 @@ impl Engine {
     }
 
     /// How two articles compare, the boilerplate of both sources left out.
-    pub(super) fn compare(&self, a: &StoredArticle, b: &StoredArticle) -> Comparison {
+    fn compare(&self, a: &StoredArticle, b: &StoredArticle) -> Comparison {
         self.with_filter(&a.meta.source, &b.meta.source, |filter| {
             rules::compare(&a.fingerprint, &b.fingerprint, |kind, value| filter.contains(kind, value))
         })
@@ -192,9 +217,9 @@ impl Engine {
     /// one source [`MatchRule::matches_within_source`].
     fn matches(&self, a: &StoredArticle, b: &StoredArticle, comparison: &Comparison) -> bool {
         if sources::same_source(&a.meta.source, &b.meta.source) {
-            return self.config.rule.matches_within_source(comparison);
+            return self.engine.config.rule.matches_within_source(comparison);
         }
-        self.config.rule.matches(comparison)
+        self.engine.config.rule.matches(comparison)
     }
 
     /// The clusters the article must not join: those whose canonical is another story of the
@@ -209,7 +234,7 @@ impl Engine {
             .filter(|head| {
                 record.canonical_rank() < head.canonical.canonical_rank()
                     && sources::same_source(&record.meta.source, &head.canonical.meta.source)
-                    && !self.config.rule.matches_within_source(&self.compare(record, &head.canonical))
+                    && !self.engine.config.rule.matches_within_source(&self.compare(record, &head.canonical))
             })
             .map(|head| &head.cluster_id)
             .collect()
@@ -226,7 +251,7 @@ impl Engine {
         templates: &impl Fn() -> &'t [u32],
     ) -> (bool, Comparison) {
         let comparison = self.compare(a, b);
-        let rule: &MatchRule = &self.config.rule;
+        let rule: &MatchRule = &self.engine.config.rule;
         if self.matches(a, b, &comparison) {
             return (true, comparison);
         }
@@ -240,7 +265,7 @@ impl Engine {
 
 /// The matches the article's cluster is united with, as indexes into `matches` (see the module doc
 /// for the rule); `verifies` says whether two canonicals verify against each other. Matches in a
-/// `held_back` cluster are left out ([`Engine::held_back`]).
+/// `held_back` cluster are left out ([`Decider::held_back`]).
 fn links(
     verifies: impl Fn(&StoredArticle, &StoredArticle) -> bool,
     record: &StoredArticle,

@@ -9,7 +9,8 @@
 //!   they belong (`decide.rs`);
 //! - **assignment**: the article joins the cluster of its best match, and other matched clusters are
 //!   merged in when their canonicals verify against the joined one (`decide.rs`); the store carries
-//!   it out ([`Store::assign`]);
+//!   it out ([`Store::assign`]) by the rule of [`Assignment`](crate::domain::Assignment), which
+//!   `Check` answers with too;
 //! - the **canonical** is the first member in canonical order (source tier, published, ingested, id;
 //!   see [`sources`]), which the store maintains.
 //!
@@ -137,7 +138,7 @@ impl Engine {
     /// The article's band keys, leaving out what is known boilerplate of its source.
     fn band_keys(&self, record: &StoredArticle) -> Vec<u64> {
         let source = &record.meta.source;
-        self.with_filter(source, source, |filter| {
+        self.with_filter(source, source, None, |filter| {
             record.fingerprint.band_keys(|kind, value| filter.contains(kind, value))
         })
     }
@@ -200,14 +201,16 @@ impl Engine {
         })
     }
 
-    /// The decision `ingest` would make, storing nothing.
+    /// The decision `ingest` would make, storing nothing: the same verification and links (with the
+    /// boilerplate model as the ingest would see it), and the
+    /// [`Assignment`](crate::domain::Assignment) they lead to in the clusters the lookup saw.
     pub async fn check(&self, article: Article) -> Result<Decision> {
         validate::article(&article, self.config.max_body_bytes)?;
         self.within_retention(&article)?;
         let mut record = self.prepare(article).await?;
         record.band_keys = self.band_keys(&record);
         let lookup = self.lookup_others(&record).await?;
-        let decided = self.decide(&record, &lookup);
+        let decided = self.decide_as_ingest(&record, &lookup);
         let assignment = decided.assignment(&record, &lookup);
         Ok(Decision {
             duplicate: assignment.canonical_id != record.meta.id,

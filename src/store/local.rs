@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::domain::{ClusterId, ClusterView, Deleted, Micros, SourceTier, StoredArticle};
+use crate::domain::{Assignment, ClusterId, ClusterView, Deleted, Micros, SourceTier, StoredArticle};
 use crate::error::{Error, Result};
 use crate::int_map::IntMap;
 
@@ -220,32 +220,22 @@ impl LocalIndex {
         let Some(article) = self.get(id) else {
             return Err(Error::NotFound { what: "article", id: id.to_string() });
         };
-        let mut targets: BTreeSet<ClusterId> = BTreeSet::new();
-        let mut unassigned: Vec<String> = vec![];
-        match &article.cluster_id {
-            Some(cluster_id) => {
-                targets.insert(cluster_id.clone());
-            }
-            None => unassigned.push(id.to_string()),
-        }
-        for link in links {
-            let Some(linked) = self.get(link) else { continue };
-            match linked.cluster_id {
-                Some(cluster_id) => {
-                    targets.insert(cluster_id);
-                }
-                None => unassigned.push(linked.meta.id),
-            }
-        }
-        let survivor = targets.first().cloned().unwrap_or_else(|| ClusterId::new(now, id));
-        for absorbed in targets.iter().skip(1) {
+        // links that no longer exist are ignored
+        let linked: Vec<StoredArticle> = links.iter().filter_map(|link| self.get(link)).collect();
+        let assignment = Assignment::new(&article, &linked, |cluster_id| {
+            self.canonical_id(cluster_id)
+                .and_then(|canonical| self.by_id.get(&canonical))
+                .and_then(|&s| self.article(s))
+        });
+        let survivor = assignment.cluster_id.unwrap_or_else(|| ClusterId::new(now, id));
+        for absorbed in &assignment.absorbed {
             self.merge(absorbed, &survivor, changes);
         }
-        for member in unassigned {
-            self.set_cluster(&member, &survivor, changes);
+        for member in &assignment.joining {
+            self.set_cluster(member, &survivor, changes);
         }
-        let canonical_id = self.canonical_id(&survivor).unwrap_or_else(|| id.to_string());
-        Ok(Assigned { cluster_id: survivor, canonical_id })
+        debug_assert_eq!(self.canonical_id(&survivor).as_ref(), Some(&assignment.canonical_id));
+        Ok(Assigned { cluster_id: survivor, canonical_id: assignment.canonical_id })
     }
 
     fn set_cluster(&mut self, id: &str, cluster_id: &ClusterId, changes: &mut Vec<Change>) {
