@@ -2,14 +2,21 @@
 //!
 //! The crate reads top to bottom as the request path:
 //!
-//! - [`fingerprint`]: pure, synchronous text processing: normalise, tokenise, hash, simhash and sketch.
-//!   No I/O, so it can be property-tested and benchmarked alone.
-//! - [`engine`]: the dedup decision, written once over the [`store::Store`] trait: candidates from the
-//!   band tables, verification against stored sketches, cluster assignment and the canonical.
+//! - [`fingerprint`]: pure, synchronous text → features: normalise, tokenise, hash, simhash and
+//!   sketch. No I/O and no decisions, so it can be property-tested and benchmarked alone.
+//! - [`engine`]: the dedup decision, written once over the [`store::Store`] trait: the match rule,
+//!   the per-source boilerplate model, verification of the band tables' candidates, the clusters an
+//!   article unites, retention.
 //! - [`store`]: the trait with its contracts, and the memory, embedded (redb) and Redis backends.
 //! - [`grpc`]: proto ↔ domain conversions, the service, and the one error → `tonic::Status` mapping.
 //! - [`server`]: lifecycle: listeners, health, reflection, metrics and graceful shutdown.
-//! - [`cli`]: the `dedupd` command line (server, client commands and `eval`); `main.rs` only calls it.
+//! - [`cli`]: the `dedupd` command line (server, client commands, `eval` and `bench`); `main.rs` only
+//!   calls it.
+//!
+//! Beside the path: [`domain`] (the types every layer shares, and the rule an assignment follows),
+//! [`config`], [`error`], [`jsonl`] (the article file format), [`eval`] (scoring against a labelled
+//! set), [`synthetic`] (the text generator of the load generator, benches and tests) and
+//! [`telemetry`].
 
 pub mod cli;
 pub mod config;

@@ -101,7 +101,7 @@ impl Deduplicator for DedupService {
             // read: `buffered` below pulls only while it has room, and this stage yields only with a
             // permit, so a full server stops reading every stream (HTTP/2 flow control then stops the
             // clients). Articles held in memory server-wide are at most the limit plus one per stream,
-            // not the stream window (32) per stream.
+            // not `STREAM_WINDOW` per stream.
             .then(move |item| {
                 let limit = limit.clone();
                 async move {
