@@ -66,41 +66,35 @@ impl LossyCounter {
     }
 
     /// The counts [`LossyCounter::add`] would return for `values` in turn, leaving the counter as it
-    /// is: a value pruned at a bucket boundary along the way starts again from one.
+    /// is: a value pruned at a bucket boundary along the way starts again from one. `values` are
+    /// ascending, as a sketch's are, so a value that repeats follows itself.
     fn counts_if_added(&self, values: &[u32]) -> Vec<u32> {
+        debug_assert!(values.is_sorted(), "values in sketch order");
         let mut seen = self.seen;
         // the bucket of the last prune these additions would make
         let mut pruned: Option<u32> = None;
-        // entries these additions would have changed: `None` once pruned
-        let mut touched: Vec<(u32, Option<(u32, u32)>)> = Vec::new();
+        // the previous value and its entry after its addition (`None` once pruned)
+        let mut previous: Option<(u32, Option<(u32, u32)>)> = None;
         let mut counts = Vec::with_capacity(values.len());
         for &value in values {
             seen += 1;
             let bucket = seen.div_ceil(BUCKET) as u32;
-            let position = touched.iter().position(|&(touched, _)| touched == value);
-            let current = match position {
-                Some(position) => touched[position].1,
-                None => self
+            let current = match previous {
+                Some((previous, entry)) if previous == value => entry,
+                _ => self
                     .entries
                     .get(&value)
                     .copied()
                     .filter(|&(count, error)| pruned.is_none_or(|bucket| count + error > bucket)),
             };
             let (count, error) = current.unwrap_or((0, bucket - 1));
-            let entry = Some((count + 1, error));
-            match position {
-                Some(position) => touched[position].1 = entry,
-                None => touched.push((value, entry)),
-            }
+            let mut entry = Some((count + 1, error));
             counts.push(count + 1);
             if seen.is_multiple_of(BUCKET) {
                 pruned = Some(bucket);
-                for (_, entry) in &mut touched {
-                    if entry.is_some_and(|(count, error)| count + error <= bucket) {
-                        *entry = None;
-                    }
-                }
+                entry = entry.filter(|&(count, error)| count + error > bucket);
             }
+            previous = Some((value, entry));
         }
         counts
     }
@@ -332,19 +326,28 @@ mod tests {
     fn counts_if_added_are_what_adding_returns() {
         let mut counter = LossyCounter::default();
         for batch in 0..200u32 {
-            // common values, repeated within a batch too; rare ones that come back for three batches;
-            // and one at both ends of its batch, across several prunes
-            let value = |i: u32| match i {
-                1 | 47 => 2_000_000 + batch,
-                _ if i.is_multiple_of(4) => 1_000_000 + batch / 3 * 100 + i,
-                _ => i * i % 150,
-            };
-            let values: Vec<u32> = (0..48).map(value).collect();
+            // common values, some twice in a batch, and rare ones that come back for three batches,
+            // across several prunes; in sketch order
+            let value = |i: u32| if i.is_multiple_of(4) { 1_000_000 + batch / 3 * 100 + i } else { i * i % 150 };
+            let mut values: Vec<u32> = (0..48).map(value).collect();
+            values.sort_unstable();
             let expected = counter.counts_if_added(&values);
             let counted: Vec<u32> = values.iter().map(|&value| counter.add(value)).collect();
             assert_eq!(expected, counted, "batch {batch}");
         }
         assert!(counter.seen > 4 * BUCKET);
+    }
+
+    /// A value whose first addition is the one that prunes, and is pruned, starts again from one.
+    #[test]
+    fn a_value_pruned_between_its_two_additions_starts_again() {
+        let mut counter = LossyCounter::default();
+        for filler in 0..BUCKET as u32 - 1 {
+            counter.add(1_000_000 + filler);
+        }
+        let expected = counter.counts_if_added(&[7, 7]);
+        let counted = vec![counter.add(7), counter.add(7)];
+        assert_eq!((expected, counted), (vec![1, 1], vec![1, 1]));
     }
 
     #[test]

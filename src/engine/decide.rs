@@ -20,7 +20,9 @@
 //! What the links lead to is the store's [`Store::assign`](crate::store::Store::assign) for an ingest
 //! and [`Decided::assignment`] for a check: both follow [`Assignment`].
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
+use std::sync::RwLockReadGuard;
 
 use crate::domain::{Assignment, ClusterId, Match, StoredArticle};
 use crate::fingerprint::Fingerprint;
@@ -29,7 +31,7 @@ use crate::fingerprint::simhash::hamming;
 use crate::fingerprint::sketch::Overlap;
 use crate::store::{ClusterHead, Lookup};
 
-use super::boilerplate::{Filter, Learned};
+use super::boilerplate::{Boilerplate, Filter, Learned};
 use super::rules::{self, Comparison, MatchRule};
 use super::{Engine, MAX_MATCHES, sources, templates};
 
@@ -83,49 +85,51 @@ impl Engine {
     /// Verifies an article's candidates and picks the clusters it unites, with the boilerplate model
     /// as it is: an ingest's decision (the model has learned from the article already) or a replay's.
     pub(super) fn decide(&self, record: &StoredArticle, lookup: &Lookup) -> Decided {
-        Decider { engine: self, learned: None }.decide(record, lookup)
+        Decider { engine: self, learning: None }.decide(record, lookup)
     }
 
     /// The decision an ingest of `record` would make, storing nothing: [`Engine::decide`] with the
     /// boilerplate model as it will be once it has learned from the article, which an ingest does
     /// before it decides.
     pub(super) fn decide_as_ingest(&self, record: &StoredArticle, lookup: &Lookup) -> Decided {
-        let learned = {
-            let model = self.boilerplate.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-            model.preview(&sources::boilerplate_key(&record.meta.source), &record.fingerprint)
-        };
-        Decider { engine: self, learned: Some(&learned) }.decide(record, lookup)
+        let source = sources::boilerplate_key(&record.meta.source);
+        let learning = Learning { source, record, learned: OnceCell::new() };
+        Decider { engine: self, learning: Some(learning) }.decide(record, lookup)
     }
 
     /// How two articles compare, the boilerplate of both sources left out.
     pub(super) fn compare(&self, a: &StoredArticle, b: &StoredArticle) -> Comparison {
-        Decider { engine: self, learned: None }.compare(a, b)
+        Decider { engine: self, learning: None }.compare(a, b)
     }
 
-    /// Runs `f` with the boilerplate filter of a comparison between articles of sources `a` and `b`
-    /// (each spelling of a source under its one key; a poisoned lock only means another thread
-    /// panicked while holding it, and the model is still usable), after `learned` if given.
-    pub(super) fn with_filter<T>(
-        &self,
-        a: &str,
-        b: &str,
-        learned: Option<&Learned>,
-        f: impl FnOnce(Filter<'_>) -> T,
-    ) -> T {
-        let model = self.boilerplate.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let (a, b) = (sources::boilerplate_key(a), sources::boilerplate_key(b));
-        match learned {
-            Some(learned) => f(model.filter_after(&a, &b, learned)),
-            None => f(model.filter(&a, &b)),
-        }
+    /// Runs `f` with the boilerplate filter of a comparison between articles of sources `a` and `b`,
+    /// each spelling of a source under its one key.
+    pub(super) fn with_filter<T>(&self, a: &str, b: &str, f: impl FnOnce(Filter<'_>) -> T) -> T {
+        f(self.model().filter(&sources::boilerplate_key(a), &sources::boilerplate_key(b)))
+    }
+
+    /// The boilerplate model, for reading (a poisoned lock only means another thread panicked while
+    /// holding it, and the model is still usable).
+    fn model(&self) -> RwLockReadGuard<'_, Boilerplate> {
+        self.boilerplate.read().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
-/// One decision's view of the engine: its rule and boilerplate model, and for a check what learning
-/// from the article would add to the model.
+/// An article the model has not learned from yet, for deciding as if it had.
+struct Learning<'r> {
+    /// The article's source, as the model keys it.
+    source: Cow<'r, str>,
+    record: &'r StoredArticle,
+    /// What learning it would add ([`Boilerplate::preview`]), found when a comparison with its
+    /// source first needs it: most checks compare few candidates, or none.
+    learned: OnceCell<Learned>,
+}
+
+/// One decision's view of the engine: its rule and boilerplate model, and for a check the article
+/// the model is to have learned from.
 struct Decider<'d> {
     engine: &'d Engine,
-    learned: Option<&'d Learned>,
+    learning: Option<Learning<'d>>,
 }
 
 impl Decider<'_> {
@@ -137,8 +141,17 @@ impl Decider<'_> {
         Decided { matches, links }
     }
 
+    /// [`Engine::with_filter`], with what learning the article would add when `a` or `b` is its
+    /// source.
     fn with_filter<T>(&self, a: &str, b: &str, f: impl FnOnce(Filter<'_>) -> T) -> T {
-        self.engine.with_filter(a, b, self.learned, f)
+        let model = self.engine.model();
+        let (a, b) = (sources::boilerplate_key(a), sources::boilerplate_key(b));
+        let learning = self.learning.as_ref().filter(|learning| learning.source == a || learning.source == b);
+        let Some(learning) = learning else {
+            return f(model.filter(&a, &b));
+        };
+        let learned = learning.learned.get_or_init(|| model.preview(&learning.source, &learning.record.fingerprint));
+        f(model.filter_after(&a, &b, learned))
     }
 
     /// The verified candidates, best first: by similarity, then resemblance, then id (so the order

@@ -138,7 +138,7 @@ impl Engine {
     /// The article's band keys, leaving out what is known boilerplate of its source.
     fn band_keys(&self, record: &StoredArticle) -> Vec<u64> {
         let source = &record.meta.source;
-        self.with_filter(source, source, None, |filter| {
+        self.with_filter(source, source, |filter| {
             record.fingerprint.band_keys(|kind, value| filter.contains(kind, value))
         })
     }
