@@ -5,7 +5,7 @@
 //!   sources left out; two articles of one source must also resemble each other, or one lie nearly
 //!   all inside the other ([`MatchRule::matches_within_source`]): a wire service's update or templated
 //!   report is not a copy of its earlier one. Two short articles of different sources may also match
-//!   on their distinctive text, with the [`templates`](super::templates) their candidates share left
+//!   on their distinctive text, with the [`templates`] their candidates share left
 //!   out ([`MatchRule::matches_on_distinctive`]): an aggregator's teaser of a wire item.
 //! - **links**: the article joins the cluster of its best match. Another matched cluster is merged
 //!   in only if its canonical verifies against the joined cluster's canonical (after the article
@@ -18,7 +18,9 @@
 //!   links the two can still bring them together).
 //!
 //! What the links lead to is the store's [`Store::assign`](crate::store::Store::assign) for an ingest
-//! and [`Decided::assignment`] for a check: both follow [`Assignment`].
+//! and [`Decided::assignment`] for a check: both follow [`Assignment`]. An ingest learns boilerplate
+//! from the article before it decides; a check, which learns nothing, decides with the model as it
+//! would be after learning ([`Engine::decide_as_ingest`]), so that its answer is the ingest's.
 
 use std::borrow::Cow;
 use std::cell::OnceCell;
