@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use crate::engine::{EngineConfig, MatchRule, SourceTiers, validate};
 
-/// Log output format.
+/// Log output format: `text` (human-readable lines) or `json` (one JSON object per line, for log
+/// collectors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -53,6 +54,7 @@ pub struct ServeConfig {
     #[arg(long, env = "DEDUPD_CONCURRENCY_LIMIT", default_value_t = 256)]
     pub concurrency_limit: usize,
 
+    /// The match thresholds (`--match-*`, `--short-*`, `--same-source-*`, `--distinctive-*`).
     #[command(flatten)]
     pub rule: RuleArgs,
 
@@ -97,6 +99,7 @@ fn positive_duration(text: &str) -> Result<std::time::Duration, String> {
 }
 
 impl ServeConfig {
+    /// The engine's settings from these flags.
     pub fn engine(&self) -> EngineConfig {
         EngineConfig {
             max_body_bytes: self.max_body_bytes,
@@ -194,6 +197,7 @@ impl Default for RuleArgs {
 }
 
 impl RuleArgs {
+    /// The match rule these flags describe.
     pub fn rule(&self) -> MatchRule {
         MatchRule {
             words: self.match_words,

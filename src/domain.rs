@@ -27,10 +27,16 @@ pub fn rfc3339(micros: Micros) -> String {
 /// An article as a client sends it, already validated by [`crate::engine::validate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Article {
+    /// The caller's id: one article per id (per namespace), replaced when re-ingested with other content.
     pub id: String,
+    /// Where the article was published; shown back, never compared.
     pub url: String,
+    /// The publishing site (a domain): picks the source tier, the boilerplate model and the
+    /// same-source rule.
     pub source: String,
+    /// The headline; shown back, not fingerprinted.
     pub title: String,
+    /// The text that is fingerprinted and compared.
     pub body: String,
     /// As sent; `None` means "the time of ingest".
     pub published_at: Option<Micros>,
@@ -39,9 +45,13 @@ pub struct Article {
 /// The metadata kept for every article, enough to answer `GetArticle` and `GetCluster`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArticleMeta {
+    /// See [`Article::id`].
     pub id: String,
+    /// See [`Article::url`].
     pub url: String,
+    /// See [`Article::source`].
     pub source: String,
+    /// See [`Article::title`].
     pub title: String,
 }
 
@@ -51,6 +61,7 @@ pub struct ArticleMeta {
 pub enum SourceTier {
     /// On the trusted-sources list: outranks any other source, whatever time that one claims.
     Trusted = 0,
+    /// Every source on neither list.
     #[default]
     Ordinary = 1,
     /// On the known-aggregators list: never outranks an ordinary or trusted source.
@@ -71,7 +82,9 @@ impl SourceTier {
 /// What a store keeps per article: metadata, fingerprint and cluster membership.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredArticle {
+    /// What `GetArticle` shows back.
     pub meta: ArticleMeta,
+    /// Decided at ingest from the source lists of that moment, and kept.
     pub tier: SourceTier,
     /// Effective publication time: as sent, clamped to the time of ingest.
     pub published_us: Micros,
@@ -79,6 +92,7 @@ pub struct StoredArticle {
     pub ingested_us: Micros,
     /// Hash of everything the client sent, so that a re-ingest of the same content is recognised.
     pub content_hash: u64,
+    /// What the article is compared by.
     pub fingerprint: Fingerprint,
     /// The band keys the article is posted under (see [`Fingerprint::band_keys`]): fixed at ingest,
     /// since what counts as boilerplate is learned over time.
@@ -103,11 +117,13 @@ impl StoredArticle {
 pub struct ClusterId(pub String);
 
 impl ClusterId {
+    /// The id of a cluster founded at `founded_us` by the article `founder`.
     pub fn new(founded_us: Micros, founder: &str) -> Self {
         let tag = xxhash_rust::xxh3::xxh3_64(founder.as_bytes()) as u32;
         ClusterId(format!("{:016x}-{tag:08x}", founded_us.max(0)))
     }
 
+    /// The id as the API shows it.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -185,29 +201,37 @@ impl Assignment {
 /// One verified match of an article against a stored one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Match {
+    /// The stored article matched.
     pub id: String,
     /// See [`crate::engine::rules::Comparison::similarity`].
     pub similarity: f64,
+    /// Hamming distance between the two articles' simhashes, reported for clients that filter on it;
+    /// it decides nothing.
     pub hamming_distance: u32,
 }
 
 /// The outcome of an ingest or a check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
+    /// The article decided on.
     pub id: String,
     /// True when the article is not its cluster's canonical.
     pub duplicate: bool,
     /// `None` only for a check whose article would found a new cluster.
     pub cluster_id: Option<ClusterId>,
+    /// The canonical of the article's cluster (the article itself when it is the canonical or founds
+    /// a cluster).
     pub canonical_id: String,
     /// Verified matches, best first, at most [`crate::engine::MAX_MATCHES`].
     pub matches: Vec<Match>,
+    /// The article's simhash ([`Fingerprint::simhash`]).
     pub simhash: u64,
 }
 
 /// A cluster as `GetCluster` shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterView {
+    /// The cluster shown: the survivor, when the id asked for was merged into it.
     pub cluster_id: ClusterId,
     /// Members in canonical order: the canonical first.
     pub members: Vec<StoredArticle>,
@@ -216,6 +240,7 @@ pub struct ClusterView {
 /// The answer to `DeleteArticle`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Deleted {
+    /// Whether the article existed and was removed.
     pub deleted: bool,
     /// The canonical of the article's cluster after the delete, if the cluster still has members.
     pub canonical_id: Option<String>,

@@ -9,14 +9,29 @@
 pub enum Error {
     /// The request is malformed; `field` names the offending field (`article.id`, `article.body`, …).
     #[error("invalid {field}: {reason}")]
-    InvalidArgument { field: &'static str, reason: String },
+    InvalidArgument {
+        /// The request field, as the client names it.
+        field: &'static str,
+        /// What is wrong with it, in lowercase words.
+        reason: String,
+    },
     /// The request is well-formed but outside what the server keeps: an article published before the
     /// retention window. Retrying does not help.
     #[error("{field} out of range: {reason}")]
-    OutOfRange { field: &'static str, reason: String },
+    OutOfRange {
+        /// The request field, as the client names it.
+        field: &'static str,
+        /// Why it is out of range.
+        reason: String,
+    },
     /// The article or cluster does not exist.
     #[error("{what} not found: {id}")]
-    NotFound { what: &'static str, id: String },
+    NotFound {
+        /// What was looked for: `article` or `cluster`.
+        what: &'static str,
+        /// The id asked for.
+        id: String,
+    },
     /// The store cannot be reached right now (Redis down, connection lost); retrying later may work.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -27,9 +42,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// An [`Error::InvalidArgument`] naming `field`.
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidArgument { field, reason: reason.into() }
     }
 }
 
+/// A result whose error is this crate's [`Error`] unless said otherwise.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

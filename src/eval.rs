@@ -16,12 +16,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::jsonl::{self, ArticleLine};
 
+/// One line of `labels.jsonl`: the story an article belongs to.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Label {
+    /// The article's id.
     pub id: String,
+    /// The story: articles of one story are copies of each other.
     pub story: String,
+    /// The article is its story's original, the canonical a system should name.
     #[serde(default)]
     pub original: bool,
+    /// How a copy was made, `+`-separated (`spin30+footer`); empty for originals.
     #[serde(default)]
     pub ops: String,
 }
@@ -34,7 +39,9 @@ struct AmbiguousPair {
 
 /// A labelled set, loaded.
 pub struct LabelledSet {
+    /// The articles, in ingest order.
     pub articles: Vec<ArticleLine>,
+    /// The labels by article id.
     pub labels: HashMap<String, Label>,
     ambiguous: Vec<AmbiguousPair>,
 }
@@ -58,22 +65,32 @@ impl LabelledSet {
 /// Where the system put one article.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {
+    /// The article's id.
     pub id: String,
+    /// The cluster it ended in.
     pub cluster_id: String,
+    /// That cluster's canonical.
     pub canonical_id: String,
 }
 
 /// The scores of one run.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Scores {
+    /// Articles placed.
     pub articles: usize,
+    /// Share of predicted same-cluster pairs that are labelled same-story.
     pub precision: f64,
+    /// Share of labelled same-story pairs that are predicted same-cluster.
     pub recall: f64,
+    /// Harmonic mean of precision and recall.
     pub f1: f64,
+    /// Share of copies whose canonical is their story's labelled original.
     pub canonical_accuracy: f64,
     /// Copy recall per operation: `spinN` levels and `verbatim`, with (found, total).
     pub copy_recall: BTreeMap<String, (usize, usize)>,
+    /// Size of the largest predicted cluster.
     pub largest_cluster: usize,
+    /// Size of the largest labelled story: a largest cluster above it glued stories together.
     pub largest_story: usize,
     /// Cluster size → number of clusters of that size, over all placed articles (labelled or not).
     pub cluster_sizes: BTreeMap<usize, usize>,

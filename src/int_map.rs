@@ -33,5 +33,7 @@ impl Hasher for IntHasher {
     }
 }
 
+/// A `HashMap` keyed by hash bits or small integers.
 pub type IntMap<K, V> = HashMap<K, V, BuildHasherDefault<IntHasher>>;
+/// A `HashSet` of hash bits or small integers.
 pub type IntSet<K> = HashSet<K, BuildHasherDefault<IntHasher>>;

@@ -14,13 +14,18 @@ use crate::domain::{Article, Micros};
 /// One article line.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct ArticleLine {
+    /// The article's id (required).
     pub id: String,
+    /// Where it was published.
     #[serde(default)]
     pub url: String,
+    /// The publishing site (a domain).
     #[serde(default)]
     pub source: String,
+    /// The headline.
     #[serde(default)]
     pub title: String,
+    /// The text compared.
     #[serde(default)]
     pub body: String,
     /// RFC 3339.

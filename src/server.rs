@@ -3,7 +3,7 @@
 //!
 //! [`Server::start`] takes a bound listener, so tests start the real server on `127.0.0.1:0` in process
 //! exactly as `dedupd serve` does. Shutdown is a [`CancellationToken`]: the health service turns to
-//! NOT_SERVING, the listener stops accepting, requests in flight finish (up to the grace period), then
+//! `NOT_SERVING`, the listener stops accepting, requests in flight finish (up to the grace period), then
 //! the store is dropped, which lets the embedded store commit and release its lock.
 //!
 //! With `--retention`, a sweeper task expires articles that fell out of the window: every
@@ -29,8 +29,8 @@ use crate::proto::deduplicator_server::DeduplicatorServer;
 use crate::store::{self, Store};
 
 /// Largest gRPC message decoded: twice the body limit plus room for the other fields, so that a body
-/// somewhat over the limit still reaches validation and gets INVALID_ARGUMENT naming `article.body`;
-/// only a message far beyond it is refused by the transport (OUT_OF_RANGE) before it is read.
+/// somewhat over the limit still reaches validation and gets `INVALID_ARGUMENT` naming `article.body`;
+/// only a message far beyond it is refused by the transport (`OUT_OF_RANGE`) before it is read.
 fn max_message_bytes(config: &ServeConfig) -> usize {
     config.max_body_bytes.saturating_mul(2).saturating_add(1024 * 1024)
 }
@@ -152,6 +152,7 @@ impl Server {
         Ok(Server { addr, shutdown, task })
     }
 
+    /// The address the gRPC listener is bound to (the real port when asked for port 0).
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

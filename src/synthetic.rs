@@ -47,6 +47,7 @@ impl Synthetic {
     /// How far back (in articles) a copy's original may be.
     const COPY_REACH: u64 = 500;
 
+    /// A stream of articles for this seed: the same seed gives the same articles.
     pub fn new(seed: u64) -> Self {
         Synthetic { seed }
     }

@@ -51,9 +51,10 @@ pub enum Mode {
     Stream,
 }
 
+/// Flags of `dedupd bench`: what load to send, how fast, and to which server.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// `unary` (one Ingest per article) or `stream` (IngestStream).
+    /// `unary` (one `Ingest` per article) or `stream` (`IngestStream`).
     #[arg(long, value_enum, default_value = "stream")]
     pub mode: Mode,
     /// Clients, each on its own connection (one stream each in stream mode).
@@ -81,6 +82,7 @@ pub struct BenchArgs {
     /// Prefix of every id; default `bench-<unix ms>-`, new for each run. `''` keeps the input's ids.
     #[arg(long)]
     pub id_prefix: Option<String>,
+    /// Which server to load, and whether to print JSON.
     #[command(flatten)]
     pub client: ClientOptions,
 }
@@ -88,6 +90,8 @@ pub struct BenchArgs {
 /// Most articles a run builds up front (each is held in memory as a request before the clock starts).
 const MAX_ARTICLES: usize = 20_000_000;
 
+/// Builds every request, sends them at the asked rate from `--concurrency` clients and prints
+/// throughput, latency percentiles and errors by code.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.concurrency >= 1, "--concurrency must be at least 1");
     if let Some(rate) = args.rate {

@@ -18,7 +18,7 @@ use super::client;
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    /// The labelled set: a directory with articles.jsonl, labels.jsonl and ambiguous_pairs.jsonl.
+    /// The labelled set: a directory with `articles.jsonl`, `labels.jsonl` and `ambiguous_pairs.jsonl`.
     pub dir: PathBuf,
     /// Measure a running server (its store should be empty) instead of an in-process engine.
     #[arg(long)]
@@ -28,7 +28,7 @@ pub struct EvalArgs {
     pub json: bool,
     #[command(flatten)]
     pub rule: crate::config::RuleArgs,
-    /// Also write every article's placement ({"id", "cluster_id", "canonical_id"} per line) here.
+    /// Also write every article's placement (`{"id", "cluster_id", "canonical_id"}` per line) here.
     #[arg(long)]
     pub placements: Option<PathBuf>,
 }

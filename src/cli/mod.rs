@@ -14,9 +14,11 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{LogFormat, ServeConfig};
 
+/// The `dedupd` command line, as clap parses it.
 #[derive(Debug, Parser)]
 #[command(name = "dedupd", version, about = "Finds syndicated and spun copies of news articles")]
 pub struct Cli {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }
@@ -32,44 +34,54 @@ pub struct ClientOptions {
     pub json: bool,
 }
 
+/// The subcommands: the server, the client commands, the load generator and the scorer.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gRPC server.
     Serve(ServeConfig),
-    /// Ingest articles from a JSONL file (`-` for stdin) through IngestStream.
+    /// Ingest articles from a JSONL file (`-` for stdin) through `IngestStream`.
     Ingest {
-        /// One article per line: {"id", "url", "source", "title", "body", "published_at" (RFC 3339)}.
+        /// One article per line: `{"id", "url", "source", "title", "body", "published_at"}` (RFC 3339 time).
         file: PathBuf,
+        /// Which server to send to, and whether to print JSON.
         #[command(flatten)]
         client: ClientOptions,
     },
     /// Show the decision one article (a JSON file, `-` for stdin) would get, storing nothing.
     Check {
+        /// One article as a JSON object (the `ingest` line format); `-` reads stdin.
         file: PathBuf,
+        /// Which server to ask, and whether to print JSON.
         #[command(flatten)]
         client: ClientOptions,
     },
     /// Show a stored article with its cluster and canonical.
     Article {
+        /// The article's id.
         id: String,
+        /// Which server to ask, and whether to print JSON.
         #[command(flatten)]
         client: ClientOptions,
     },
     /// Show a cluster and its members.
     Cluster {
+        /// A cluster id; one merged into another shows the survivor.
         cluster_id: String,
+        /// Which server to ask, and whether to print JSON.
         #[command(flatten)]
         client: ClientOptions,
     },
     /// Delete an article.
     Delete {
+        /// The article's id.
         id: String,
+        /// Which server to ask, and whether to print JSON.
         #[command(flatten)]
         client: ClientOptions,
     },
     /// Drive a running server with load and report throughput, latency percentiles and errors.
     Bench(bench::BenchArgs),
-    /// Score dedupd on a labelled set (articles.jsonl, labels.jsonl, ambiguous_pairs.jsonl).
+    /// Score dedupd on a labelled set (`articles.jsonl`, `labels.jsonl`, `ambiguous_pairs.jsonl`).
     Eval(eval::EvalArgs),
 }
 
@@ -101,6 +113,7 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Runs one subcommand to completion (on the runtime [`main`] starts).
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(config) => crate::server::serve(config).await,

@@ -183,6 +183,7 @@ impl Boilerplate {
         self.sources.values().map(|s| s.bad_words.len() + s.bad_skeleton.len()).sum()
     }
 
+    /// Whether nothing has been learned yet.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

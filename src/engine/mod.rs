@@ -55,6 +55,7 @@ const INLINE_FINGERPRINT_BYTES: usize = 32 * 1024;
 /// Engine settings.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
+    /// Largest accepted article body, in bytes.
     pub max_body_bytes: usize,
     /// Most candidates verified per article.
     pub candidate_limit: usize,
@@ -81,17 +82,23 @@ impl Default for EngineConfig {
 /// A stored article with its current canonical, as `GetArticle` shows it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ArticleView {
+    /// The article, with its current cluster.
     pub article: StoredArticle,
+    /// The canonical of its cluster.
     pub canonical_id: String,
 }
 
 /// A cluster member with its similarity to the canonical.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MemberView {
+    /// The member.
     pub article: StoredArticle,
+    /// Its similarity to the canonical ([`rules::Comparison::similarity`]; 1 for the canonical itself).
     pub similarity: f64,
 }
 
+/// The dedup engine: ingests, checks, reads and deletes articles over one [`Store`]. Cheap to clone:
+/// clones share the store, the boilerplate model and the per-id locks.
 #[derive(Clone)]
 pub struct Engine {
     store: Arc<dyn Store>,
@@ -111,6 +118,7 @@ fn id_stripe(id: &str) -> usize {
 }
 
 impl Engine {
+    /// An engine over `store`, with an empty boilerplate model (see [`Engine::warm_up`]).
     pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Self {
         let id_locks = (0..ID_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
         Engine { store, config, boilerplate: Arc::default(), id_locks }
@@ -298,6 +306,8 @@ impl Engine {
         Ok((cluster, members))
     }
 
+    /// Removes an article from the index and its cluster; a cluster whose canonical goes elects the
+    /// next member in canonical order.
     pub async fn delete(&self, id: &str) -> Result<Deleted> {
         validate::id("id", id)?;
         let deleted = self.store.delete(id).await?;

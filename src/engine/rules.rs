@@ -22,8 +22,11 @@ use crate::fingerprint::sketch::Overlap;
 /// How two fingerprints compare: the containment of each sketch, boilerplate left out.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Comparison {
+    /// Word shingles shared.
     pub words: Overlap,
+    /// Skeleton shingles shared.
     pub skeleton: Overlap,
+    /// Sampled numbers shared, for the numbers veto (nothing left out).
     pub numbers: Overlap,
     /// The fewer tokens of the two texts.
     pub tokens: u32,
@@ -79,18 +82,22 @@ pub struct MatchRule {
     /// ([`MatchRule::short_words`]), or on a skeleton that is nearly all shared together with a good
     /// part of the word shingles; never on structure alone.
     pub short_tokens: u32,
+    /// Word-shingle containment that alone makes a short text match.
     pub short_words: f64,
     /// A short text also matches when its skeleton is nearly all shared ([`MatchRule::short_skeleton`])
     /// and so is a good part of its word shingles ([`MatchRule::short_words_floor`]): a spun excerpt of
     /// a brief. Both are stricter than the long-text skeleton rule.
     pub short_skeleton: f64,
+    /// Word-shingle containment a short text's skeleton match needs too.
     pub short_words_floor: f64,
+    /// Shared sampled values a short text's match needs ([`MatchRule::min_shared`] for short texts).
     pub short_min_shared: usize,
     /// Numbers veto: when both texts have at least [`MatchRule::numbers_min`] sampled numbers, fewer
     /// than this share of the smaller set in the other means different facts (templated wire items:
     /// the same earnings or bond-issue template with other figures). Spinners leave numbers alone, and
     /// containment tolerates the numbers a header adds (dates) or an excerpt drops.
     pub numbers: f64,
+    /// Sampled numbers both texts need for the numbers veto to apply.
     pub numbers_min: usize,
     /// Two articles of one source must also *resemble* each other this much (word shingles,
     /// [`Overlap::resemblance`]: an estimate of their Jaccard similarity), unless one is nearly all

@@ -34,6 +34,7 @@ impl SourceTiers {
         SourceTiers { trusted: clean(trusted), aggregators: clean(aggregators) }
     }
 
+    /// The tier of an article of `source`.
     pub fn tier(&self, source: &str) -> SourceTier {
         if self.trusted.is_empty() && self.aggregators.is_empty() {
             return SourceTier::Ordinary;

@@ -395,9 +395,9 @@ impl Store for SweptMidIngest {
     }
 }
 
-/// An article refused for its age says so (OUT_OF_RANGE), also when it reached the window's edge
+/// An article refused for its age says so (`OUT_OF_RANGE`), also when it reached the window's edge
 /// during its own ingest and was swept between the two steps; an article removed mid-ingest while
-/// well inside the window is still NOT_FOUND.
+/// well inside the window is still `NOT_FOUND`.
 #[tokio::test]
 async fn retention_refuses_old_articles_with_out_of_range() {
     let retention = std::time::Duration::from_secs(3600);

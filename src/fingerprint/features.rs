@@ -20,7 +20,9 @@ pub const SKELETON_SHINGLE: usize = 6;
 /// The two feature families.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeatureKind {
+    /// Word 3-shingles: precise, destroyed by heavy spinning.
     Words,
+    /// Skeleton shingles (content words as gaps): survive spinning, say little alone.
     Skeleton,
 }
 

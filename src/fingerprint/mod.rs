@@ -33,6 +33,7 @@ pub const BAND_KEYS_PER_SKETCH: usize = 12;
 /// Everything dedupd keeps about an article's text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fingerprint {
+    /// The [`FINGERPRINT_VERSION`] that made it; fingerprints of different versions are never compared.
     pub version: u32,
     /// Simhash of the word shingles of the whole body: the number the API reports.
     pub simhash: u64,
@@ -80,6 +81,7 @@ pub struct Fingerprinter {
 }
 
 impl Fingerprinter {
+    /// The fingerprint of `body`, as [`fingerprint`] gives it, reusing this fingerprinter's buffers.
     pub fn fingerprint(&mut self, body: &str) -> Fingerprint {
         let text = normalize::normalize(body);
         tokenize::tokenize(&text, &mut self.tokens);

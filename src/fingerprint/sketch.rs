@@ -40,6 +40,7 @@ pub struct Sketch {
 /// What two sketches share, counted below their common cut, with excluded values left out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Overlap {
+    /// Values in both samples.
     pub shared: usize,
     /// Size of the smaller of the two samples.
     pub smaller: usize,

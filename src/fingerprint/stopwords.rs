@@ -174,6 +174,7 @@ pub fn contains(token_hash: u64) -> bool {
 pub struct Stopwords(&'static [u64]);
 
 impl Stopwords {
+    /// The table (initialised on first use).
     pub fn get() -> Self {
         Stopwords(TABLE.as_slice())
     }

@@ -92,10 +92,12 @@ pub enum TokenKind {
     Bigram,
 }
 
+/// One token of a text, as the features are built from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Token {
     /// [`hash_bytes`] of the token's normalised UTF-8 bytes.
     pub hash: u64,
+    /// What kind of token it is: decides its place in the skeleton.
     pub kind: TokenKind,
     /// The word started with an uppercase letter in the text (a name, or the start of a sentence).
     pub capitalized: bool,

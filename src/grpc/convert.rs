@@ -7,10 +7,11 @@ use crate::engine::{ArticleView, MemberView};
 use crate::error::{Error, Result};
 use crate::proto;
 
-/// Microseconds since the epoch from a protobuf timestamp; out-of-range values are rejected.
 /// The range protobuf allows for `Timestamp.seconds`: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
 
+/// Microseconds since the epoch from a protobuf timestamp; out-of-range values are rejected as
+/// invalid `field`.
 pub fn micros_from_timestamp(field: &'static str, timestamp: &Timestamp) -> Result<Micros> {
     if !(0..1_000_000_000).contains(&timestamp.nanos) {
         return Err(Error::invalid(field, "nanos must be within 0..1e9"));
@@ -25,6 +26,7 @@ pub fn micros_from_timestamp(field: &'static str, timestamp: &Timestamp) -> Resu
         .ok_or_else(|| Error::invalid(field, "is out of range"))
 }
 
+/// A protobuf timestamp from microseconds since the epoch.
 pub fn timestamp_from_micros(micros: Micros) -> Timestamp {
     Timestamp { seconds: micros.div_euclid(1_000_000), nanos: (micros.rem_euclid(1_000_000) * 1_000) as i32 }
 }
@@ -52,6 +54,7 @@ fn matches(decision: &Decision) -> Vec<proto::Match> {
         .collect()
 }
 
+/// The `Ingest` answer for a decision.
 pub fn ingest_response(decision: Decision) -> proto::IngestResponse {
     proto::IngestResponse {
         matches: matches(&decision),
@@ -64,6 +67,7 @@ pub fn ingest_response(decision: Decision) -> proto::IngestResponse {
     }
 }
 
+/// The `Check` answer for a decision.
 pub fn check_response(decision: Decision) -> proto::CheckResponse {
     proto::CheckResponse {
         matches: matches(&decision),
@@ -73,6 +77,7 @@ pub fn check_response(decision: Decision) -> proto::CheckResponse {
     }
 }
 
+/// The `GetArticle` answer.
 pub fn article_record(view: ArticleView) -> proto::ArticleRecord {
     let ArticleView { article, canonical_id } = view;
     let StoredArticle { meta, published_us, fingerprint, cluster_id, .. } = article;
@@ -89,6 +94,7 @@ pub fn article_record(view: ArticleView) -> proto::ArticleRecord {
     }
 }
 
+/// The `GetCluster` answer: members in canonical order, each with its similarity to the canonical.
 pub fn cluster(cluster_id: String, members: Vec<MemberView>) -> proto::Cluster {
     proto::Cluster {
         canonical_id: members.first().map(|m| m.article.meta.id.clone()).unwrap_or_default(),

@@ -25,6 +25,8 @@ use crate::proto::deduplicator_server::Deduplicator;
 /// the server-wide limit, taken before the article after it is read.
 pub const STREAM_WINDOW: usize = 32;
 
+/// The `Deduplicator` service: converts each request, holds a slot of the concurrency limit while
+/// the engine works on it, and converts the answer or the error.
 #[derive(Clone)]
 pub struct DedupService {
     engine: Engine,
@@ -34,6 +36,7 @@ pub struct DedupService {
 }
 
 impl DedupService {
+    /// A service over `engine` serving at most `concurrency_limit` requests (and stream items) at once.
     pub fn new(engine: Engine, concurrency_limit: usize) -> Self {
         DedupService { engine, limit: Arc::new(Semaphore::new(concurrency_limit.max(1))) }
     }

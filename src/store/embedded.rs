@@ -43,6 +43,8 @@ struct Batch {
     done: oneshot::Sender<Result<()>>,
 }
 
+/// `embedded://`: the in-process index, with every change journalled to a redb file before the
+/// call that made it returns.
 pub struct EmbeddedStore {
     index: Mutex<LocalIndex>,
     journal: Option<mpsc::Sender<Batch>>,

@@ -26,8 +26,13 @@ pub enum Change {
     Put(Box<StoredArticle>),
     /// Remove the article with this id.
     Remove(String),
-    /// Cluster `from` was merged into `into`.
-    Forward { from: ClusterId, into: ClusterId },
+    /// A cluster was merged into another, and keeps forwarding to it.
+    Forward {
+        /// The cluster merged away.
+        from: ClusterId,
+        /// The survivor.
+        into: ClusterId,
+    },
 }
 
 type Slot = u32;
@@ -70,6 +75,8 @@ impl Posting {
 /// A cluster member in canonical order: (tier, published, ingested, id).
 type Rank = (SourceTier, Micros, Micros, String);
 
+/// The in-process index: articles in a slab, band-key postings, clusters, forwards and the time
+/// index, implementing the [`super::Store`] contract synchronously.
 #[derive(Default)]
 pub struct LocalIndex {
     slots: Vec<Option<StoredArticle>>,
@@ -87,10 +94,12 @@ fn rank(article: &StoredArticle) -> Rank {
 }
 
 impl LocalIndex {
+    /// Articles stored.
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
 
+    /// Whether no article is stored.
     pub fn is_empty(&self) -> bool {
         self.by_id.is_empty()
     }
@@ -99,6 +108,7 @@ impl LocalIndex {
         self.slots.get(slot as usize).and_then(Option::as_ref)
     }
 
+    /// The article with this id ([`super::Store::get`]).
     pub fn get(&self, id: &str) -> Option<StoredArticle> {
         self.by_id.get(id).and_then(|&slot| self.article(slot)).cloned()
     }
@@ -152,6 +162,7 @@ impl LocalIndex {
         slot
     }
 
+    /// [`super::Store::insert_and_lookup`], recording what to persist in `changes`.
     pub fn insert_and_lookup(&mut self, article: StoredArticle, limit: usize, changes: &mut Vec<Change>) -> Inserted {
         debug_assert!(article.cluster_id.is_none(), "new articles are inserted unassigned");
         if let Some(existing) = self.get(&article.meta.id) {
@@ -172,6 +183,7 @@ impl LocalIndex {
         Inserted::New(self.lookup_excluding(&keys, limit, Some(&id)))
     }
 
+    /// [`super::Store::lookup`].
     pub fn lookup(&self, keys: &[u64], limit: usize) -> Lookup {
         self.lookup_excluding(keys, limit, None)
     }
@@ -216,6 +228,7 @@ impl LocalIndex {
         Lookup { candidates: found, clusters }
     }
 
+    /// [`super::Store::assign`] at time `now`, recording what to persist in `changes`.
     pub fn assign(&mut self, id: &str, links: &[&str], now: Micros, changes: &mut Vec<Change>) -> Result<Assigned> {
         let Some(article) = self.get(id) else {
             return Err(Error::NotFound { what: "article", id: id.to_string() });
@@ -262,6 +275,7 @@ impl LocalIndex {
         changes.push(Change::Forward { from: absorbed.clone(), into: survivor.clone() });
     }
 
+    /// [`super::Store::cluster`].
     pub fn cluster(&self, cluster_id: &ClusterId) -> Option<ClusterView> {
         let cluster_id = self.resolve(cluster_id);
         let members: Vec<StoredArticle> =
@@ -272,6 +286,7 @@ impl LocalIndex {
         Some(ClusterView { cluster_id, members })
     }
 
+    /// [`super::Store::delete`], recording what to persist in `changes`.
     pub fn delete(&mut self, id: &str, changes: &mut Vec<Change>) -> Deleted {
         let Some(slot) = self.by_id.remove(id) else {
             return Deleted::default();

@@ -13,12 +13,14 @@ use crate::error::{Error, Result};
 use super::local::LocalIndex;
 use super::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
 
+/// `memory://`: the in-process index behind a mutex; nothing survives the process.
 #[derive(Default)]
 pub struct MemoryStore {
     index: Mutex<LocalIndex>,
 }
 
 impl MemoryStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }

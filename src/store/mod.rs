@@ -40,6 +40,7 @@ use crate::error::{Error, Result};
 /// An article found under at least one of the band keys looked up.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
+    /// The stored article, with its cluster as the lookup saw it.
     pub article: StoredArticle,
     /// How many of the looked-up keys the article is posted under.
     pub shared_keys: u32,
@@ -48,7 +49,9 @@ pub struct Candidate {
 /// The head of a cluster among the candidates: its canonical, for the merge rule.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterHead {
+    /// The cluster.
     pub cluster_id: ClusterId,
+    /// Its canonical when the lookup read it.
     pub canonical: StoredArticle,
 }
 
@@ -66,7 +69,12 @@ pub struct Lookup {
 pub enum Inserted {
     /// An article with this id and the same `content_hash` exists: nothing was written. Carries the
     /// stored article (its current cluster) and its cluster's canonical id.
-    Unchanged { article: Box<StoredArticle>, canonical_id: String },
+    Unchanged {
+        /// The stored article, with its current cluster.
+        article: Box<StoredArticle>,
+        /// Its cluster's canonical.
+        canonical_id: String,
+    },
     /// The article was written (replacing an older version of it, if any) and is unassigned.
     New(Lookup),
 }
@@ -74,7 +82,9 @@ pub enum Inserted {
 /// The outcome of [`Store::assign`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Assigned {
+    /// The cluster the article ended in (the survivor of any merge).
     pub cluster_id: ClusterId,
+    /// That cluster's canonical.
     pub canonical_id: String,
 }
 
