@@ -5,7 +5,7 @@
 //! bounds (`store::MIN_SHARED_KEYS`, `store::POSTINGS_READ_PER_KEY`) are chosen on.
 //!
 //! `DEDUPD_EVAL_DEV=PATH cargo bench --bench candidates`, with a labelled set's directory or a JSONL
-//! file of articles (by default the team's dev set, beside the repository).
+//! file of articles; skipped when it is not set.
 
 use std::collections::HashMap;
 
@@ -19,10 +19,11 @@ use dedupd::store::{Inserted, Store};
 /// As the engine's default.
 const CANDIDATE_LIMIT: usize = 64;
 
-fn input() -> String {
-    let path = std::env::var("DEDUPD_EVAL_DEV")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/eval/dev").to_string());
-    if path.ends_with(".jsonl") { path } else { format!("{path}/articles.jsonl") }
+/// The articles file `DEDUPD_EVAL_DEV` names (a JSONL file, or a labelled set's directory).
+fn input() -> Option<String> {
+    let path = std::env::var("DEDUPD_EVAL_DEV").ok()?;
+    let is_jsonl = std::path::Path::new(&path).extension().is_some_and(|e| e.eq_ignore_ascii_case("jsonl"));
+    Some(if is_jsonl { path } else { format!("{path}/articles.jsonl") })
 }
 
 fn summary(name: &str, mut values: Vec<usize>) {
@@ -42,9 +43,12 @@ fn summary(name: &str, mut values: Vec<usize>) {
 }
 
 fn main() -> anyhow::Result<()> {
-    let path = input();
+    let Some(path) = input() else {
+        eprintln!("candidates: skipped, DEDUPD_EVAL_DEV is not set");
+        return Ok(());
+    };
     if !std::path::Path::new(&path).exists() {
-        eprintln!("candidates: skipped, {path} not found (set DEDUPD_EVAL_DEV)");
+        eprintln!("candidates: skipped, {path} not found");
         return Ok(());
     }
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
