@@ -10,6 +10,7 @@ use crate::engine::{EngineConfig, MatchRule, SourceTiers, validate};
 /// Log output format: `text` (human-readable lines) or `json` (one JSON object per line, for log
 /// collectors).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[expect(missing_docs, reason = "clap would show variant docs in `serve --help`, switching it to its long form")]
 pub enum LogFormat {
     Text,
     Json,

@@ -35,7 +35,7 @@ pub mod telemetry;
 
 /// The generated protobuf and gRPC code of `proto/dedup/v1/dedup.proto`.
 pub mod proto {
-    #![allow(clippy::all, missing_docs)]
+    #![allow(clippy::all, clippy::pedantic, missing_docs)]
     tonic::include_proto!("dedup.v1");
 
     /// The encoded descriptor set, served by gRPC reflection.

@@ -134,7 +134,7 @@ impl Server {
             tokio::pin!(serve);
             let served = tokio::select! {
                 served = &mut serve => served,
-                _ = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
+                () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
                     tracing::warn!(?grace, "grace period over: dropping requests still in flight");
                     Ok(())
                 }
@@ -190,11 +190,11 @@ fn spawn_sweeper(engine: Engine, every: Duration, stopping: CancellationToken) -
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = stopping.cancelled() => break,
+                () = stopping.cancelled() => break,
                 _ = ticks.tick() => {
                     tokio::select! {
-                        _ = stopping.cancelled() => break,
-                        _ = sweep(&engine) => {}
+                        () = stopping.cancelled() => break,
+                        () = sweep(&engine) => {}
                     }
                 }
             }

@@ -339,7 +339,7 @@ fn record(article: Article, now: i64) -> StoredArticle {
 
 /// Hash of everything the client sent, with field separators so that fields cannot run into each other.
 fn content_hash(article: &Article) -> u64 {
-    let mut hasher = Xxh3::with_seed(FINGERPRINT_VERSION as u64);
+    let mut hasher = Xxh3::with_seed(u64::from(FINGERPRINT_VERSION));
     for field in [&article.id, &article.url, &article.source, &article.title, &article.body] {
         hasher.update(&(field.len() as u64).to_le_bytes());
         hasher.update(field.as_bytes());

@@ -295,7 +295,7 @@ async fn a_copy_of_an_update_does_not_merge_it_with_the_earlier_article() {
         let copy = engine.ingest(from_source("aggregator.example", "copy", &update_text, 3_000)).await.expect("ingest");
         let ids: Vec<&str> = copy.matches.iter().map(|m| m.id.as_str()).collect();
         assert!(ids.contains(&"first") && ids.contains(&"update"), "the copy matches both: {ids:?}");
-        assert_eq!(copy.canonical_id, if merged { "first" } else { "update" }, "{:?}", copy);
+        assert_eq!(copy.canonical_id, if merged { "first" } else { "update" }, "{copy:?}");
         let first_now = engine.article("first").await.expect("article");
         assert_eq!(first_now.article.cluster_id == copy.cluster_id, merged, "resemblance {resemblance}");
     }

@@ -48,6 +48,7 @@ const GAP: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// Mixes a tagged sequence of hashes into one (order-sensitive, stable across platforms).
 #[inline(always)]
+#[expect(clippy::inline_always, reason = "called per shingle in the fingerprint's inner loop")]
 fn combine(kind: FeatureKind, hashes: &[u64]) -> u64 {
     let mut acc: u64 = kind.tag();
     for &h in hashes {

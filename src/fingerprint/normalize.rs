@@ -46,6 +46,7 @@ pub fn fold_punctuation(c: char) -> char {
 ///
 /// Applied by the tokeniser only inside words that also contain Latin letters, or to a one- or
 /// two-letter word of lookalikes between two Latin words, so Russian or Greek text is left alone.
+#[expect(clippy::match_same_arms, reason = "one arm per script and letter, as the tables are checked")]
 pub fn latin_lookalike(c: char) -> Option<char> {
     let latin = match c {
         // cyrillic

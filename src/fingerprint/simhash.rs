@@ -39,6 +39,7 @@ const PLANES: usize = 32;
 
 /// A full adder on 64 lanes: (carry, sum) of a + b + c.
 #[inline(always)]
+#[expect(clippy::inline_always, reason = "called per feature block in the simhash's inner loop")]
 fn full_add(a: u64, b: u64, c: u64) -> (u64, u64) {
     let partial = a ^ b;
     ((a & b) | (partial & c), partial ^ c)

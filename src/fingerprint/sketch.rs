@@ -120,6 +120,7 @@ impl Sketch {
 
     /// Overlap with `other`, ignoring values for which `excluded` is true (boilerplate). Values are
     /// compared, and passed to `excluded`, as [`compared`] gives them.
+    #[expect(clippy::comparison_chain, reason = "the merge's three cases read as the algorithm states them")]
     pub fn overlap(&self, other: &Sketch, excluded: impl Fn(u32) -> bool) -> Overlap {
         let cut = self.complete_up_to().min(other.complete_up_to());
         let mine = below(&self.values, cut);
@@ -166,6 +167,7 @@ impl Sketch {
 
     /// Calls `f` with the index of each of this sample's values that `other`'s sample holds too
     /// (compared as [`compared`] gives them; no cut: whether a value is held, not an estimate).
+    #[expect(clippy::many_single_char_names, reason = "a merge's indices and values")]
     pub fn held_by(&self, other: &Sketch, mut f: impl FnMut(usize)) {
         let (mut i, mut j) = (0, 0);
         while i < self.values.len() && j < other.values.len() {

@@ -243,6 +243,7 @@ fn tokenize_ascii(bytes: &[u8], out: &mut Vec<Token>) {
 }
 
 /// The positions of the set bits of a bitmap, ascending.
+#[expect(clippy::struct_field_names, reason = "the bitmap's words are its bits")]
 struct Bits<'a> {
     bits: &'a [u64],
     block: usize,
@@ -320,6 +321,7 @@ const SHORT_LOOKALIKE_WORD: usize = 2;
 
 /// The word being read: lowercased characters plus what is needed to fold homoglyphs on flush.
 #[derive(Default)]
+#[expect(clippy::struct_excessive_bools, reason = "independent facts about one word, set as it is read")]
 struct WordBuffer {
     text: String,
     capitalized: bool,
@@ -442,12 +444,12 @@ mod tests {
 
     #[test]
     fn english_words_numbers_and_stopwords() {
+        use TokenKind::*;
         let tokens = toks("The Bank raised rates by 0.25 points");
         assert_eq!(hashes("England's Q3 don't"), vec![token_hash("englands"), token_hash("q3"), token_hash("dont")]);
         assert_eq!(toks("Q3")[0].kind, TokenKind::Number);
         assert_eq!(hashes("rock 'n' roll"), vec![token_hash("rock"), token_hash("n"), token_hash("roll")]);
         let kinds: Vec<TokenKind> = tokens.iter().map(|t| t.kind).collect();
-        use TokenKind::*;
         assert_eq!(kinds, vec![Stopword, Word, Word, Word, Stopword, Number, Number, Word]);
         assert!(tokens[0].capitalized && tokens[1].capitalized && !tokens[2].capitalized);
         assert_eq!(tokens[1].hash, token_hash("bank"));
@@ -529,9 +531,9 @@ mod tests {
 
     #[test]
     fn mixed_chinese_and_latin() {
+        use TokenKind::*;
         let tokens = toks("苹果公司iPhone销量");
         let kinds: Vec<TokenKind> = tokens.iter().map(|t| t.kind).collect();
-        use TokenKind::*;
         assert_eq!(kinds, vec![Bigram, Bigram, Bigram, Word, Bigram]);
         assert_eq!(tokens[3].hash, token_hash("iphone"));
     }

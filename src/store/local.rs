@@ -138,12 +138,11 @@ impl LocalIndex {
     }
 
     fn place(&mut self, article: StoredArticle, keys: &[u64]) -> Slot {
-        let slot = match self.free.pop() {
-            Some(slot) => slot,
-            None => {
-                self.slots.push(None);
-                (self.slots.len() - 1) as Slot
-            }
+        let slot = if let Some(slot) = self.free.pop() {
+            slot
+        } else {
+            self.slots.push(None);
+            (self.slots.len() - 1) as Slot
         };
         for &key in keys {
             match self.postings.get_mut(&key) {

@@ -189,7 +189,7 @@ impl RedisClusterStore {
     /// (`lua/cluster/fetch.lua`); `None` if that article is gone.
     async fn fetch(&self, number: &Number) -> Result<Option<Fetched>> {
         const WHAT: &str = "fetch";
-        let (hash, field, tag) = self.numbered(number);
+        let (hash, field, tag) = self.numbered(*number);
         let [records, zsets, forwards] = self.slot_prefixes(&tag);
         let args: [&[u8]; 5] = [field.as_bytes(), number, records.as_bytes(), zsets.as_bytes(), forwards.as_bytes()];
         let answer = self.run(WHAT, &self.scripts.fetch, &[hash], &args).await?;

@@ -206,7 +206,7 @@ impl RedisClusterStore {
     async fn add(&self, cluster_id: &ClusterId, members: &[String]) -> Result<Head> {
         const WHAT: &str = "add";
         let mut current = cluster_id.clone();
-        let args: Vec<&[u8]> = members.iter().map(|m| m.as_bytes()).collect();
+        let args: Vec<&[u8]> = members.iter().map(String::as_bytes).collect();
         for _ in 0..MAX_HOPS {
             let keys = self.cluster_keys(&current);
             let answer = array(WHAT, self.run(WHAT, &self.scripts.add, &keys, &args).await?)?;

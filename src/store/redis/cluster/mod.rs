@@ -270,7 +270,7 @@ impl RedisClusterStore {
 
     /// The number→id hash holding `number` and its field there (as `insert.lua` writes them), and the
     /// hash tag of the number's slot, where its record is.
-    fn numbered(&self, number: &Number) -> (String, String, String) {
+    fn numbered(&self, number: Number) -> (String, String, String) {
         let n = number.iter().fold(0u64, |n, &b| (n << 8) | u64::from(b));
         let slot = (n % u64::from(SLOTS)) as u32;
         let seq = n / u64::from(SLOTS);
