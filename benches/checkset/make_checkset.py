@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Generate the dedupd *checkset*: a second labelled evaluation set, built from
 Reuters-21578 newswire articles with a WordNet-based spinner and aggregator
-boilerplate that differ from the ones used for shared/eval/dev.
+boilerplate that differ from the ones used for dev (the team's BBC-derived labelled set).
 
 Standard library only.  Deterministic for a given --seed and input files.
 
-    python3 benches/checkset/make_checkset.py [--out DIR] [--seed 7]
+    python3 benches/checkset/make_checkset.py --reuters FILE [--out DIR] [--seed 7]
+
+FILE is a JSONL file of Reuters-21578 articles (id, title, body, ...), one a line.
 
 Needs Debian's WordNet database (`apt-get install wordnet-base`), read directly
 from /usr/share/wordnet (data.* / index.* / *.exc).
@@ -33,7 +35,6 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 DEFAULT_OUT = REPO / "checkset-data"
-DEFAULT_REUTERS = REPO.parent / "shared" / "bench" / "reuters21578.jsonl"
 DEFAULT_WORDNET = Path("/usr/share/wordnet")
 
 SPIN_LEVELS = [0, 3, 5, 10, 15, 20, 30, 40]
@@ -623,7 +624,7 @@ def main(argv=None) -> int:
     ap.add_argument("out", nargs="?", default=None, help=f"output directory (default {DEFAULT_OUT})")
     ap.add_argument("--out", dest="out_opt", default=None, help="output directory (same as the positional)")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--reuters", default=str(DEFAULT_REUTERS), help="Reuters-21578 JSONL")
+    ap.add_argument("--reuters", required=True, help="Reuters-21578 articles, a JSONL file")
     ap.add_argument("--wordnet", default=str(DEFAULT_WORDNET), help="WordNet dict directory")
     ap.add_argument("--originals", type=int, default=2000, help="corpus articles that may get copies")
     ap.add_argument("--distractors", type=int, default=1000, help="extra corpus articles that get no copies")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Score a dedupd clustering against a labelled set (checkset-data/ or shared/eval/dev/).
+"""Score a dedupd clustering against a labelled set in the `dedupd eval` format (checkset-data/, dev).
 
     python3 benches/checkset/score.py LABELLED_DIR PREDICTIONS.jsonl [--json]
 
@@ -7,7 +7,7 @@ PREDICTIONS.jsonl: one {"id": ..., "cluster_id": ..., "canonical_id": ...} per l
 every article after ingesting articles.jsonl in file order. Articles missing from the predictions count
 as singletons that name themselves as canonical.
 
-Rules (shared/eval/README.md):
+Rules (those of `dedupd eval`, docs/accuracy.md):
 - pair precision / recall / F1 over unordered pairs sharing a cluster, predicted vs labelled (same story);
   an ambiguous pair {"a", "b"} makes the two stories ambiguous to each other and every pair with one
   article in each story is left out;

@@ -1,12 +1,11 @@
 #!/usr/bin/env python3
-"""The peers dedupd is compared with, on a labelled set, with the streaming protocol of
-shared/eval/README.md: each article in file order is queried against everything before it, then
-inserted. Run by benches/peers/run.sh, which installs the packages into a venv under target/.
+"""The peers dedupd is compared with, on a labelled set, with a streaming protocol: each article in
+file order is queried against everything before it, then inserted. Run by benches/peers/run.sh, which installs the packages into a venv under target/.
 
     peers.py run PEER LABELLED_DIR [--redis-port P]   one peer: prints one JSON line
     peers.py table RESULTS.jsonl                      the table of run.sh
 
-Peers (settings as in shared/eval/README.md):
+Peers (the settings of the team's evaluation notes, docs/accuracy.md):
 - minhash-memory: datasketch MinHashLSH, word 5-shingles, 128 permutations, threshold 0.5, in memory;
 - minhash-redis:  the same with datasketch's Redis storage_config;
 - simhash-k3:     the `simhash` package's SimhashIndex (k = 3) over its default features.
@@ -14,7 +13,7 @@ Peers (settings as in shared/eval/README.md):
 A query's candidates are the article's matches: the article joins (unites) their clusters, and a
 cluster's canonical is its earliest-published member (ties: the first ingested). Throughput is the
 ingest loop alone (features, query, insert), one thread, articles read before the clock starts.
-Scores come from benches/checkset/score.py, which implements the rules of shared/eval/README.md.
+Scores come from benches/checkset/score.py, which scores as `dedupd eval` does (docs/accuracy.md).
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # dedupd and its peers side by side, on the same articles and in the same run: throughput (articles/s),
-# how many times faster dedupd is, and F1 on the labelled dev set (scored per shared/eval/README.md).
+# how many times faster dedupd is, and F1 on a labelled set (scored as `dedupd eval` scores it).
 #
-#   benches/peers/run.sh            # needs ../shared/eval/dev (or DEDUPD_EVAL_DEV); skips cleanly without
+#   benches/peers/run.sh DIR        # DIR: a labelled set in the `dedupd eval` format (we use dev)
 #
 # Rows: dedupd in process (`dedupd eval`, memory store, one thread); `dedupd serve` on the embedded
 # store and on Redis, loaded by `dedupd bench --mode stream` (F1 through the server with `eval
@@ -13,10 +13,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-dev=${DEDUPD_EVAL_DEV:-../shared/eval/dev}
+if [ $# -ne 1 ]; then
+    echo "usage: benches/peers/run.sh DIR   (DIR: a labelled set in the dedupd eval format)" >&2
+    exit 2
+fi
+dev=$1
 if [ ! -f "$dev/articles.jsonl" ]; then
-    echo "peers: skipped, $dev/articles.jsonl not found (set DEDUPD_EVAL_DEV)"
-    exit 0
+    echo "peers: $dev/articles.jsonl not found" >&2
+    exit 1
 fi
 concurrency=${BENCH_CONCURRENCY:-4}
 
