@@ -1,6 +1,6 @@
 //! The `simhash` crate against dedupd's own whole-text simhash on a labelled set: Hamming distances
 //! of copies to their originals and of unrelated pairs, and time per article. What it decided is in
-//! `docs/decisions/`.
+//! `docs/decisions/0001-own-simhash.md`.
 //!
 //! `DEDUPD_EVAL_DEV=DIR cargo bench --bench simhash_crate`, with the directory of a labelled set in the
 //! `dedupd eval` format; skipped when it is not set.

@@ -46,7 +46,7 @@ fn accepted(listener: TcpListener) -> TcpIncoming {
 /// Stored articles a starting server learns its boilerplate model from by default (the most recently
 /// published; see [`Engine::warm_up`] and `--warm-up-articles`): enough for every active source to show
 /// its footers, and a bound on the time a start takes (the cost per article of each store is in
-/// docs/performance.md).
+/// `docs/performance.md`, *Warm-up*).
 pub const WARM_UP_ARTICLES: usize = 200_000;
 
 /// The longest a warm-up may delay serving: each store call has its own deadline, but a slow store

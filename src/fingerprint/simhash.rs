@@ -2,8 +2,9 @@
 //!
 //! Written here rather than taken from the `simhash` crate: the crate's word-level simhash separates
 //! copies from unrelated articles worse and is slower (`cargo bench --bench simhash_crate`,
-//! `docs/decisions/`), and it feeds words to SipHash through std's `Hash for str`, whose byte feed std
-//! does not promise to keep across releases, while stored fingerprints must never change.
+//! `docs/decisions/0001-own-simhash.md`), and it feeds words to SipHash through std's `Hash for str`,
+//! whose byte feed std does not promise to keep across releases, while stored fingerprints must never
+//! change.
 
 /// Accumulates weighted features into a 64-bit simhash.
 ///

@@ -104,7 +104,7 @@ pub struct Expired {
 /// common phrase or a common skeleton ("_ said on _ that the _"), and they are nearly all the
 /// candidates while nearly none is a match. Requiring two cuts the candidates verified per article
 /// many times over and keeps the cost of a lookup from growing with the longest posting lists
-/// (`docs/performance.md`).
+/// (`docs/performance.md`, *The lookup's bounds*).
 pub const MIN_SHARED_KEYS: u32 = 2;
 
 /// A lookup reads at most this many articles posted under one band key: the oldest. (Redis, which
@@ -115,7 +115,8 @@ pub const MIN_SHARED_KEYS: u32 = 2;
 /// rather than skipping the key keeps a viral story findable: its original and first copies are among
 /// the oldest postings of its own keys, so the thousandth copy still meets them. A lookup's work grows
 /// with the corpus only through the keys that fill up, each costing its whole bound. At 32 the labelled
-/// sets score as they do unbounded, and a smaller bound starts losing copies (`docs/performance.md`).
+/// sets score as they do unbounded, and a smaller bound starts losing copies (`docs/performance.md`,
+/// *The lookup's bounds*).
 pub const POSTINGS_READ_PER_KEY: usize = 32;
 
 /// What [`Store::visit_recent`] shows each article to.
