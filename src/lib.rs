@@ -15,8 +15,8 @@
 //!
 //! Beside the path: [`domain`] (the types every layer shares, and the rule an assignment follows),
 //! [`config`], [`error`], [`jsonl`] (the article file format), [`eval`] (scoring against a labelled
-//! set), [`synthetic`] (the text generator of the load generator, benches and tests) and
-//! [`telemetry`].
+//! set), [`synthetic`] (the text generator of the load generator, benches and tests),
+//! [`telemetry`] and [`int_map`] (hash maps for keys that are already hashes).
 
 pub mod cli;
 pub mod config;
