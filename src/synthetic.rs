@@ -104,34 +104,45 @@ impl Synthetic {
     pub fn story_text(&self, story: u64) -> String {
         let mut rng = self.rng(story, 3);
         let words = 250 + rng.below(160) as usize;
-        let mut text = String::with_capacity(words * 7);
-        let mut sentence = 0;
-        for position in 0..words {
-            if position > 0 {
-                text.push(' ');
-            }
-            let draw = rng.below(100);
-            if draw < 35 {
-                text.push_str(FUNCTION_WORDS[rng.below(FUNCTION_WORDS.len() as u64) as usize]);
-            } else if draw < 39 {
-                text.push_str(&(1 + rng.below(9_999)).to_string());
-            } else {
-                push_word(&mut text, zipf(&mut rng));
-            }
-            sentence += 1;
-            if sentence > 8 && rng.below(10) == 0 {
-                text.push('.');
-                sentence = 0;
-            }
-        }
-        text.push('.');
-        text
+        sentences(&mut rng, words)
     }
+}
+
+/// A text of exactly `words` words, made as [`Synthetic`] stories are: the same seed gives the same
+/// text, and different seeds give unrelated texts.
+pub fn text(seed: u64, words: usize) -> String {
+    sentences(&mut SplitMix(seed ^ 0x5EED_0FA2_71C1_E000), words.max(1))
+}
+
+/// `words` words in sentences, about a third of them function words and one in 25 a number.
+fn sentences(rng: &mut SplitMix, words: usize) -> String {
+    let mut text = String::with_capacity(words * 7);
+    let mut sentence = 0;
+    for position in 0..words {
+        if position > 0 {
+            text.push(' ');
+        }
+        let draw = rng.below(100);
+        if draw < 35 {
+            text.push_str(FUNCTION_WORDS[rng.below(FUNCTION_WORDS.len() as u64) as usize]);
+        } else if draw < 39 {
+            text.push_str(&(1 + rng.below(9_999)).to_string());
+        } else {
+            push_word(&mut text, zipf(rng));
+        }
+        sentence += 1;
+        if sentence > 8 && rng.below(10) == 0 {
+            text.push('.');
+            sentence = 0;
+        }
+    }
+    text.push('.');
+    text
 }
 
 /// A word rank in `0..VOCABULARY` with P(rank) roughly proportional to 1 / rank.
 fn zipf(rng: &mut SplitMix) -> u64 {
-    let uniform = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+    let uniform = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
     ((VOCABULARY as f64).powf(uniform) as u64).saturating_sub(1).min(VOCABULARY - 1)
 }
 
@@ -209,11 +220,13 @@ fn respin(words: &[&str], percent: u64, rng: &mut SplitMix) -> String {
     copy
 }
 
-/// splitmix64: small, fast and the same on every platform, which is all synthetic text needs.
-struct SplitMix(u64);
+/// splitmix64: small, fast and the same on every platform, which is all synthetic text (and a test's
+/// shuffle) needs. The state is the seed.
+pub struct SplitMix(pub u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -221,8 +234,17 @@ impl SplitMix {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+    /// A number in `0..n` (`n` > 0), uniform enough for test data.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// The items of `items` in a random order (Fisher–Yates).
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            let j = self.below(i as u64 + 1) as usize;
+            items.swap(i, j);
+        }
     }
 }
 
@@ -262,6 +284,24 @@ mod tests {
         let (whole, tail) = (prose(0..90), prose(60..90));
         assert!(whole.ends_with(&tail), "word k is the same word in every range");
         assert_eq!(whole.split(' ').count(), 90);
+    }
+
+    #[test]
+    fn texts_have_their_length_and_depend_on_their_seed_only() {
+        for words in [1, 25, 300, 5_000] {
+            let made = text(3, words);
+            assert_eq!(made.split(' ').count(), words);
+            assert_eq!(made, text(3, words), "deterministic");
+        }
+        let (a, b) = (text(1, 300), text(2, 300));
+        let a_words: std::collections::HashSet<&str> = a.split(' ').filter(|w| w.len() > 6).collect();
+        let shared = b.split(' ').filter(|w| a_words.contains(w)).count();
+        assert!(shared < 30, "two seeds share {shared} of 300 words");
+        let mut items: Vec<u32> = (0..50).collect();
+        SplitMix(4).shuffle(&mut items);
+        assert_ne!(items, (0..50).collect::<Vec<_>>());
+        items.sort_unstable();
+        assert_eq!(items, (0..50).collect::<Vec<_>>(), "a shuffle keeps every item");
     }
 
     #[test]
