@@ -30,7 +30,9 @@ use dedupd::store::Store;
 use dedupd::store::redis::{RedisClusterStore, RedisStore};
 use futures::StreamExt;
 
-use common::{RedisCluster, RedisServer, SplitMix, article_text, spun_copy};
+use dedupd::synthetic::{SplitMix, spun, text};
+
+use common::{RedisCluster, RedisServer};
 
 /// Ingests in flight at once.
 const CONCURRENCY: usize = 32;
@@ -60,10 +62,8 @@ fn article(i: u64) -> Article {
     let copy_of = (i > 10 && rng.below(5) == 0).then(|| rng.below(i));
     let words = 150 + rng.below(250) as usize;
     let body = match copy_of {
-        Some(original) => {
-            spun_copy(&article_text(original, 150 + SplitMix(original ^ 0xA11CE).below(250) as usize), 20, i)
-        }
-        None => article_text(i, words),
+        Some(original) => spun(&text(original, 150 + SplitMix(original ^ 0xA11CE).below(250) as usize), 20, i),
+        None => text(i, words),
     };
     let source = format!("s{}.example", rng.below(200));
     Article {

@@ -5,9 +5,6 @@
 //! `DEDUPD_EVAL_DEV=DIR cargo bench --bench simhash_crate`, with the directory of a labelled set in the
 //! `dedupd eval` format; skipped when it is not set.
 
-#[path = "../tests/common/mod.rs"]
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::hint::black_box;
 use std::time::Instant;
@@ -121,7 +118,7 @@ fn main() {
         .collect();
 
     // unrelated pairs: fixed seed, different stories
-    let mut rng = common::SplitMix(20_240_601);
+    let mut rng = dedupd::synthetic::SplitMix(20_240_601);
     let mut pairs = Vec::with_capacity(200_000);
     let mut amb_hits = 0;
     while pairs.len() < 200_000 {

@@ -17,7 +17,7 @@ use std::cell::Cell;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common::{RedisCluster, RedisServer};
+use common::{namespace, shared_cluster, shared_redis};
 use dedupd::domain::{Article, Decision};
 use dedupd::engine::{Engine, EngineConfig};
 use dedupd::synthetic::{self, Synthetic};
@@ -218,14 +218,12 @@ fn check_predicts_ingest_on_embedded() {
 
 #[test]
 fn check_predicts_ingest_on_redis() {
-    let redis = RedisServer::start();
-    property("redis", CASES, async |case| open(&redis.url(), Path::new("."), Some(&format!("case{case}"))).await);
+    let url = shared_redis().url();
+    property("redis", CASES, async |_| open(&url, Path::new("."), Some(&namespace("case"))).await);
 }
 
 #[test]
 fn check_predicts_ingest_on_redis_cluster() {
-    let cluster = RedisCluster::start();
-    property("redis cluster", CASES, async |case| {
-        open(&cluster.url(), Path::new("."), Some(&format!("case{case}"))).await
-    });
+    let url = shared_cluster().url();
+    property("redis cluster", CASES, async |_| open(&url, Path::new("."), Some(&namespace("case"))).await);
 }

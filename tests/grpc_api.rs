@@ -1,5 +1,6 @@
 //! The gRPC API end to end: the real server on `127.0.0.1:0`, a real client, and each persistent store
-//! (embedded in a temporary directory, and a real `redis-server` the test starts on a free port).
+//! (embedded in a temporary directory, and a real `redis-server`, shared by the tests of this file
+//! under a namespace each).
 //!
 //! [`api_cases!`] turns every (store, case) pair into its own test: `cargo test --test grpc_api redis::`
 //! runs one store, and a failure names both.
@@ -18,7 +19,9 @@ use tokio::net::TcpListener;
 use tonic::Code;
 use tonic::transport::Channel;
 
-use common::{RedisServer, article_text, spun_copy};
+use dedupd::synthetic::{spun, text};
+
+use common::{namespace, shared_redis};
 
 /// 2025-01-01T00:00:00Z: articles are published "in the past", so no time is clamped.
 const BASE_SECONDS: i64 = 1_735_689_600;
@@ -37,8 +40,8 @@ impl Harness {
 
     /// Like [`Harness::start`], with the configuration adjusted by `configure`.
     async fn start_with(store: &str, configure: impl FnOnce(ServeConfig) -> ServeConfig) -> Harness {
-        let (store_url, guard) = new_store(store);
-        Self::serve(configure(ServeConfig { store: store_url, ..ServeConfig::default() }), guard).await
+        let (config, guard) = new_store(store);
+        Self::serve(configure(config), guard).await
     }
 
     /// A server started with `config`, keeping `guard` alive as long as it runs.
@@ -81,16 +84,23 @@ impl Harness {
     }
 }
 
-/// A new, empty store of the kind `store` names: its URL, and what must outlive the servers on it.
-fn new_store(store: &str) -> (String, Box<dyn Any + Send>) {
+/// A new, empty store of the kind `store` names: the default configuration on it (its URL and
+/// namespace), and what must outlive the servers on it.
+fn new_store(store: &str) -> (ServeConfig, Box<dyn Any + Send>) {
     match store {
         "embedded" => {
             let dir = tempfile::tempdir().expect("temporary directory");
-            (format!("embedded://{}", dir.path().display()), Box::new(dir))
+            let config =
+                ServeConfig { store: format!("embedded://{}", dir.path().display()), ..ServeConfig::default() };
+            (config, Box::new(dir))
         }
         "redis" => {
-            let redis = RedisServer::start();
-            (redis.url(), Box::new(redis))
+            let config = ServeConfig {
+                store: shared_redis().url(),
+                namespace: Some(namespace("api")),
+                ..ServeConfig::default()
+            };
+            (config, Box::new(()))
         }
         other => panic!("unknown store {other}"),
     }
@@ -110,7 +120,7 @@ fn article(id: &str, body: &str, minutes: i64) -> Article {
 
 /// A news-sized original text.
 fn original_text(seed: u64) -> String {
-    article_text(seed, 400)
+    text(seed, 400)
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -123,7 +133,7 @@ async fn spun_copy_is_a_duplicate_of_its_original(h: &mut Harness) {
     assert_eq!(original.canonical_id, "orig");
     assert!(original.matches.is_empty());
 
-    let copy = h.ingest(article("copy", &spun_copy(&text, 30, 7), 90)).await;
+    let copy = h.ingest(article("copy", &spun(&text, 30, 7), 90)).await;
     assert!(copy.duplicate, "{copy:?}");
     assert_eq!(copy.cluster_id, original.cluster_id);
     assert_eq!(copy.canonical_id, "orig");
@@ -145,7 +155,7 @@ async fn spun_copy_is_a_duplicate_of_its_original(h: &mut Harness) {
 /// becomes the canonical.
 async fn original_arriving_after_its_copy_becomes_canonical(h: &mut Harness) {
     let text = original_text(3);
-    let copy = h.ingest(article("early-copy", &spun_copy(&text, 10, 1), 60)).await;
+    let copy = h.ingest(article("early-copy", &spun(&text, 10, 1), 60)).await;
     assert!(!copy.duplicate, "alone in its cluster, the copy is its canonical for now");
     assert_eq!(copy.canonical_id, "early-copy");
 
@@ -194,8 +204,8 @@ async fn original_merges_the_clusters_of_two_excerpts(h: &mut Harness) {
 async fn deleting_the_canonical_elects_the_next_earliest(h: &mut Harness) {
     let text = original_text(5);
     let original = h.ingest(article("d-orig", &text, 0)).await;
-    h.ingest(article("d-copy-late", &spun_copy(&text, 5, 2), 120)).await;
-    h.ingest(article("d-copy-early", &spun_copy(&text, 5, 3), 60)).await;
+    h.ingest(article("d-copy-late", &spun(&text, 5, 2), 120)).await;
+    h.ingest(article("d-copy-early", &spun(&text, 5, 3), 60)).await;
 
     let deleted = h
         .client
@@ -220,8 +230,8 @@ async fn deleting_the_canonical_elects_the_next_earliest(h: &mut Harness) {
 async fn reingest_is_idempotent_and_changed_content_is_an_update(h: &mut Harness) {
     let text = original_text(6);
     let first = h.ingest(article("r-orig", &text, 0)).await;
-    let copy = h.ingest(article("r-copy", &spun_copy(&text, 10, 4), 30)).await;
-    let again = h.ingest(article("r-copy", &spun_copy(&text, 10, 4), 30)).await;
+    let copy = h.ingest(article("r-copy", &spun(&text, 10, 4), 30)).await;
+    let again = h.ingest(article("r-copy", &spun(&text, 10, 4), 30)).await;
     assert_eq!(again, copy, "re-ingesting the same content answers the same");
     assert_eq!(h.cluster(&first.cluster_id).await.members.len(), 2);
 
@@ -239,7 +249,7 @@ async fn reingest_is_idempotent_and_changed_content_is_an_update(h: &mut Harness
 async fn check_stores_nothing(h: &mut Harness) {
     let text = original_text(7);
     let original = h.ingest(article("c-orig", &text, 0)).await;
-    let probe = article("c-probe", &spun_copy(&text, 20, 5), 10);
+    let probe = article("c-probe", &spun(&text, 20, 5), 10);
     let checked =
         h.client.check(proto::CheckRequest { article: Some(probe.clone()) }).await.expect("check").into_inner();
     assert!(checked.duplicate);
@@ -264,7 +274,7 @@ async fn check_stores_nothing(h: &mut Harness) {
     assert!(ingested.duplicate);
 }
 
-/// Unknown articles and clusters are NOT_FOUND.
+/// Unknown articles and clusters are `NOT_FOUND`.
 async fn unknown_ids_are_not_found(h: &mut Harness) {
     let status = h.client.get_article(proto::GetArticleRequest { id: "nobody".into() }).await.expect_err("unknown");
     assert_eq!(status.code(), Code::NotFound);
@@ -280,7 +290,7 @@ async fn concurrent_near_duplicates_meet(h: &mut Harness) {
     for round in 0..8u64 {
         let text = original_text(100 + round);
         let mut tasks = Vec::new();
-        for (n, body) in [text.clone(), spun_copy(&text, 10, round)].into_iter().enumerate() {
+        for (n, body) in [text.clone(), spun(&text, 10, round)].into_iter().enumerate() {
             let url = url.clone();
             tasks.push(tokio::spawn(async move {
                 let mut client = DeduplicatorClient::connect(url).await.expect("connect");
@@ -300,7 +310,7 @@ async fn concurrent_near_duplicates_meet(h: &mut Harness) {
     }
 }
 
-/// Bad input gets INVALID_ARGUMENT naming the field, and nothing is stored.
+/// Bad input gets `INVALID_ARGUMENT` naming the field, and nothing is stored.
 async fn bad_input_is_an_invalid_argument(h: &mut Harness) {
     let cases = [
         (article("", "some text", 0), "article.id"),
@@ -332,7 +342,7 @@ async fn bad_input_is_an_invalid_argument(h: &mut Harness) {
     }
 }
 
-/// IngestStream answers every request in order; a bad article gets an error and does not end the stream.
+/// `IngestStream` answers every request in order; a bad article gets an error and does not end the stream.
 async fn stream_answers_in_order_and_survives_bad_articles(h: &mut Harness) {
     let text = original_text(8);
     let mut requests = vec![article("s-orig", &text, 0)];
@@ -340,7 +350,7 @@ async fn stream_answers_in_order_and_survives_bad_articles(h: &mut Harness) {
         requests.push(article(&format!("s-other-{n}"), &original_text(200 + n), 5));
     }
     requests.push(article("s-bad", "  ", 5));
-    requests.push(article("s-copy", &spun_copy(&text, 15, 9), 10));
+    requests.push(article("s-copy", &spun(&text, 15, 9), 10));
     let ids: Vec<String> = requests.iter().map(|a| a.id.clone()).collect();
     let outbound = tokio_stream::iter(requests.into_iter().map(|a| IngestRequest { article: Some(a) }));
     let mut inbound = h.client.ingest_stream(outbound).await.expect("stream").into_inner();
@@ -379,7 +389,7 @@ async fn future_dates_are_clamped(h: &mut Harness) {
     let mut original = article("f-orig", &text, 0);
     original.published_at = None; // "now"
     h.ingest(original).await;
-    let mut copy = article("f-copy", &spun_copy(&text, 5, 1), 0);
+    let mut copy = article("f-copy", &spun(&text, 5, 1), 0);
     copy.published_at = Some(Timestamp { seconds: now + 365 * 24 * 3600, nanos: 0 });
     let copy = h.ingest(copy).await;
     assert!(copy.duplicate);
@@ -393,6 +403,9 @@ async fn future_dates_are_clamped(h: &mut Harness) {
 async fn health_and_reflection_are_served(h: &mut Harness) {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::health_client::HealthClient;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
     let url = h.server.as_ref().expect("running").url();
     let channel = Channel::from_shared(url).expect("url").connect().await.expect("connect");
     let mut health = HealthClient::new(channel.clone());
@@ -403,9 +416,6 @@ async fn health_and_reflection_are_served(h: &mut Harness) {
         .into_inner();
     assert_eq!(response.status, ServingStatus::Serving as i32);
 
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
     let mut reflection = ServerReflectionClient::new(channel);
     let request = tonic_reflection::pb::v1::ServerReflectionRequest {
         host: String::new(),
@@ -422,24 +432,24 @@ async fn health_and_reflection_are_served(h: &mut Harness) {
 }
 
 macro_rules! api_cases {
-    ($($case:ident),* $(,)?) => {
-        mod embedded {
+    (harness: [$($case:ident),* $(,)?], store: [$($store_case:ident),* $(,)?] $(,)?) => {
+        api_cases!(@store embedded: [$($case),*], [$($store_case),*]);
+        api_cases!(@store redis: [$($case),*], [$($store_case),*]);
+    };
+    (@store $store:ident: [$($case:ident),*], [$($store_case:ident),*]) => {
+        mod $store {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
-                    let mut harness = super::Harness::start("embedded").await;
+                    let mut harness = super::Harness::start(stringify!($store)).await;
                     super::$case(&mut harness).await;
                     harness.stop().await;
                 }
             )*
-        }
-        mod redis {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $case() {
-                    let mut harness = super::Harness::start("redis").await;
-                    super::$case(&mut harness).await;
-                    harness.stop().await;
+                async fn $store_case() {
+                    super::$store_case(stringify!($store)).await;
                 }
             )*
         }
@@ -447,18 +457,22 @@ macro_rules! api_cases {
 }
 
 api_cases!(
-    spun_copy_is_a_duplicate_of_its_original,
-    original_arriving_after_its_copy_becomes_canonical,
-    original_merges_the_clusters_of_two_excerpts,
-    deleting_the_canonical_elects_the_next_earliest,
-    reingest_is_idempotent_and_changed_content_is_an_update,
-    check_stores_nothing,
-    unknown_ids_are_not_found,
-    concurrent_near_duplicates_meet,
-    bad_input_is_an_invalid_argument,
-    stream_answers_in_order_and_survives_bad_articles,
-    future_dates_are_clamped,
-    health_and_reflection_are_served,
+    harness: [
+        spun_copy_is_a_duplicate_of_its_original,
+        original_arriving_after_its_copy_becomes_canonical,
+        original_merges_the_clusters_of_two_excerpts,
+        deleting_the_canonical_elects_the_next_earliest,
+        reingest_is_idempotent_and_changed_content_is_an_update,
+        check_stores_nothing,
+        unknown_ids_are_not_found,
+        concurrent_near_duplicates_meet,
+        bad_input_is_an_invalid_argument,
+        stream_answers_in_order_and_survives_bad_articles,
+        future_dates_are_clamped,
+        health_and_reflection_are_served,
+    ],
+    // cases that start their own servers on the store
+    store: [retention_sweeps_and_refuses, a_starting_server_knows_the_footers_already_stored],
 );
 
 // ---------------------------------------------------------------------------------------------------
@@ -475,7 +489,7 @@ fn aged(id: &str, body: &str, seconds_ago: i64) -> Article {
 }
 
 /// With a one-minute window swept every 100 ms: an article already outside the window is refused
-/// (Ingest, IngestStream and Check alike, as OUT_OF_RANGE); the sweeper expires a canonical as it
+/// (`Ingest`, `IngestStream` and `Check` alike, as `OUT_OF_RANGE`); the sweeper expires a canonical as it
 /// leaves the window, and its cluster's next member takes over; the rest stays.
 async fn retention_sweeps_and_refuses(store: &str) {
     let mut h = Harness::start_with(store, |config| ServeConfig {
@@ -488,7 +502,7 @@ async fn retention_sweeps_and_refuses(store: &str) {
     // leaves the window about 6 s from now; its copy 30 s later, which leaves the test time to see
     // the first one go (the margin is all this test depends on)
     let original = h.ingest(aged("r-orig", &text, 54)).await;
-    let copy = h.ingest(aged("r-copy", &spun_copy(&text, 10, 4), 24)).await;
+    let copy = h.ingest(aged("r-copy", &spun(&text, 10, 4), 24)).await;
     assert_eq!(copy.cluster_id, original.cluster_id);
     assert_eq!(copy.canonical_id, "r-orig");
     let fresh = h.ingest(aged("r-fresh", &original_text(21), 0)).await;
@@ -535,22 +549,12 @@ async fn retention_sweeps_and_refuses(store: &str) {
     h.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn retention_sweeps_and_refuses_embedded() {
-    retention_sweeps_and_refuses("embedded").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn retention_sweeps_and_refuses_redis() {
-    retention_sweeps_and_refuses("redis").await;
-}
-
 /// Namespaces on one Redis: two feeds keep their articles apart (one id names an article in each, and
 /// a copy ingested in one feed is not a duplicate of the other feed's original), two servers of one
 /// feed share its index, and a namespace the store cannot have is refused at start.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn namespaces_keep_feeds_apart_on_one_redis() {
-    let redis = RedisServer::start();
+    let redis = shared_redis();
     let in_namespace = |namespace: &str| ServeConfig {
         store: redis.url(),
         namespace: Some(namespace.to_string()),
@@ -571,14 +575,14 @@ async fn namespaces_keep_feeds_apart_on_one_redis() {
     assert_eq!(feed_b.get("n-story").await.title, "Feed B's own story");
 
     // a copy of feed a's story, ingested in feed b, finds nothing there
-    let copy = feed_b.ingest(article("n-copy", &spun_copy(&text, 10, 3), 10)).await;
+    let copy = feed_b.ingest(article("n-copy", &spun(&text, 10, 3), 10)).await;
     assert!(!copy.duplicate, "{copy:?}");
     assert!(copy.matches.is_empty(), "{:?}", copy.matches);
     let status = feed_a.client.get_article(proto::GetArticleRequest { id: "n-copy".into() }).await.expect_err("apart");
     assert_eq!(status.code(), Code::NotFound);
 
     // the same copy through another server of feed a joins feed a's story
-    let joined = feed_a_replica.ingest(article("n-copy", &spun_copy(&text, 10, 3), 10)).await;
+    let joined = feed_a_replica.ingest(article("n-copy", &spun(&text, 10, 3), 10)).await;
     assert!(joined.duplicate, "{joined:?}");
     assert_eq!(joined.canonical_id, "n-story");
     assert_eq!(joined.cluster_id, first.cluster_id);
@@ -609,12 +613,12 @@ async fn namespaces_keep_feeds_apart_on_one_redis() {
 /// where a server started with the warm-up off matches it on the footer alone. On the embedded store
 /// after a restart, on Redis as a new replica would.
 async fn a_starting_server_knows_the_footers_already_stored(store: &str) {
-    let (url, guard) = new_store(store);
-    let config = |warm_up_articles| ServeConfig { store: url.clone(), warm_up_articles, ..ServeConfig::default() };
-    let footer = article_text(900, 90);
+    let (on_store, guard) = new_store(store);
+    let config = |warm_up_articles| ServeConfig { warm_up_articles, ..on_store.clone() };
+    let footer = text(900, 90);
     let from_aggregator = |id: &str, seed: u64, minutes: i64| Article {
         source: "aggregator.example".into(),
-        ..article(id, &format!("{} {footer}", article_text(seed, 25)), minutes)
+        ..article(id, &format!("{} {footer}", text(seed, 25)), minutes)
     };
     let mut first = Harness::serve(config(0), Box::new(())).await;
     for n in 0..12 {
@@ -634,14 +638,4 @@ async fn a_starting_server_knows_the_footers_already_stored(store: &str) {
     let warm = check(Harness::serve(config(1_000), guard).await, newcomer).await;
     assert!(!warm.duplicate, "the warmed-up model knows the footer: {warm:?}");
     assert!(warm.matches.is_empty(), "{:?}", warm.matches);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_starting_server_knows_the_footers_already_stored_embedded() {
-    a_starting_server_knows_the_footers_already_stored("embedded").await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_starting_server_knows_the_footers_already_stored_redis() {
-    a_starting_server_knows_the_footers_already_stored("redis").await;
 }

@@ -14,7 +14,7 @@
 //!   block's members are in flight on different clients (and replicas) at once;
 //! - singletons (texts of their own) that must stay alone.
 //!
-//! What may legitimately differ (README, *Many writers*): each replica learns its own per-source
+//! What may legitimately differ (`docs/redis.md`, *Many writers*): each replica learns its own per-source
 //! boilerplate model from the articles it sees, so a comparison near a threshold can go either way;
 //! hence agreement is asserted at ≥ 99.9% rather than exactly, while a family split apart (a lost merge)
 //! or a cluster with two canonicals fails outright.
@@ -35,7 +35,9 @@ use prost_types::Timestamp;
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
-use common::{RedisCluster, RedisServer, SplitMix, article_text, spun_copy};
+use dedupd::synthetic::{SplitMix, spun, text};
+
+use common::{namespace, shared_cluster, shared_redis};
 
 const FAMILIES: usize = 450;
 const SINGLETONS: usize = 250;
@@ -86,7 +88,7 @@ fn corpus(seed: u64) -> Vec<Generated> {
     let mut scattered: Vec<Generated> = Vec::new();
     let mut blocks: Vec<Vec<Generated>> = Vec::new();
     for family in 0..FAMILIES {
-        let text = article_text(10_000 + family as u64, WORDS);
+        let text = text(10_000 + family as u64, WORDS);
         let words: Vec<&str> = text.split(' ').collect();
         let excerpt = words[..words.len() * 6 / 10].join(" ");
         // each family has its own minute; its members are published seconds apart, original first
@@ -100,11 +102,11 @@ fn corpus(seed: u64) -> Vec<Generated> {
         };
         let mut members = vec![
             member("orig", format!("wire{}.example", family % 12), text.clone(), 0),
-            member("spun", format!("agg{}.example", family % 7), spun_copy(&text, 25, family as u64), 7),
+            member("spun", format!("agg{}.example", family % 7), spun(&text, 25, family as u64), 7),
             member("excerpt", format!("digest{}.example", family % 5), format!("In brief: {excerpt}"), 13),
             member("byline", format!("paper{}.example", family % 9), format!("By staff writers. {text}"), 21),
         ];
-        shuffle(&mut members, &mut rng);
+        rng.shuffle(&mut members);
         if family % 3 == 0 {
             blocks.push(members);
         } else {
@@ -115,26 +117,19 @@ fn corpus(seed: u64) -> Vec<Generated> {
         scattered.push(Generated {
             id: format!("single-{single:04}"),
             source: format!("local{}.example", single % 10),
-            body: article_text(900_000 + single as u64, WORDS),
+            body: text(900_000 + single as u64, WORDS),
             published_seconds: BASE_SECONDS + 7 + 60 * single as i64,
             family: None,
         });
     }
-    shuffle(&mut scattered, &mut rng);
+    rng.shuffle(&mut scattered);
     // blocks go in at random places, in a random order, each kept together
-    shuffle(&mut blocks, &mut rng);
+    rng.shuffle(&mut blocks);
     for block in blocks {
         let at = rng.below(scattered.len() as u64 + 1) as usize;
         scattered.splice(at..at, block);
     }
     scattered
-}
-
-fn shuffle<T>(items: &mut [T], rng: &mut SplitMix) {
-    for i in (1..items.len()).rev() {
-        let j = rng.below(i as u64 + 1) as usize;
-        items.swap(i, j);
-    }
 }
 
 /// Where each article ended: its cluster and canonical.
@@ -158,11 +153,15 @@ async fn sequential(articles: &[Generated]) -> Placements {
 /// The run under test: `REPLICAS` servers on `store_url`, `CLIENTS` clients, item `i` by client
 /// `i % CLIENTS`, clients spread over the replicas. Returns the placements read back through the API
 /// (`GetArticle`) and what `GetCluster` contradicts in them.
-async fn concurrent(store_url: &str, articles: &[Generated]) -> (Placements, Vec<String>) {
+async fn concurrent(store_url: &str, namespace: &str, articles: &[Generated]) -> (Placements, Vec<String>) {
     let started = Instant::now();
     let mut servers = Vec::new();
     for _ in 0..REPLICAS {
-        let config = ServeConfig { store: store_url.to_string(), ..ServeConfig::default() };
+        let config = ServeConfig {
+            store: store_url.to_string(),
+            namespace: Some(namespace.to_string()),
+            ..ServeConfig::default()
+        };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         servers.push(Server::start(config, listener).await.expect("server starts"));
     }
@@ -317,7 +316,7 @@ fn split_families(articles: &[Generated], placements: &Placements) -> Vec<usize>
 }
 
 /// The whole comparison for one store.
-async fn many_writers_agree_with_one(store_url: &str) {
+async fn many_writers_agree_with_one(store_url: &str, namespace: &str) {
     let articles = corpus(2026);
     assert!(articles.len() >= 2_000, "{} articles", articles.len());
 
@@ -340,7 +339,7 @@ async fn many_writers_agree_with_one(store_url: &str) {
     assert_eq!(reference_pairs.len(), FAMILIES * 6, "the reference finds exactly the families");
 
     let started = Instant::now();
-    let (placements, failures) = concurrent(store_url, &articles).await;
+    let (placements, failures) = concurrent(store_url, namespace, &articles).await;
     let concurrent_time = started.elapsed();
     eprintln!(
         "{} articles: sequential (memory) {sequential_time:?}, {REPLICAS} replicas × {CLIENTS} clients {concurrent_time:?}",
@@ -369,12 +368,11 @@ async fn many_writers_agree_with_one(store_url: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_many_writers_agree_with_one_sequential_writer() {
-    let redis = RedisServer::start();
-    many_writers_agree_with_one(&redis.url()).await;
+    many_writers_agree_with_one(&shared_redis().url(), &namespace("writers")).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cluster_many_writers_agree_with_one_sequential_writer() {
-    let cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
-    many_writers_agree_with_one(&cluster.url()).await;
+    let url = tokio::task::spawn_blocking(|| shared_cluster().url()).await.expect("start the cluster");
+    many_writers_agree_with_one(&url, &namespace("writers")).await;
 }

@@ -20,41 +20,42 @@ use dedupd::store::memory::MemoryStore;
 use dedupd::store::redis::{RedisClusterStore, RedisStore};
 use dedupd::store::{Assigned, Expired, Inserted, Lookup, POSTINGS_READ_PER_KEY, Store};
 
-use common::{RedisCluster, RedisServer, article_text, free_port, spun_copy, stored_article};
+use dedupd::synthetic::{spun, text};
+
+use common::{RedisCluster, RedisServer, free_port, shared_cluster, shared_redis, stored_article};
 
 /// Generous: every case expects fewer candidates than this.
 const LIMIT: usize = 100;
 /// Words per test article: enough for all 24 band keys.
 const WORDS: usize = 300;
 
-/// A store under test, with whatever must outlive it (a directory, a Redis server).
+/// A store under test, with whatever must outlive it (a directory).
 struct Backend {
     store: Arc<dyn Store>,
     _guard: Box<dyn Any + Send>,
 }
 
-async fn memory() -> Backend {
+async fn memory(_namespace: &str) -> Backend {
     Backend { store: Arc::new(MemoryStore::new()), _guard: Box::new(()) }
 }
 
-async fn embedded() -> Backend {
+async fn embedded(_namespace: &str) -> Backend {
     let dir = tempfile::tempdir().expect("temporary directory");
     let store = EmbeddedStore::open(dir.path()).expect("open embedded store");
     Backend { store: Arc::new(store), _guard: Box::new(dir) }
 }
 
-async fn redis() -> Backend {
-    let server = RedisServer::start();
-    let store = RedisStore::connect_with_namespace(&server.url(), "conformance").await.expect("connect to redis");
-    Backend { store: Arc::new(store), _guard: Box::new(server) }
+/// The binary's shared Redis, under the case's own namespace.
+async fn redis(namespace: &str) -> Backend {
+    let store = RedisStore::connect_with_namespace(&shared_redis().url(), namespace).await.expect("connect to redis");
+    Backend { store: Arc::new(store), _guard: Box::new(()) }
 }
 
-/// A three-master Redis Cluster of its own.
-async fn redis_cluster() -> Backend {
-    let cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
-    let store =
-        RedisClusterStore::connect_with_namespace(&cluster.url(), "conformance").await.expect("connect to the cluster");
-    Backend { store: Arc::new(store), _guard: Box::new(cluster) }
+/// The binary's shared three-master Redis Cluster, under the case's own namespace.
+async fn redis_cluster(namespace: &str) -> Backend {
+    let url = tokio::task::spawn_blocking(|| shared_cluster().url()).await.expect("start the cluster");
+    let store = RedisClusterStore::connect_with_namespace(&url, namespace).await.expect("connect to the cluster");
+    Backend { store: Arc::new(store), _guard: Box::new(()) }
 }
 
 macro_rules! conformance {
@@ -69,7 +70,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
-                    let backend = super::$backend().await;
+                    let backend = super::$backend(stringify!($case)).await;
                     super::$case(backend.store.clone()).await;
                 }
             )*
@@ -110,7 +111,7 @@ conformance!(
 
 /// An article of text `seed`, published and ingested at the given times.
 fn article(id: &str, seed: u64, published_us: Micros, ingested_us: Micros) -> StoredArticle {
-    stored_article(id, &article_text(seed, WORDS), published_us, ingested_us)
+    stored_article(id, &text(seed, WORDS), published_us, ingested_us)
 }
 
 fn new_lookup(inserted: Inserted) -> Lookup {
@@ -444,7 +445,7 @@ async fn lookup_limit_keeps_the_most_shared_keys(store: Arc<dyn Store>) {
 /// Every band key of an article is posted, also when two of them fall in one of the Redis stores'
 /// posting buckets (which an insert reads and writes once for all its keys): the Redis stores bucket
 /// a key by its tag and the top 16 bits of its value times 0x9E3779B9 (`record::band`), so these keys,
-/// made from scrambled values 0x1234_0001 and 0x1234_0002 (0x144C_BC89 is the multiplier's inverse),
+/// made from scrambled values `0x1234_0001` and `0x1234_0002` (`0x144C_BC89` is the multiplier's inverse),
 /// share one bucket.
 async fn keys_of_one_bucket_are_each_posted(store: Arc<dyn Store>) {
     let key = |scrambled: u32| band_key_scrambling_to(1, scrambled);
@@ -525,7 +526,7 @@ async fn lookups_read_the_oldest_postings_of_a_key(store: Arc<dyn Store>) {
 /// guarantees that of any two, one sees the other.
 async fn concurrent_ingests_of_copies_form_one_cluster(store: Arc<dyn Store>) {
     const TASKS: usize = 16;
-    let base = article_text(30, WORDS);
+    let base = text(30, WORDS);
     let mut tasks = Vec::new();
     for i in 0..TASKS {
         let store = store.clone();
@@ -754,8 +755,8 @@ async fn embedded_data_survives_reopen() {
 async fn stores_visit_their_recent_articles() {
     let dir = tempfile::tempdir().unwrap();
     let memory = MemoryStore::new();
-    let redis_server = RedisServer::start();
-    let redis_cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
+    let redis_server = shared_redis();
+    let redis_cluster = tokio::task::spawn_blocking(shared_cluster).await.expect("start the cluster");
     // days apart, so that the time indexes of Redis (hours) and Redis Cluster (days per slot) are read
     // across buckets
     let articles = [("late", 41, 3 * DAY), ("early", 42, HOUR), ("middle", 43, 2 * DAY), ("gone", 44, 4 * DAY)];
@@ -820,7 +821,7 @@ async fn embedded_second_open_is_refused() {
     let _first = EmbeddedStore::open(dir.path()).unwrap();
     match EmbeddedStore::open(dir.path()) {
         Err(Error::Unavailable(message)) => {
-            assert!(message.contains(&dir.path().display().to_string()), "{message}")
+            assert!(message.contains(&dir.path().display().to_string()), "{message}");
         }
         Err(other) => panic!("expected unavailable, got {other:?}"),
         Ok(_) => panic!("a second open of the same directory must fail"),
@@ -834,6 +835,7 @@ async fn embedded_second_open_is_refused() {
 /// reconnects by itself: at most the first calls fail, and only as unavailable.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_reconnects_after_a_restart() {
+    // a private server: this test restarts it
     let mut server = RedisServer::start();
     let store = RedisStore::connect(&server.url()).await.unwrap();
     ingest(&store, article("before", 34, 0, 0)).await;
@@ -870,7 +872,7 @@ async fn redis_connect_to_a_closed_port_fails_fast() {
     let elapsed = started.elapsed();
     match outcome {
         Err(Error::Unavailable(message)) => {
-            assert!(message.contains(&port.to_string()), "{message}")
+            assert!(message.contains(&port.to_string()), "{message}");
         }
         Err(other) => panic!("expected unavailable, got {other:?}"),
         Ok(_) => panic!("nothing listens on port {port}"),
@@ -881,6 +883,7 @@ async fn redis_connect_to_a_closed_port_fails_fast() {
 /// A Redis that accepts connections but never answers makes calls fail as unavailable, not hang.
 #[tokio::test]
 async fn redis_hung_server_is_unavailable() {
+    // a private server: this test freezes it
     let server = RedisServer::start();
     let store = RedisStore::connect(&server.url()).await.unwrap();
     server.pause();
@@ -896,7 +899,7 @@ async fn redis_hung_server_is_unavailable() {
 /// A namespace written in another layout is refused at connect, not misread; a new one is claimed.
 #[tokio::test]
 async fn redis_refuses_a_namespace_of_another_layout() {
-    let server = RedisServer::start();
+    let server = shared_redis();
     let client = ::redis::Client::open(server.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = ::redis::cmd("SET").arg("old:layout").arg("redis/2").query_async(&mut connection).await.unwrap();
@@ -913,7 +916,7 @@ async fn redis_refuses_a_namespace_of_another_layout() {
 /// article's: the insert fails and nothing of it is stored.
 #[tokio::test]
 async fn redis_refuses_an_article_number_past_five_bytes() {
-    let server = RedisServer::start();
+    let server = shared_redis();
     let store = RedisStore::connect_with_namespace(&server.url(), "full").await.unwrap();
     let client = ::redis::Client::open(server.url()).unwrap();
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
@@ -931,6 +934,7 @@ async fn redis_refuses_an_article_number_past_five_bytes() {
 /// scripts) and nothing else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_ingest_takes_two_round_trips() {
+    // a private server: MONITOR shows every client's commands
     let server = RedisServer::start();
     let store = RedisStore::connect_with_namespace(&server.url(), "trips").await.unwrap();
     let engine = Engine::new(Arc::new(store), EngineConfig::default());
@@ -943,20 +947,20 @@ async fn redis_ingest_takes_two_round_trips() {
         published_at: Some(1_700_000_000_000_000 + minutes * 60_000_000),
     };
     for i in 0..50 {
-        engine.ingest(article(&format!("filler-{i}"), article_text(900 + i, 300), i as i64)).await.unwrap();
+        engine.ingest(article(&format!("filler-{i}"), text(900 + i, 300), i as i64)).await.unwrap();
     }
-    let text = article_text(50, 300);
+    let text = text(50, 300);
     engine.ingest(article("orig", text.clone(), 60)).await.unwrap();
     // MONITOR shows every command a client sends, and the commands scripts run as coming from "lua"
     let mut monitor = std::net::TcpStream::connect(("127.0.0.1", server.port())).unwrap();
     monitor.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
     std::io::Write::write_all(&mut monitor, b"MONITOR\r\n").unwrap();
     let mut seen = Vec::new();
-    let mut buffer = [0u8; 65536];
+    let mut buffer = vec![0u8; 65536];
     let read = std::io::Read::read(&mut monitor, &mut buffer).unwrap();
     assert!(buffer[..read].starts_with(b"+OK"), "monitoring");
 
-    let copy = engine.ingest(article("copy", spun_copy(&text, 10, 1), 65)).await.unwrap();
+    let copy = engine.ingest(article("copy", spun(&text, 10, 1), 65)).await.unwrap();
     assert_eq!(copy.canonical_id, "orig");
     // a marker from another connection: once MONITOR shows it, it has shown everything sent before
     let client = ::redis::Client::open(server.url()).unwrap();
@@ -994,7 +998,7 @@ async fn redis_ingest_takes_two_round_trips() {
 /// Two namespaces on one Redis do not see each other's articles.
 #[tokio::test]
 async fn redis_namespaces_are_isolated() {
-    let server = RedisServer::start();
+    let server = shared_redis();
     let tenant_a = RedisStore::connect_with_namespace(&server.url(), "tenant-a").await.unwrap();
     let tenant_b = RedisStore::connect_with_namespace(&server.url(), "tenant-b").await.unwrap();
     namespaces_are_isolated(&tenant_a, &tenant_b).await;
@@ -1004,7 +1008,7 @@ async fn redis_namespaces_are_isolated() {
 /// The same on a Redis Cluster, whose keys carry hash tags after the namespace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_namespaces_are_isolated() {
-    let cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
+    let cluster = tokio::task::spawn_blocking(shared_cluster).await.expect("start the cluster");
     let tenant_a = RedisClusterStore::connect_with_namespace(&cluster.url(), "tenant-a").await.unwrap();
     let tenant_b = RedisClusterStore::connect_with_namespace(&cluster.url(), "tenant-b").await.unwrap();
     namespaces_are_isolated(&tenant_a, &tenant_b).await;
@@ -1062,7 +1066,7 @@ async fn keys_under(port: u16, namespace: &str) -> Vec<String> {
 /// clusters and the time index (its lists, its index of hours and its edge) are all reclaimed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_expiry_reclaims_every_key() {
-    let server = RedisServer::start();
+    let server = shared_redis();
     let store = RedisStore::connect_with_namespace(&server.url(), "reclaim").await.unwrap();
     ingest_pairs(&store).await;
     let keys = keys_under(server.port(), "reclaim").await;
@@ -1113,7 +1117,7 @@ async fn zset_ids(port: u16, namespace: &str, cluster_id: &ClusterId) -> Vec<Str
 /// order; a zset stays while it has a member.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_a_cluster_of_one_has_no_zset_until_a_second_member() {
-    let server = RedisServer::start();
+    let server = shared_redis();
     let port = server.port();
     let store = RedisStore::connect_with_namespace(&server.url(), "one").await.unwrap();
     let lone = article("lone", 150, 2_000, 2_000);
@@ -1163,7 +1167,7 @@ async fn redis_a_cluster_of_one_has_no_zset_until_a_second_member() {
 /// Merging clusters of one, and adopting unassigned links, leave one zset and no singleton entry.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_merges_and_adoptions_of_singletons_make_one_zset() {
-    let server = RedisServer::start();
+    let server = shared_redis();
     let port = server.port();
     let store = RedisStore::connect_with_namespace(&server.url(), "merge").await.unwrap();
     let older = ingest_linked(&store, article("x", 151, 500, 500), &[]).await.cluster_id;
@@ -1194,7 +1198,7 @@ async fn redis_merges_and_adoptions_of_singletons_make_one_zset() {
 /// entry behind; another's stays and still reads.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_removing_a_singleton_removes_its_entry() {
-    let server = RedisServer::start();
+    let server = shared_redis();
     let port = server.port();
     let store = RedisStore::connect_with_namespace(&server.url(), "gone").await.unwrap();
     let deleted = ingest(&store, article("deleted", 160, 10 * HOUR, 10 * HOUR)).await.cluster_id;
@@ -1238,7 +1242,7 @@ fn slot_tag(hash: &str) -> String {
 /// As on standalone Redis: once everything expired, no key is left on any node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_expiry_reclaims_every_key() {
-    let cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
+    let cluster = tokio::task::spawn_blocking(shared_cluster).await.expect("start the cluster");
     let store = RedisClusterStore::connect_with_namespace(&cluster.url(), "reclaim").await.unwrap();
     ingest_pairs(&store).await;
     let mut time_keys = 0;
@@ -1256,7 +1260,7 @@ async fn redis_cluster_expiry_reclaims_every_key() {
 /// article that posted there reclaims the root and every part.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_grown_buckets_split_and_are_reclaimed() {
-    let server = RedisServer::start();
+    let server = shared_redis();
     let store = RedisStore::connect_with_namespace(&server.url(), "grown").await.unwrap();
     ingest_grown(&store).await;
     let buckets: Vec<String> =
@@ -1292,6 +1296,7 @@ async fn scripts_run(port: u16) -> u64 {
 /// other nodes run one `post` per band key of theirs.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_insert_posts_its_own_nodes_band_keys() {
+    // a private cluster: the nodes' command statistics count every client's scripts
     let cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
     let store = RedisClusterStore::connect_with_namespace(&cluster.url(), "local").await.unwrap();
     let first = article("first", 50, 0, 0);
@@ -1329,7 +1334,7 @@ async fn redis_cluster_insert_posts_its_own_nodes_band_keys() {
 /// is finished by whoever resolves through it: nobody is lost, and the survivor is the older id.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_finishes_a_merge_cut_short() {
-    let cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
+    let cluster = tokio::task::spawn_blocking(shared_cluster).await.expect("start the cluster");
     let store = RedisClusterStore::connect_with_namespace(&cluster.url(), "cut").await.unwrap();
     let older = ingest_linked(&store, article("older", 40, 0, 0), &[]).await.cluster_id;
     tick().await;
@@ -1367,7 +1372,7 @@ async fn redis_cluster_finishes_a_merge_cut_short() {
 /// cluster that does not list it: the retry sees it unassigned, and its assign makes it a member.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_cluster_repairs_a_claim_without_its_add() {
-    let cluster = tokio::task::spawn_blocking(RedisCluster::start).await.expect("start the cluster");
+    let cluster = tokio::task::spawn_blocking(shared_cluster).await.expect("start the cluster");
     let store = RedisClusterStore::connect_with_namespace(&cluster.url(), "claim").await.unwrap();
     let first = ingest_linked(&store, article("first", 43, 0, 0), &[]).await.cluster_id;
     let second = article("second", 43, 10, 10);
