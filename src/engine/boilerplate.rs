@@ -244,7 +244,7 @@ mod tests {
 
     /// Sixty words no other seed uses.
     fn story(seed: u64) -> String {
-        (0..60).map(|i| format!("w{}", (seed * 1000 + i) * 7919 % 1_000_003)).collect::<Vec<_>>().join(" ")
+        (0..60).map(|i| crate::synthetic::word(seed * 60 + i)).collect::<Vec<_>>().join(" ")
     }
 
     #[test]
