@@ -19,7 +19,8 @@ use super::client;
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    /// The labelled set: a directory with `articles.jsonl`, `labels.jsonl` and `ambiguous_pairs.jsonl`.
+    /// The labelled set: a directory with `articles.jsonl`, `labels.jsonl` and `ambiguous_pairs.jsonl`
+    /// (or a JSONL file of articles: only cluster sizes are reported).
     pub dir: PathBuf,
     /// Measure a running server (its store should be empty) instead of an in-process engine.
     #[arg(long)]
@@ -100,9 +101,11 @@ pub async fn in_process(set: &LabelledSet, config: EngineConfig) -> anyhow::Resu
     Ok(placements)
 }
 
-async fn through_server(server: &str, dir: &std::path::Path) -> anyhow::Result<Vec<Placement>> {
+async fn through_server(server: &str, path: &std::path::Path) -> anyhow::Result<Vec<Placement>> {
     let mut grpc = client::connect(server).await?;
-    let responses = client::stream_file(&mut grpc, &dir.join("articles.jsonl"), |_| {}).await?;
+    // a labelled directory's articles, or a bare JSONL file of articles
+    let articles = if path.is_file() { path.to_path_buf() } else { path.join("articles.jsonl") };
+    let responses = client::stream_file(&mut grpc, &articles, |_| {}).await?;
     if let Some(failed) = responses.iter().find(|r| !r.error.is_empty()) {
         anyhow::bail!("the server rejected {}: {}", failed.id, failed.error);
     }
