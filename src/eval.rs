@@ -155,7 +155,7 @@ pub struct Scores {
     /// By kind of article (the copy kinds, `original`, `independent`): articles put in a cluster with
     /// an article of another story that is not ambiguous with theirs, a false positive.
     pub wrongly_joined: BTreeMap<String, Count>,
-    /// Size of the largest predicted cluster.
+    /// Size of the largest predicted cluster (labelled articles or not).
     pub largest_cluster: usize,
     /// Size of the largest labelled story: a largest cluster above it glued stories together.
     pub largest_story: usize,
@@ -254,12 +254,10 @@ pub fn score(set: &LabelledSet, placements: &[Placement]) -> Scores {
         cell.rewrites += usize::from(is_rewrite(&label.id));
     }
     let (mut predicted, mut true_positive, mut left_out) = (0u64, 0u64, 0u64);
-    let mut largest_cluster = 0;
     // stories sharing a cluster with an unambiguous other story
     let mut glued: HashSet<(&str, &str)> = HashSet::new();
     for (cluster, stories) in &cells {
         let size: usize = stories.values().map(|c| c.count).sum();
-        largest_cluster = largest_cluster.max(size);
         predicted += pairs(size);
         let counts: Vec<(&str, Cell)> = stories.iter().map(|(story, cell)| (*story, *cell)).collect();
         for (i, &(story, cell)) in counts.iter().enumerate() {
@@ -322,6 +320,8 @@ pub fn score(set: &LabelledSet, placements: &[Placement]) -> Scores {
     for placement in placements {
         *sizes.entry(placement.cluster_id.as_str()).or_default() += 1;
     }
+    // over every placed article, so an unlabelled set reports it too
+    let largest_cluster = sizes.values().copied().max().unwrap_or(0);
     let mut cluster_sizes: BTreeMap<usize, usize> = BTreeMap::new();
     for size in sizes.values() {
         *cluster_sizes.entry(*size).or_default() += 1;
@@ -615,6 +615,15 @@ mod tests {
         let scores = score(&set(), &[place("o1", "A", "o1"), place("c1", "A", "o1")]);
         let text = scores.to_string();
         assert!(text.contains("copy recall by operation:\n  spin30     1.0000  (1/1)\n  verbatim   0.0000  (0/1)\n"));
+    }
+
+    #[test]
+    fn an_unlabelled_set_reports_its_cluster_sizes() {
+        let set = LabelledSet { articles: vec![], labels: HashMap::new(), ambiguous: vec![] };
+        let scores = score(&set, &[place("a", "A", "a"), place("b", "A", "a"), place("c", "C", "c")]);
+        assert_eq!((scores.largest_cluster, scores.largest_story), (2, 0));
+        assert_eq!(scores.cluster_sizes, BTreeMap::from([(1, 1), (2, 1)]));
+        assert!(!scores.to_string().contains("pair precision"));
     }
 
     #[test]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import sys
 import time
@@ -89,6 +90,8 @@ def minhash_peer(words: int, threshold: float, storage_config=None):
 def simhash_peer(k: int):
     from simhash import Simhash, SimhashIndex
 
+    # the index warns on every insert into a bucket of 200 or more
+    logging.getLogger("simhash").setLevel(logging.ERROR)
     index = SimhashIndex([], k=k)
 
     def step(key: str, body: str) -> list[str]:
