@@ -215,7 +215,6 @@ impl Cell {
 /// Pairs are left out of precision and recall when an ambiguous pair names them, when an ambiguous
 /// pair names two articles of their two stories (the stories are ambiguous to each other), or when
 /// one of a same-story pair is a `rewrite`.
-#[allow(clippy::too_many_lines)]
 pub fn score(set: &LabelledSet, placements: &[Placement]) -> Scores {
     let placed: HashMap<&str, &Placement> = placements.iter().map(|p| (p.id.as_str(), p)).collect();
     let label_of = |id: &str| set.labels.get(id);
