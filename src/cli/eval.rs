@@ -43,6 +43,11 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     let set = LabelledSet::load(&args.dir)?;
     if let Some(path) = &args.score_placements {
         let placements = read_placements(path)?;
+        let known: std::collections::HashSet<&str> = set.articles.iter().map(|a| a.id.as_str()).collect();
+        let unknown = placements.iter().filter(|p| !known.contains(p.id.as_str())).count();
+        if unknown > 0 {
+            tracing::warn!(unknown, file = %path.display(), "placements name articles the set does not have");
+        }
         print(&score(&set, &placements), None, args.json);
         return Ok(());
     }
