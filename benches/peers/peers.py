@@ -1,36 +1,38 @@
 #!/usr/bin/env python3
-"""The peers dedupd is compared with, on a labelled set, with a streaming protocol: each article in
-file order is queried against everything before it, then inserted. Run by benches/peers/run.sh, which installs the packages into a venv under target/.
+"""The peers dedupd is compared with, run on any set with a streaming protocol: each article in file
+order is queried against everything before it, then inserted. Run by benches/accuracy.sh and
+benches/peers/run.sh, which install the packages into a venv under target/.
 
-    peers.py run PEER LABELLED_DIR [--redis-port P]   one peer: prints one JSON line
-    peers.py table RESULTS.jsonl                      the table of run.sh
+    peers.py run PEER SET --placements OUT [--redis-port P]   one peer: prints one JSON line
 
-Peers (the settings of the team's evaluation notes, docs/accuracy.md):
-- minhash-memory: datasketch MinHashLSH, word 5-shingles, 128 permutations, threshold 0.5, in memory;
-- minhash-redis:  the same with datasketch's Redis storage_config;
-- simhash-k3:     the `simhash` package's SimhashIndex (k = 3) over its default features.
+SET is a labelled directory (its articles.jsonl) or a JSONL file of articles. OUT gets one
+{"id", "cluster_id", "canonical_id"} a line, the peer's final clustering, which
+`dedupd eval SET --score-placements OUT` scores by the same code as dedupd's own runs.
+
+Peers:
+- minhash-w5-t0.5:       datasketch MinHashLSH, word 5-shingles, 128 permutations, threshold 0.5, in memory;
+- minhash-w5-t0.5-redis: the same with datasketch's Redis storage_config (needs --redis-port);
+- minhash-w3-t0.3:       datasketch MinHashLSH, word 3-shingles, 128 permutations, threshold 0.3, in memory;
+- simhash-k3, simhash-k10: the `simhash` package's SimhashIndex (k = 3, k = 10) over its default features.
 
 A query's candidates are the article's matches: the article joins (unites) their clusters, and a
 cluster's canonical is its earliest-published member (ties: the first ingested). Throughput is the
 ingest loop alone (features, query, insert), one thread, articles read before the clock starts.
-Scores come from benches/checkset/score.py, which scores as `dedupd eval` does (docs/accuracy.md).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "checkset"))
-import score as scorer  # noqa: E402
-
 WORD = re.compile(r"\w+")
 
 
-def shingles(body: str, n: int = 5) -> set[bytes]:
+def shingles(body: str, n: int) -> set[bytes]:
     words = WORD.findall(body.lower())
     if len(words) < n:
         return {" ".join(words).encode()}
@@ -38,7 +40,7 @@ def shingles(body: str, n: int = 5) -> set[bytes]:
 
 
 class Clusters:
-    """Union-find over article ids; the root of a set is not its canonical (see canonical())."""
+    """Union-find over article ids; the root of a set is not its canonical (see placements())."""
 
     def __init__(self):
         self.parent: dict[str, str] = {}
@@ -61,7 +63,7 @@ class Clusters:
         if ra != rb:
             self.parent[rb] = ra
 
-    def predictions(self) -> list[dict]:
+    def placements(self) -> list[dict]:
         best: dict[str, str] = {}
         for key in self.parent:
             root = self.find(key)
@@ -70,14 +72,14 @@ class Clusters:
         return [{"id": k, "cluster_id": self.find(k), "canonical_id": best[self.find(k)]} for k in self.parent]
 
 
-def minhash_peer(storage_config=None):
+def minhash_peer(words: int, threshold: float, storage_config=None):
     from datasketch import MinHash, MinHashLSH
 
-    lsh = MinHashLSH(threshold=0.5, num_perm=128, storage_config=storage_config)
+    lsh = MinHashLSH(threshold=threshold, num_perm=128, storage_config=storage_config)
 
     def step(key: str, body: str) -> list[str]:
         m = MinHash(num_perm=128)
-        m.update_batch(list(shingles(body)))
+        m.update_batch(list(shingles(body, words)))
         found = lsh.query(m)
         lsh.insert(key, m)
         return found
@@ -88,6 +90,8 @@ def minhash_peer(storage_config=None):
 def simhash_peer(k: int):
     from simhash import Simhash, SimhashIndex
 
+    # the index warns on every insert into a bucket of 200 or more
+    logging.getLogger("simhash").setLevel(logging.ERROR)
     index = SimhashIndex([], k=k)
 
     def step(key: str, body: str) -> list[str]:
@@ -99,20 +103,42 @@ def simhash_peer(k: int):
     return step
 
 
-def run(peer: str, labelled: Path, redis_port: int | None) -> dict:
-    articles = [json.loads(line) for line in open(labelled / "articles.jsonl", encoding="utf-8") if line.strip()]
-    if peer == "minhash-memory":
-        step = minhash_peer()
-    elif peer == "minhash-redis":
+PEERS = {
+    "minhash-w5-t0.5": "datasketch MinHashLSH, word 5-shingles, threshold 0.5",
+    "minhash-w5-t0.5-redis": "datasketch MinHashLSH, word 5-shingles, threshold 0.5, Redis storage",
+    "minhash-w3-t0.3": "datasketch MinHashLSH, word 3-shingles, threshold 0.3",
+    "simhash-k3": "simhash SimhashIndex, k = 3",
+    "simhash-k10": "simhash SimhashIndex, k = 10",
+}
+
+
+def make_step(peer: str, redis_port: int | None):
+    if peer == "minhash-w5-t0.5":
+        return minhash_peer(5, 0.5)
+    if peer == "minhash-w5-t0.5-redis":
         if redis_port is None:
-            sys.exit("error: minhash-redis needs --redis-port")
+            sys.exit("error: minhash-w5-t0.5-redis needs --redis-port")
         config = {"type": "redis", "basename": f"peers-{time.time_ns()}".encode(),
                   "redis": {"host": "127.0.0.1", "port": redis_port}}
-        step = minhash_peer(config)
-    elif peer == "simhash-k3":
-        step = simhash_peer(3)
-    else:
-        sys.exit(f"error: unknown peer {peer}")
+        return minhash_peer(5, 0.5, config)
+    if peer == "minhash-w3-t0.3":
+        return minhash_peer(3, 0.3)
+    if peer == "simhash-k3":
+        return simhash_peer(3)
+    if peer == "simhash-k10":
+        return simhash_peer(10)
+    sys.exit(f"error: unknown peer {peer}")
+
+
+def read_articles(path: Path) -> list[dict]:
+    file = path / "articles.jsonl" if path.is_dir() else path
+    with open(file, encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def run(peer: str, path: Path, placements: Path, redis_port: int | None) -> dict:
+    articles = read_articles(path)
+    step = make_step(peer, redis_port)
     clusters = Clusters()
     started = time.perf_counter()
     for order, article in enumerate(articles):
@@ -121,48 +147,23 @@ def run(peer: str, labelled: Path, redis_port: int | None) -> dict:
         for other in step(key, article["body"]):
             clusters.union(other, key)
     seconds = time.perf_counter() - started
-    labels = {x["id"]: x for x in scorer.read_jsonl(labelled / "labels.jsonl")}
-    ambiguous_file = labelled / "ambiguous_pairs.jsonl"
-    ambiguous = list(scorer.read_jsonl(ambiguous_file)) if ambiguous_file.exists() else []
-    preds = {p["id"]: p for p in clusters.predictions()}
-    result = scorer.score(labels, ambiguous, preds)
-    return {"system": peer, "articles": len(articles), "seconds": seconds,
-            "articles_per_second": len(articles) / seconds, "f1": result["f1"],
-            "precision": result["precision"], "recall": result["recall"],
-            "canonical": result["canonical_accuracy"],
-            "spin30": result["copy_recall"].get("spin30", {}).get("recall")}
-
-
-def table(results: Path):
-    rows = [json.loads(line) for line in open(results, encoding="utf-8") if line.strip()]
-    by_system = {row["system"]: row for row in rows}
-    # the dedupd row each peer is held against: the same kind of storage
-    reference = {"minhash-memory": "dedupd in process (memory)", "simhash-k3": "dedupd in process (memory)",
-                 "minhash-redis": "dedupd serve, redis"}
-    print(f"{'system':<42} {'articles/s':>11} {'dedupd ÷ it':>12} {'F1':>7} {'precision':>9} {'recall':>7}")
-    for row in rows:
-        ref = by_system.get(reference.get(row["system"], ""))
-        ratio = f"{ref['articles_per_second'] / row['articles_per_second']:.1f}×" if ref else "–"
-        f1 = "–" if row.get("f1") is None else f"{row['f1']:.3f}"
-        precision = "–" if row.get("precision") is None else f"{row['precision']:.3f}"
-        recall = "–" if row.get("recall") is None else f"{row['recall']:.3f}"
-        print(f"{row['system']:<42} {row['articles_per_second']:>11.0f} {ratio:>12} {f1:>7} {precision:>9} {recall:>7}")
+    with open(placements, "w", encoding="utf-8") as out:
+        for placement in clusters.placements():
+            out.write(json.dumps(placement) + "\n")
+    return {"system": PEERS[peer], "peer": peer, "articles": len(articles), "seconds": seconds,
+            "articles_per_second": len(articles) / max(seconds, 1e-9)}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     one = sub.add_parser("run")
-    one.add_argument("peer", choices=["minhash-memory", "minhash-redis", "simhash-k3"])
-    one.add_argument("labelled_dir", type=Path)
+    one.add_argument("peer", choices=sorted(PEERS))
+    one.add_argument("set", type=Path, help="a labelled directory or a JSONL file of articles")
+    one.add_argument("--placements", type=Path, required=True, help="where to write the placements")
     one.add_argument("--redis-port", type=int)
-    tab = sub.add_parser("table")
-    tab.add_argument("results", type=Path)
     args = parser.parse_args()
-    if args.command == "run":
-        print(json.dumps(run(args.peer, args.labelled_dir, args.redis_port)))
-    else:
-        table(args.results)
+    print(json.dumps(run(args.peer, args.set, args.placements, args.redis_port)))
     return 0
 
 

@@ -7,7 +7,8 @@
 # Rows: dedupd in process (`dedupd eval`, memory store, one thread); `dedupd serve` on the embedded
 # store and on Redis, loaded by `dedupd bench --mode stream` (F1 through the server with `eval
 # --server`, on a fresh store); datasketch MinHashLSH in memory and on Redis; the `simhash` package's
-# SimhashIndex (k = 3). The peers are installed into a venv under target/. Redis is a redis-server
+# SimhashIndex (k = 3). Every row is scored by `dedupd eval` (the peers' placements with
+# `--score-placements`); benches/accuracy.sh has the accuracy tables on several sets. The peers are installed into a venv under target/. Redis is a redis-server
 # this script starts on a free port and stops at the end; a Redis on 6379 is never touched.
 # BENCH_CONCURRENCY (default 4) sets the bench clients.
 set -euo pipefail
@@ -117,12 +118,33 @@ print(json.dumps({"system": "dedupd serve, " + sys.argv[3], "articles_per_second
         "$work/eval-$store.json" "$work/bench-$store.json" "$store" >>"$results"
 done
 
-for peer in minhash-memory minhash-redis simhash-k3; do
+for peer in minhash-w5-t0.5 minhash-w5-t0.5-redis simhash-k3; do
     echo "==> $peer" >&2
     redis-cli -p "$redis_port" flushall >/dev/null
-    "$python" benches/peers/peers.py run "$peer" "$dev" --redis-port "$redis_port" >>"$results"
+    "$python" benches/peers/peers.py run "$peer" "$dev" --placements "$work/placements.jsonl" \
+        --redis-port "$redis_port" >"$work/peer.json"
+    "$dedupd" eval "$dev" --score-placements "$work/placements.jsonl" --json >"$work/peer-scores.json"
+    "$python" -c '
+import json, sys
+p, s = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+print(json.dumps({"system": p["peer"], "articles_per_second": p["articles_per_second"],
+                  "f1": s["f1"], "precision": s["precision"], "recall": s["recall"]}))' \
+        "$work/peer.json" "$work/peer-scores.json" >>"$results"
 done
 
 echo
 echo "$(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(wc -l <"$dev/articles.jsonl") articles of $dev"
-"$python" benches/peers/peers.py table "$results"
+"$python" - "$results" <<'TABLE'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8") if line.strip()]
+by_system = {row["system"]: row for row in rows}
+# the dedupd row each peer is held against: the same kind of storage
+reference = {"minhash-w5-t0.5": "dedupd in process (memory)", "simhash-k3": "dedupd in process (memory)",
+             "minhash-w5-t0.5-redis": "dedupd serve, redis"}
+print(f"{'system':<42} {'articles/s':>11} {'dedupd ÷ it':>12} {'F1':>7} {'precision':>9} {'recall':>7}")
+for row in rows:
+    ref = by_system.get(reference.get(row["system"], ""))
+    ratio = f"{ref['articles_per_second'] / row['articles_per_second']:.1f}×" if ref else "–"
+    print(f"{row['system']:<42} {row['articles_per_second']:>11.0f} {ratio:>12} {row['f1']:>7.3f}"
+          f" {row['precision']:>9.3f} {row['recall']:>7.3f}")
+TABLE

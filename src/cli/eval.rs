@@ -1,7 +1,8 @@
 //! `dedupd eval DIR`: ingest a labelled set in file order, read back every placement, score it.
 //!
 //! In process by default (a memory store, nothing to start); with `--server` through a running
-//! server's `IngestStream` and `GetArticle`, so the service itself is measured.
+//! server's `IngestStream` and `GetArticle`, so the service itself is measured; with
+//! `--score-placements` a placements file another system wrote is scored by the same rules.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use crate::engine::{Engine, EngineConfig};
-use crate::eval::{LabelledSet, Placement, Scores, score};
+use crate::eval::{LabelledSet, Placement, Scores, read_placements, score};
 use crate::proto;
 use crate::store::memory::MemoryStore;
 
@@ -18,7 +19,8 @@ use super::client;
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
-    /// The labelled set: a directory with `articles.jsonl`, `labels.jsonl` and `ambiguous_pairs.jsonl`.
+    /// The labelled set: a directory with `articles.jsonl`, `labels.jsonl` and `ambiguous_pairs.jsonl`
+    /// (or a JSONL file of articles: only cluster sizes are reported).
     pub dir: PathBuf,
     /// Measure a running server (its store should be empty) instead of an in-process engine.
     #[arg(long)]
@@ -29,12 +31,26 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub rule: crate::config::RuleArgs,
     /// Also write every article's placement (`{"id", "cluster_id", "canonical_id"}` per line) here.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "score_placements")]
     pub placements: Option<PathBuf>,
+    /// Ingest nothing: score the placements in this file (one `{"id", "cluster_id", "canonical_id"}`
+    /// a line, from another system or an earlier `--placements`) against the set's labels.
+    #[arg(long, value_name = "FILE", conflicts_with = "server")]
+    pub score_placements: Option<PathBuf>,
 }
 
 pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     let set = LabelledSet::load(&args.dir)?;
+    if let Some(path) = &args.score_placements {
+        let placements = read_placements(path)?;
+        let known: std::collections::HashSet<&str> = set.articles.iter().map(|a| a.id.as_str()).collect();
+        let unknown = placements.iter().filter(|p| !known.contains(p.id.as_str())).count();
+        if unknown > 0 {
+            tracing::warn!(unknown, file = %path.display(), "placements name articles the set does not have");
+        }
+        print(&score(&set, &placements), None, args.json);
+        return Ok(());
+    }
     let started = Instant::now();
     let placements = match &args.server {
         None => in_process(&set, EngineConfig { rule: args.rule.rule(), ..EngineConfig::default() }).await?,
@@ -51,19 +67,24 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
         std::fs::write(path, lines.join("\n") + "\n").with_context(|| format!("cannot write {}", path.display()))?;
     }
     let scores = score(&set, &placements);
-    print(&scores, elapsed, args.json);
+    print(&scores, Some(elapsed), args.json);
     Ok(())
 }
 
-fn print(scores: &Scores, elapsed: f64, json: bool) {
+/// Prints the scores, and the run's time when there was one (not for a scored placements file).
+fn print(scores: &Scores, elapsed: Option<f64>, json: bool) {
     if json {
         let mut value = serde_json::to_value(scores).unwrap_or_default();
-        value["seconds"] = serde_json::json!(elapsed);
+        if let Some(elapsed) = elapsed {
+            value["seconds"] = serde_json::json!(elapsed);
+        }
         println!("{value}");
         return;
     }
     print!("{scores}");
-    println!("took {elapsed:.2}s ({:.0} articles/s)", scores.articles as f64 / elapsed.max(1e-9));
+    if let Some(elapsed) = elapsed {
+        println!("took {elapsed:.2}s ({:.0} articles/s)", scores.articles as f64 / elapsed.max(1e-9));
+    }
 }
 
 /// Ingests every article into a fresh in-process engine, in file order, then reads back placements.
@@ -85,9 +106,11 @@ pub async fn in_process(set: &LabelledSet, config: EngineConfig) -> anyhow::Resu
     Ok(placements)
 }
 
-async fn through_server(server: &str, dir: &std::path::Path) -> anyhow::Result<Vec<Placement>> {
+async fn through_server(server: &str, path: &std::path::Path) -> anyhow::Result<Vec<Placement>> {
     let mut grpc = client::connect(server).await?;
-    let responses = client::stream_file(&mut grpc, &dir.join("articles.jsonl"), |_| {}).await?;
+    // a labelled directory's articles, or a bare JSONL file of articles
+    let articles = if path.is_file() { path.to_path_buf() } else { path.join("articles.jsonl") };
+    let responses = client::stream_file(&mut grpc, &articles, |_| {}).await?;
     if let Some(failed) = responses.iter().find(|r| !r.error.is_empty()) {
         anyhow::bail!("the server rejected {}: {}", failed.id, failed.error);
     }
