@@ -133,7 +133,7 @@ pub struct MatchRule {
 impl Default for MatchRule {
     fn default() -> Self {
         MatchRule {
-            words: 0.60,
+            words: 0.55,
             skeleton: 0.55,
             words_floor: 0.15,
             min_shared: 4,

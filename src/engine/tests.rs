@@ -482,3 +482,64 @@ fn pair_decision_does_not_depend_on_arrival_order() {
     eprintln!("pair order: copies in between: {together} together, {apart} apart");
     assert!(together > 0 && apart > 0, "copies in between: {together} together, {apart} apart");
 }
+
+/// Two reports of one event written independently: each writer's own sentences, and the same
+/// statement quoted word for word, as news reports of one press conference quote it.
+const STATEMENT: &str = "\"We have reviewed every contract signed since the merger and we found no evidence that any \
+    supplier was paid twice, but we will publish the full audit next month so that shareholders, regulators and \
+    our own employees can judge the numbers for themselves. Nobody at this company is above the rules, and the \
+    board will not hesitate to act if the auditors tell us otherwise. We owe that to the people who trusted us \
+    with their savings and their work.\"";
+
+fn first_report() -> String {
+    format!(
+        "Shares in the shipping group recovered on Thursday after its chairman went before reporters in Oslo to \
+         answer questions about the payments flagged by a whistleblower last week. Speaking beside the finance \
+         director, she said:\n\n{STATEMENT}\n\nAnalysts at two Nordic banks said the promise of an audit would \
+         calm investors for now, though several funds have asked for a seat on the committee overseeing it."
+    )
+}
+
+fn second_report() -> String {
+    format!(
+        "A defiant board faced the press in the Norwegian capital hours before the annual meeting, insisting that \
+         the accounting questions raised by a former employee had been blown out of proportion by rivals. \
+         The chairman read a prepared statement:\n\n{STATEMENT}\n\nThe regulator declined to comment, and a lawyer \
+         for the whistleblower told local radio that her client would give evidence to parliament in the spring."
+    )
+}
+
+/// Independent reports that quote one statement at length are not copies of each other: quotations
+/// are left out of the word shingles, so only the writers' own sentences are compared.
+#[test]
+fn independent_reports_quoting_one_statement_stay_apart() {
+    assert!(!together(article("first", first_report(), 1_000), article("second", second_report(), 2_000)));
+    assert!(!together(article("second", second_report(), 1_000), article("first", first_report(), 2_000)));
+}
+
+/// A copy scraped with its page's markup (tags with their attributes, entities, inline scripts), cut
+/// to an excerpt, is read as the text a reader sees and matches its plain-text original; read as
+/// raw text, the markup's words would outnumber the excerpt's own.
+#[test]
+fn an_excerpt_with_its_page_markup_matches_its_original() {
+    let original = first_report();
+    let script = "<script type=\"text/javascript\">window.dataLayer = window.dataLayer || []; \
+                  dataLayer.push({event: 'article_scroll', depth: 'half', template: 'news-story'});</script>";
+    let marked_up: String = original
+        .split("\n\n")
+        .filter(|paragraph| !paragraph.starts_with('"'))
+        .flat_map(|paragraph| paragraph.split(". "))
+        .enumerate()
+        .map(|(i, sentence)| {
+            let sentence = sentence.replace('\'', "&#8217;").replace(", ", ",&nbsp;");
+            let block = word(900 + i as u64);
+            format!(
+                "<p class=\"article-body__paragraph story-text\" data-component=\"text-block-{block}\" \
+                 id=\"para-{block}-anchor\"><span class=\"sentence\">{sentence}.</span></p>\n\
+                 <div class=\"ad-slot ad-slot--{block}\" data-slot=\"inline-{block}\"></div>{script}\n"
+            )
+        })
+        .collect();
+    assert!(together(article("plain", original.clone(), 1_000), article("scraped", marked_up.clone(), 2_000)));
+    assert!(together(article("scraped", marked_up, 1_000), article("plain", original, 2_000)));
+}
