@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use super::*;
-use crate::domain::{ClusterView, Micros};
+use crate::domain::{ClusterView, MatchReason, Micros};
 use crate::engine::rules::compare;
 use crate::store::memory::MemoryStore;
 use crate::store::{Assigned, Expired};
@@ -143,6 +143,7 @@ async fn a_teaser_matches_on_distinctive_text_not_on_a_template() {
         engine.ingest(first.clone()).await.expect("ingest");
         let decision = engine.ingest(second.clone()).await.expect("ingest");
         assert_eq!(decision.matches.len(), 1, "{} after {}: {decision:?}", second.id, first.id);
+        assert_eq!(decision.matches[0].reason, MatchReason::Distinctive, "the caller is told which rule decided");
         assert_eq!(decision.canonical_id, "item");
         let plain = Engine::new(Arc::new(MemoryStore::new()), without_rule.clone());
         plain.ingest(first.clone()).await.expect("ingest");
@@ -542,4 +543,21 @@ fn an_excerpt_with_its_page_markup_matches_its_original() {
         .collect();
     assert!(together(article("plain", original.clone(), 1_000), article("scraped", marked_up.clone(), 2_000)));
     assert!(together(article("scraped", marked_up, 1_000), article("plain", original, 2_000)));
+}
+
+/// Every match says which rule verified it and the containments behind it: a verbatim copy on word
+/// shingles, a heavily spun copy on its skeleton.
+#[tokio::test]
+async fn matches_carry_the_rule_that_decided_them() {
+    let engine = Engine::new(Arc::new(MemoryStore::new()), EngineConfig::default());
+    let original = text(7);
+    engine.ingest(article("original", original.clone(), 1_000)).await.expect("ingest");
+    let verbatim = engine.check(article("verbatim", original.clone(), 2_000)).await.expect("check");
+    assert_eq!(verbatim.matches[0].reason, MatchReason::Words);
+    assert!(verbatim.matches[0].words > 0.99, "{verbatim:?}");
+    let spun = synthetic::spun(&original, 40, 3);
+    let spun = engine.check(article("spun", spun, 2_000)).await.expect("check");
+    assert_eq!(spun.matches.len(), 1, "{spun:?}");
+    assert_eq!(spun.matches[0].reason, MatchReason::Skeleton, "{spun:?}");
+    assert!(spun.matches[0].skeleton > spun.matches[0].words, "{spun:?}");
 }
