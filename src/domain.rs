@@ -208,6 +208,28 @@ pub struct Match {
     /// Hamming distance between the two articles' simhashes, reported for clients that filter on it;
     /// it decides nothing.
     pub hamming_distance: u32,
+    /// Which rule verified the match.
+    pub reason: MatchReason,
+    /// Word-shingle containment (text outside quotations), boilerplate left out.
+    pub words: f64,
+    /// Skeleton-shingle containment, boilerplate left out.
+    pub skeleton: f64,
+}
+
+/// The rule that verified a match (see [`crate::engine::rules::MatchRule`]): the evidence a caller
+/// such as a moderation page shows beside the similarity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchReason {
+    /// Word-shingle containment alone.
+    Words,
+    /// Skeleton containment with a floor of word-shingle containment: a spun copy.
+    Skeleton,
+    /// The short-text rule on word shingles.
+    ShortWords,
+    /// The short-text rule on the skeleton with a floor of word shingles.
+    ShortSkeleton,
+    /// The distinctive rule: a teaser of a wire item, boilerplate and template text left out.
+    Distinctive,
 }
 
 /// The outcome of an ingest or a check.

@@ -26,7 +26,7 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::sync::RwLockReadGuard;
 
-use crate::domain::{Assignment, ClusterId, Match, StoredArticle};
+use crate::domain::{Assignment, ClusterId, Match, MatchReason, StoredArticle};
 use crate::fingerprint::Fingerprint;
 use crate::fingerprint::features::FeatureKind;
 use crate::fingerprint::simhash::hamming;
@@ -44,6 +44,10 @@ pub(super) struct Verified {
     /// Word-shingle resemblance: among candidates of equal similarity (an excerpt lies wholly inside
     /// both a story and its update) the closer one is the better match.
     pub resemblance: f64,
+    /// The rule that verified it.
+    pub reason: MatchReason,
+    /// The containments the rule saw.
+    pub comparison: Comparison,
 }
 
 /// What the engine decided for an article.
@@ -78,6 +82,9 @@ impl Decided {
                 id: m.article.meta.id.clone(),
                 similarity: m.similarity,
                 hamming_distance: hamming(fingerprint.simhash, m.article.fingerprint.simhash),
+                reason: m.reason,
+                words: m.comparison.words.containment(),
+                skeleton: m.comparison.skeleton.containment(),
             })
             .collect()
     }
@@ -180,11 +187,13 @@ impl Decider<'_> {
                 rules::may_match(&record.fingerprint, &candidate.article.fingerprint, &self.engine.config.rule)
             })
             .filter_map(|candidate| {
-                let (verified, comparison) = self.direct_pair(record, &candidate.article, &templates);
-                verified.then(|| Verified {
+                let (reason, comparison) = self.direct_pair(record, &candidate.article, &templates);
+                reason.map(|reason| Verified {
                     article: candidate.article.clone(),
                     similarity: comparison.similarity(),
                     resemblance: comparison.words.resemblance(),
+                    reason,
+                    comparison,
                 })
             })
             .collect();
@@ -231,10 +240,15 @@ impl Decider<'_> {
     /// The rule for a comparison of `a` and `b`: [`MatchRule::matches`], or between two articles of
     /// one source [`MatchRule::matches_within_source`].
     fn matches(&self, a: &StoredArticle, b: &StoredArticle, comparison: &Comparison) -> bool {
+        self.reason(a, b, comparison).is_some()
+    }
+
+    /// The rule that makes `a` and `b` a match ([`Decider::matches`]), if any.
+    fn reason(&self, a: &StoredArticle, b: &StoredArticle, comparison: &Comparison) -> Option<MatchReason> {
         if sources::same_source(&a.meta.source, &b.meta.source) {
-            return self.engine.config.rule.matches_within_source(comparison);
+            return self.engine.config.rule.reason_within_source(comparison);
         }
-        self.engine.config.rule.matches(comparison)
+        self.engine.config.rule.reason(comparison)
     }
 
     /// The clusters the article must not join: those whose canonical is another story of the
@@ -255,7 +269,7 @@ impl Decider<'_> {
             .collect()
     }
 
-    /// Whether an article matches a candidate, and how they compare: the rule, and between two
+    /// The rule that verifies an article against a candidate, if any, and how they compare: the rule, and between two
     /// articles of one named source the same-source rule too ([`MatchRule::same_source_resemblance`]);
     /// between two short articles of different sources the distinctive rule may match what the rule
     /// did not ([`MatchRule::matches_on_distinctive`], with the candidates' `templates`).
@@ -264,17 +278,17 @@ impl Decider<'_> {
         a: &StoredArticle,
         b: &StoredArticle,
         templates: &impl Fn() -> &'t [u32],
-    ) -> (bool, Comparison) {
+    ) -> (Option<MatchReason>, Comparison) {
         let comparison = self.compare(a, b);
         let rule: &MatchRule = &self.engine.config.rule;
-        if self.matches(a, b, &comparison) {
-            return (true, comparison);
+        if let Some(reason) = self.reason(a, b, &comparison) {
+            return (Some(reason), comparison);
         }
         // the distinctive rule never joins two articles of one source
         let distinctive = !sources::same_source(&a.meta.source, &b.meta.source)
             && rule.distinctive_applies(&comparison)
             && rule.matches_on_distinctive(&comparison, &self.distinctive_overlap(a, b, templates()));
-        (distinctive, comparison)
+        (distinctive.then_some(MatchReason::Distinctive), comparison)
     }
 }
 

@@ -15,6 +15,7 @@
 //! boilerplate ([`super::boilerplate`]) and template values ([`super::templates`]) and applies the
 //! rules (the engine's `decide.rs`).
 
+use crate::domain::MatchReason;
 use crate::fingerprint::Fingerprint;
 use crate::fingerprint::features::FeatureKind;
 use crate::fingerprint::sketch::Overlap;
@@ -133,7 +134,7 @@ pub struct MatchRule {
 impl Default for MatchRule {
     fn default() -> Self {
         MatchRule {
-            words: 0.60,
+            words: 0.55,
             skeleton: 0.55,
             words_floor: 0.15,
             min_shared: 4,
@@ -156,22 +157,31 @@ impl Default for MatchRule {
 impl MatchRule {
     /// Whether a comparison is a verified match.
     pub fn matches(&self, c: &Comparison) -> bool {
+        self.reason(c).is_some()
+    }
+
+    /// The rule that makes a comparison a verified match, if any (word shingles are asked first).
+    pub fn reason(&self, c: &Comparison) -> Option<MatchReason> {
         let (words, skeleton) = (c.words.containment(), c.skeleton.containment());
         if self.vetoed_by_numbers(&c.numbers) {
-            return false;
+            return None;
         }
         if c.tokens < self.short_tokens {
-            let on_words = words >= self.short_words && c.words.shared >= self.short_min_shared;
+            if words >= self.short_words && c.words.shared >= self.short_min_shared {
+                return Some(MatchReason::ShortWords);
+            }
             let on_skeleton = skeleton >= self.short_skeleton
                 && c.skeleton.shared >= self.min_shared
                 && words >= self.short_words_floor
                 && c.words.shared >= self.short_min_shared;
-            return on_words || on_skeleton;
+            return on_skeleton.then_some(MatchReason::ShortSkeleton);
         }
-        let on_words = words >= self.words && c.words.shared >= self.min_shared;
+        if words >= self.words && c.words.shared >= self.min_shared {
+            return Some(MatchReason::Words);
+        }
         let on_skeleton =
             skeleton >= self.skeleton && c.skeleton.shared >= self.min_shared && words >= self.words_floor;
-        on_words || on_skeleton
+        on_skeleton.then_some(MatchReason::Skeleton)
     }
 
     /// The numbers veto ([`MatchRule::numbers`]): both texts have enough sampled numbers, and too few
@@ -200,9 +210,15 @@ impl MatchRule {
     /// Whether a comparison of two articles of one source is a verified match: [`MatchRule::matches`],
     /// and the [`MatchRule::same_source_resemblance`] or [`MatchRule::same_source_containment`].
     pub fn matches_within_source(&self, c: &Comparison) -> bool {
-        self.matches(c)
-            && (c.words.resemblance() >= self.same_source_resemblance
-                || c.words.containment() >= self.same_source_containment)
+        self.reason_within_source(c).is_some()
+    }
+
+    /// [`MatchRule::reason`] for two articles of one source: `None` unless
+    /// [`MatchRule::matches_within_source`].
+    pub fn reason_within_source(&self, c: &Comparison) -> Option<MatchReason> {
+        let resembles = c.words.resemblance() >= self.same_source_resemblance
+            || c.words.containment() >= self.same_source_containment;
+        self.reason(c).filter(|_| resembles)
     }
 }
 

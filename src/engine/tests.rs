@@ -5,6 +5,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use super::*;
+use crate::domain::MatchReason;
 use crate::engine::rules::compare;
 use crate::store::memory::MemoryStore;
 use crate::synthetic::{self, FUNCTION_WORDS, Synthetic, prose, word};
@@ -141,6 +142,7 @@ async fn a_teaser_matches_on_distinctive_text_not_on_a_template() {
         engine.ingest(first.clone()).await.expect("ingest");
         let decision = engine.ingest(second.clone()).await.expect("ingest");
         assert_eq!(decision.matches.len(), 1, "{} after {}: {decision:?}", second.id, first.id);
+        assert_eq!(decision.matches[0].reason, MatchReason::Distinctive, "the caller is told which rule decided");
         assert_eq!(decision.canonical_id, "item");
         let plain = Engine::new(Arc::new(MemoryStore::new()), without_rule.clone());
         plain.ingest(first.clone()).await.expect("ingest");
@@ -423,4 +425,82 @@ fn pair_decision_does_not_depend_on_arrival_order() {
     assert!(verbatim > 0 && unrelated > 0, "{verbatim} verbatim copies, {unrelated} other stories");
     let copies = together + apart;
     assert!(together * 5 >= copies && apart * 5 >= copies, "copies in between: {together} together, {apart} apart");
+}
+
+/// Two reports of one event written independently: each writer's own sentences, and the same
+/// statement quoted word for word, as news reports of one press conference quote it.
+const STATEMENT: &str = "\"We have reviewed every contract signed since the merger and we found no evidence that any \
+    supplier was paid twice, but we will publish the full audit next month so that shareholders, regulators and \
+    our own employees can judge the numbers for themselves. Nobody at this company is above the rules, and the \
+    board will not hesitate to act if the auditors tell us otherwise. We owe that to the people who trusted us \
+    with their savings and their work.\"";
+
+fn first_report() -> String {
+    format!(
+        "Shares in the shipping group recovered on Thursday after its chairman went before reporters in Oslo to \
+         answer questions about the payments flagged by a whistleblower last week. Speaking beside the finance \
+         director, she said:\n\n{STATEMENT}\n\nAnalysts at two Nordic banks said the promise of an audit would \
+         calm investors for now, though several funds have asked for a seat on the committee overseeing it."
+    )
+}
+
+fn second_report() -> String {
+    format!(
+        "A defiant board faced the press in the Norwegian capital hours before the annual meeting, insisting that \
+         the accounting questions raised by a former employee had been blown out of proportion by rivals. \
+         The chairman read a prepared statement:\n\n{STATEMENT}\n\nThe regulator declined to comment, and a lawyer \
+         for the whistleblower told local radio that her client would give evidence to parliament in the spring."
+    )
+}
+
+/// Independent reports that quote one statement at length are not copies of each other: quotations
+/// are left out of the word shingles, so only the writers' own sentences are compared.
+#[test]
+fn independent_reports_quoting_one_statement_stay_apart() {
+    assert!(!together(article("first", first_report(), 1_000), article("second", second_report(), 2_000)));
+    assert!(!together(article("second", second_report(), 1_000), article("first", first_report(), 2_000)));
+}
+
+/// A copy scraped with its page's markup (tags with their attributes, entities, inline scripts), cut
+/// to an excerpt, is read as the text a reader sees and matches its plain-text original; read as
+/// raw text, the markup's words would outnumber the excerpt's own.
+#[test]
+fn an_excerpt_with_its_page_markup_matches_its_original() {
+    let original = first_report();
+    let script = "<script type=\"text/javascript\">window.dataLayer = window.dataLayer || []; \
+                  dataLayer.push({event: 'article_scroll', depth: 'half', template: 'news-story'});</script>";
+    let marked_up: String = original
+        .split("\n\n")
+        .filter(|paragraph| !paragraph.starts_with('"'))
+        .flat_map(|paragraph| paragraph.split(". "))
+        .enumerate()
+        .map(|(i, sentence)| {
+            let sentence = sentence.replace('\'', "&#8217;").replace(", ", ",&nbsp;");
+            let block = word(900 + i as u64);
+            format!(
+                "<p class=\"article-body__paragraph story-text\" data-component=\"text-block-{block}\" \
+                 id=\"para-{block}-anchor\"><span class=\"sentence\">{sentence}.</span></p>\n\
+                 <div class=\"ad-slot ad-slot--{block}\" data-slot=\"inline-{block}\"></div>{script}\n"
+            )
+        })
+        .collect();
+    assert!(together(article("plain", original.clone(), 1_000), article("scraped", marked_up.clone(), 2_000)));
+    assert!(together(article("scraped", marked_up, 1_000), article("plain", original, 2_000)));
+}
+
+/// Every match says which rule verified it and the containments behind it: a verbatim copy on word
+/// shingles, a heavily spun copy on its skeleton.
+#[tokio::test]
+async fn matches_carry_the_rule_that_decided_them() {
+    let engine = Engine::new(Arc::new(MemoryStore::new()), EngineConfig::default());
+    let original = text(7);
+    engine.ingest(article("original", original.clone(), 1_000)).await.expect("ingest");
+    let verbatim = engine.check(article("verbatim", original.clone(), 2_000)).await.expect("check");
+    assert_eq!(verbatim.matches[0].reason, MatchReason::Words);
+    assert!(verbatim.matches[0].words > 0.99, "{verbatim:?}");
+    let spun = synthetic::spun(&original, 40, 3);
+    let spun = engine.check(article("spun", spun, 2_000)).await.expect("check");
+    assert_eq!(spun.matches.len(), 1, "{spun:?}");
+    assert_eq!(spun.matches[0].reason, MatchReason::Skeleton, "{spun:?}");
+    assert!(spun.matches[0].skeleton > spun.matches[0].words, "{spun:?}");
 }

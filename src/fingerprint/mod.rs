@@ -1,17 +1,22 @@
 //! Fingerprinting: pure text → features, synchronous, no I/O.
 //!
-//! `text → normalize → tokenize → features → (simhash, sketches)`, once per article at ingest. Each
+//! `text → html → normalize → tokenize → features → (simhash, sketches)`, once per article at ingest;
+//! word shingles are taken from the text outside quotations ([`quotes`]). Each
 //! stage is its own module, tested alone; [`Fingerprinter`] strings them together reusing its
 //! buffers. Nothing here decides whether two articles match: the engine compares fingerprints
 //! ([`crate::engine::rules`]). The simhash is kept for the API (`hamming_distance`) and decides
 //! nothing; the sketches are what articles are compared by.
 
 pub mod features;
+pub mod html;
 pub mod normalize;
+pub mod quotes;
 pub mod simhash;
 pub mod sketch;
 pub mod stopwords;
 pub mod tokenize;
+
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
@@ -22,10 +27,14 @@ use self::tokenize::Token;
 /// The version of the fingerprint algorithm, stored with every fingerprint. Bump it whenever a change
 /// makes stored fingerprints incomparable with new ones (features, hashing, seeds, sketch layout);
 /// the engine never compares fingerprints of different versions.
-pub const FINGERPRINT_VERSION: u32 = 1;
+pub const FINGERPRINT_VERSION: u32 = 2;
 
 /// Values kept in the numbers sketch.
 pub const NUMBERS_CAPACITY: usize = 16;
+
+/// Word shingles are taken from the text outside quotations ([`quotes`]) when it has at least this
+/// many tokens; a text that is nearly all quotation (a statement, a transcript) keeps its quotes.
+pub const MIN_PROSE_TOKENS: usize = 30;
 
 /// Band keys posted per sketch: the smallest values that are not boilerplate.
 pub const BAND_KEYS_PER_SKETCH: usize = 12;
@@ -35,9 +44,9 @@ pub const BAND_KEYS_PER_SKETCH: usize = 12;
 pub struct Fingerprint {
     /// The [`FINGERPRINT_VERSION`] that made it; fingerprints of different versions are never compared.
     pub version: u32,
-    /// Simhash of the word shingles of the whole body: the number the API reports.
+    /// Simhash of the word shingles (outside quotations): the number the API reports.
     pub simhash: u64,
-    /// Bottom-k sample of the word shingles.
+    /// Bottom-k sample of the word shingles of the text outside quotations ([`MIN_PROSE_TOKENS`]).
     pub words: Sketch,
     /// Bottom-k sample of the skeleton shingles.
     pub skeleton: Sketch,
@@ -75,6 +84,7 @@ impl Fingerprint {
 #[derive(Default)]
 pub struct Fingerprinter {
     tokens: Vec<Token>,
+    prose: Vec<Token>,
     features: Vec<u64>,
     scratch: Vec<u64>,
     values: Vec<u32>,
@@ -83,10 +93,18 @@ pub struct Fingerprinter {
 impl Fingerprinter {
     /// The fingerprint of `body`, as [`fingerprint`] gives it, reusing this fingerprinter's buffers.
     pub fn fingerprint(&mut self, body: &str) -> Fingerprint {
-        let text = normalize::normalize(body);
+        let visible = html::to_text(body);
+        let text = normalize::normalize(&visible);
         tokenize::tokenize(&text, &mut self.tokens);
+        let prose = match quotes::without_quotes(&text) {
+            Cow::Owned(prose) => {
+                tokenize::tokenize(&prose, &mut self.prose);
+                if self.prose.len() >= MIN_PROSE_TOKENS { &self.prose } else { &self.tokens }
+            }
+            Cow::Borrowed(_) => &self.tokens,
+        };
 
-        features::word_shingles(&self.tokens, &mut self.scratch, &mut self.features);
+        features::word_shingles(prose, &mut self.scratch, &mut self.features);
         let mut simhash = simhash::SimhashBuilder::default();
         simhash.add_all(&self.features);
         let words = Sketch::from_features(&self.features, &mut self.values);
@@ -195,6 +213,18 @@ mod properties {
                 prop_assert!(sketch.values.windows(2).all(|pair| pair[0] < pair[1]), "ascending and distinct");
             }
             prop_assert_eq!(fp.tokens == 0, fp.words.values.is_empty());
+        }
+
+        #[test]
+        fn markup_does_not_matter(words in words(), breaks in prop::collection::vec(0usize..6, 200)) {
+            let plain = format!("{} it's", words.join(" "));
+            let mut html = String::from("<div class=\"story\"><p>");
+            for (word, &b) in words.iter().zip(breaks.iter().cycle()) {
+                html.push_str(word);
+                html.push_str(match b { 0 => "</p>\n<p class=\"para\">", 1 => "&nbsp;", 2 => " <!-- ad --> ", _ => " " });
+            }
+            html.push_str("it&#8217;s</p><script>var x = 1;</script></div>");
+            prop_assert_eq!(fingerprint(&plain), fingerprint(&html));
         }
 
         #[test]

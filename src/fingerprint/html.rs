@@ -1,0 +1,160 @@
+//! HTML in a body read as the text a reader sees.
+//!
+//! Scrapers often store a page's markup with its text: `<p>` tags, `&nbsp;`, `&#8217;`, inline
+//! scripts. Left in, tag names and entity names become words that two copies of one article share
+//! only if their sites use the same markup, and a copy with markup looks less like its plain-text
+//! original than it is. [`to_text`] drops tags (a block-level tag becomes a paragraph break), the
+//! contents of `<script>` and `<style>`, and comments, and decodes entities. Text without a tag or an
+//! entity is returned as is, so plain text pays for one scan.
+
+use std::borrow::Cow;
+
+/// Elements whose start or end breaks a paragraph.
+const BLOCK_TAGS: &[&str] = &[
+    "address",
+    "article",
+    "aside",
+    "blockquote",
+    "br",
+    "dd",
+    "div",
+    "dl",
+    "dt",
+    "figcaption",
+    "figure",
+    "footer",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "header",
+    "hr",
+    "li",
+    "main",
+    "nav",
+    "ol",
+    "p",
+    "pre",
+    "section",
+    "table",
+    "td",
+    "th",
+    "tr",
+    "ul",
+];
+
+/// Elements whose content is not text a reader sees.
+const HIDDEN_TAGS: &[&str] = &["script", "style", "noscript", "template"];
+
+/// The text a reader sees of `text`: tags, comments and hidden elements removed, entities decoded.
+/// Borrowed when `text` has neither a tag nor an entity.
+pub fn to_text(text: &str) -> Cow<'_, str> {
+    if !has_markup(text) {
+        return Cow::Borrowed(text);
+    }
+    let stripped = strip_tags(text);
+    let decoded = html_escape::decode_html_entities(&stripped).into_owned();
+    Cow::Owned(decoded)
+}
+
+/// Whether `text` has what looks like a tag (`<` then a letter, `/` or `!`) or an entity (`&` then
+/// a letter or `#`, up to a `;`).
+fn has_markup(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().any(|(at, &b)| match b {
+        b'<' => bytes.get(at + 1).is_some_and(|&next| next.is_ascii_alphabetic() || next == b'/' || next == b'!'),
+        b'&' => {
+            bytes.get(at + 1).is_some_and(|&next| next.is_ascii_alphabetic() || next == b'#')
+                && bytes[at + 1..].iter().take(12).any(|&c| c == b';')
+        }
+        _ => false,
+    })
+}
+
+/// The name of the tag starting at `rest` (after the `<` and an optional `/`), lowercased.
+fn tag_name(rest: &str) -> String {
+    rest.chars().take_while(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect()
+}
+
+/// `text` with its tags removed: block-level tags become a paragraph break, hidden elements and
+/// comments disappear, a `<` that does not open a tag stays.
+fn strip_tags(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        if let Some(comment) = after.strip_prefix("!--") {
+            rest = comment.find("-->").map_or("", |end| &comment[end + 3..]);
+            out.push(' ');
+            continue;
+        }
+        let closing = after.starts_with('/');
+        let name = tag_name(after.trim_start_matches('/'));
+        let is_tag =
+            (!name.is_empty() && name.starts_with(|c: char| c.is_ascii_alphabetic())) || after.starts_with('!');
+        let Some(close) = after.find('>').filter(|_| is_tag) else {
+            out.push('<');
+            rest = after;
+            continue;
+        };
+        rest = &after[close + 1..];
+        if !closing && HIDDEN_TAGS.contains(&name.as_str()) {
+            let end = format!("</{name}");
+            rest = find_ignoring_case(rest, &end)
+                .map_or("", |at| rest[at..].find('>').map_or("", |gt| &rest[at + gt + 1..]));
+            out.push(' ');
+            continue;
+        }
+        if BLOCK_TAGS.contains(&name.as_str()) {
+            out.push_str("\n\n");
+        } else if !out.ends_with(char::is_whitespace) && rest.starts_with(char::is_whitespace) {
+            out.push(' ');
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The byte offset of `needle` (ASCII) in `haystack`, ignoring ASCII case.
+fn find_ignoring_case(haystack: &str, needle: &str) -> Option<usize> {
+    let (hay, needle) = (haystack.as_bytes(), needle.as_bytes());
+    hay.windows(needle.len()).position(|window| window.eq_ignore_ascii_case(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_borrowed() {
+        let text = "Profits rose 5% & more in Q1 < Q2, said R&D.";
+        assert!(matches!(to_text(text), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn markup_reads_as_its_text() {
+        let html = "<p>The minister&nbsp;said it&#8217;s <b>over</b>.</p><p>Talks end &amp; start</p>";
+        let text = to_text(html);
+        assert_eq!(
+            text.split_whitespace().collect::<Vec<_>>().join(" "),
+            "The minister said it\u{2019}s over. Talks end & start"
+        );
+        assert!(text.contains("\n\n"), "paragraphs stay apart: {text:?}");
+    }
+
+    #[test]
+    fn scripts_styles_and_comments_are_not_text() {
+        let html =
+            "<div>Before<script type=\"x\">var a = \"<p>\";</script><!-- ad slot -->After<STYLE>p{}</STYLE></div>";
+        assert_eq!(to_text(html).split_whitespace().collect::<Vec<_>>(), ["Before", "After"]);
+    }
+
+    #[test]
+    fn a_lone_angle_bracket_stays() {
+        assert_eq!(to_text("a <b and c &amp; d"), "a <b and c & d");
+        assert_eq!(to_text("x < 3 &amp; y"), "x < 3 & y");
+    }
+}
