@@ -123,6 +123,8 @@ impl Server {
                 async move {
                     stopping.cancelled().await;
                     health_reporter.set_not_serving::<DeduplicatorServer<DedupService>>().await;
+                    // the server as a whole too, for probes that name no service
+                    health_reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
                     tracing::info!("shutting down: draining requests in flight");
                 }
             };

@@ -1,4 +1,5 @@
-//! The `dedupd` command line: `serve`, the client commands, `eval`, and `bench` (a load generator).
+//! The `dedupd` command line: `serve`, the client commands, `eval`, `bench` (a load generator), and
+//! the operator commands `health` and `config check`.
 //!
 //! Client commands talk to a running server over gRPC (`--server`, env `DEDUPD_SERVER`) and print
 //! readable text, or JSON with `--json`.
@@ -6,6 +7,7 @@
 pub mod bench;
 mod client;
 mod eval;
+pub mod operate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,6 +85,15 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Score dedupd on a labelled set (`articles.jsonl`, `labels.jsonl`, `ambiguous_pairs.jsonl`).
     Eval(eval::EvalArgs),
+    /// Ask a server's gRPC health service whether it is serving: exits 0 if so, 1 otherwise (for
+    /// container and orchestrator health checks).
+    Health(operate::HealthArgs),
+    /// Work with configurations (`dedupd config check FILE`).
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        command: operate::ConfigCommand,
+    },
 }
 
 /// Entry point of the binary.
@@ -124,5 +135,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Delete { id, client } => client::delete(&client, &id).await,
         Command::Eval(args) => eval::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Health(args) => operate::health(&args).await,
+        Command::Config { command } => operate::config(&command),
     }
 }
