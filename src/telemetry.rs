@@ -17,13 +17,67 @@ pub fn init_tracing(format: LogFormat) {
     };
 }
 
-/// Serves Prometheus metrics over HTTP on `addr` (`GET /metrics`, or any path). Must run inside a
-/// Tokio runtime.
+/// Request and store latency histogram buckets, in seconds: from a cached embedded-store read to a
+/// store call that hits its deadline.
+const LATENCY_BUCKETS: [f64; 15] =
+    [0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Buckets of `dedupd_embedded_commit_batch` (ingests per journal commit).
+const BATCH_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
+/// What a metric is, for its `# TYPE` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Only goes up (`_total`).
+    Counter,
+    /// A value that is set.
+    Gauge,
+    /// Observations in buckets (`_bucket`, `_sum`, `_count`).
+    Histogram,
+}
+
+/// Every metric the server exports: name, kind, labels and help. The dashboard and the alert rules in
+/// `deploy/` use these names, and `tests/deploy.rs` checks them against a running server's `/metrics`.
+pub const METRICS: [(&str, MetricKind, &str, &str); 11] = [
+    ("dedupd_info", MetricKind::Gauge, "version, store", "always 1: the running version and its store"),
+    ("dedupd_requests_total", MetricKind::Counter, "method, code", "gRPC calls answered, by method and status code"),
+    ("dedupd_request_seconds", MetricKind::Histogram, "method", "time to answer a gRPC call (a stream: each article)"),
+    ("dedupd_ingested_total", MetricKind::Counter, "", "articles ingested"),
+    ("dedupd_duplicates_total", MetricKind::Counter, "", "ingested articles found to be copies of another"),
+    ("dedupd_deleted_total", MetricKind::Counter, "", "articles deleted through the API"),
+    ("dedupd_expired_total", MetricKind::Counter, "", "articles removed by the retention sweeper"),
+    ("dedupd_expire_sweeps_total", MetricKind::Counter, "", "retention sweeps that finished"),
+    ("dedupd_expire_failures_total", MetricKind::Counter, "", "retention sweeps that failed (retried at the next)"),
+    ("dedupd_store_seconds", MetricKind::Histogram, "store, op", "time of one store call, by store and operation"),
+    ("dedupd_store_errors_total", MetricKind::Counter, "store, op, error", "store calls that failed, by error kind"),
+];
+
+/// The embedded store's own metric, exported only by servers on that store.
+pub const EMBEDDED_METRICS: [(&str, MetricKind, &str, &str); 1] =
+    [("dedupd_embedded_commit_batch", MetricKind::Histogram, "", "ingests made durable by one journal commit")];
+
+/// Serves Prometheus metrics over HTTP on `addr` (`GET /metrics`, or any path), histograms with
+/// buckets (so that they aggregate across replicas, as summaries do not). Must run inside a Tokio
+/// runtime.
 pub fn init_metrics(addr: SocketAddr) -> anyhow::Result<()> {
+    use metrics_exporter_prometheus::Matcher;
     metrics_exporter_prometheus::PrometheusBuilder::new()
         .with_http_listener(addr)
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Full("dedupd_embedded_commit_batch".into()), &BATCH_BUCKETS)?
         .install()
         .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
+    for (name, kind, _, help) in METRICS.iter().chain(&EMBEDDED_METRICS) {
+        match kind {
+            MetricKind::Counter => metrics::describe_counter!(*name, *help),
+            MetricKind::Gauge => metrics::describe_gauge!(*name, *help),
+            MetricKind::Histogram => metrics::describe_histogram!(*name, *help),
+        }
+        // unlabelled counters show from the start, at zero, so that rates and alerts have a series
+        if *kind == MetricKind::Counter && METRICS.iter().any(|(n, _, labels, _)| n == name && labels.is_empty()) {
+            metrics::counter!(*name).increment(0);
+        }
+    }
     tracing::info!(%addr, "serving prometheus metrics");
     Ok(())
 }

@@ -27,6 +27,7 @@
 pub mod embedded;
 pub mod local;
 pub mod memory;
+pub mod metered;
 pub mod redis;
 
 use std::path::Path;
