@@ -143,36 +143,47 @@ fn env_settings(text: &str) -> anyhow::Result<Vec<Setting>> {
     Ok(settings)
 }
 
-/// The `data` of every ConfigMap in a YAML stream.
+/// The dedupd settings of a YAML stream (a ConfigMap, or a whole rendered manifest): the `data` of
+/// every ConfigMap that holds a `DEDUPD_*` key, and the `DEDUPD_*` keys of every Secret's `stringData`
+/// (where the store URL and its password go). Other ConfigMaps (another program's) are skipped.
 fn configmap_settings(text: &str) -> anyhow::Result<Vec<Setting>> {
+    use serde_yaml_ng::Value;
     let mut settings = Vec::new();
     let mut configmaps = 0;
     for document in serde_yaml_ng::Deserializer::from_str(text) {
-        let value = serde_yaml_ng::Value::deserialize(document).context("not a valid YAML document")?;
-        if value.get("kind").and_then(serde_yaml_ng::Value::as_str) != Some("ConfigMap") {
-            continue;
+        let value = Value::deserialize(document).context("not a valid YAML document")?;
+        let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default();
+        let (field, only_dedupd) = match kind {
+            "ConfigMap" => ("data", false),
+            "Secret" => ("stringData", true),
+            _ => continue,
+        };
+        let name = value.get("metadata").and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("(unnamed)");
+        let at = format!("{kind} {name}");
+        let Some(data) = value.get(field) else { continue };
+        let data = data.as_mapping().with_context(|| format!("{at}: {field} is not a mapping"))?;
+        let dedupd_key = |key: &Value| key.as_str().is_some_and(|key| key.starts_with("DEDUPD_"));
+        if kind == "ConfigMap" {
+            if !data.keys().any(dedupd_key) {
+                continue;
+            }
+            configmaps += 1;
         }
-        configmaps += 1;
-        let name = value
-            .get("metadata")
-            .and_then(|metadata| metadata.get("name"))
-            .and_then(serde_yaml_ng::Value::as_str)
-            .unwrap_or("(unnamed)");
-        let at = format!("ConfigMap {name}");
-        let Some(data) = value.get("data") else { continue };
-        let data = data.as_mapping().with_context(|| format!("{at}: data is not a mapping"))?;
         for (key, value) in data {
-            let key = key.as_str().with_context(|| format!("{at}: a data key is not a string"))?;
+            if only_dedupd && !dedupd_key(key) {
+                continue;
+            }
+            let key = key.as_str().with_context(|| format!("{at}: a key is not a string"))?;
             let value = match value {
-                serde_yaml_ng::Value::String(text) => text.clone(),
-                serde_yaml_ng::Value::Number(number) => number.to_string(),
-                serde_yaml_ng::Value::Bool(flag) => flag.to_string(),
-                _ => anyhow::bail!("{at}: {key}: a ConfigMap value must be a string"),
+                Value::String(text) => text.clone(),
+                Value::Number(number) => number.to_string(),
+                Value::Bool(flag) => flag.to_string(),
+                _ => anyhow::bail!("{at}: {key}: a value must be a string"),
             };
             settings.push(Setting { at: at.clone(), key: key.to_string(), value });
         }
     }
-    anyhow::ensure!(configmaps > 0, "no ConfigMap in this YAML");
+    anyhow::ensure!(configmaps > 0, "no ConfigMap with DEDUPD_* settings in this YAML");
     Ok(settings)
 }
 
@@ -265,11 +276,11 @@ mod tests {
     /// A ConfigMap's data is read, numbers and booleans as the strings Kubernetes would pass.
     #[test]
     fn configmaps_parse() {
-        let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dedupd\ndata:\n  DEDUPD_CONCURRENCY_LIMIT: 64\n  DEDUPD_STORE: memory://\n---\nkind: Secret\ndata:\n  X: y\n";
+        let yaml = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dedupd\ndata:\n  DEDUPD_CONCURRENCY_LIMIT: 64\n---\nkind: ConfigMap\ndata:\n  redis.conf: x\n---\nkind: Secret\nmetadata:\n  name: s\nstringData:\n  DEDUPD_STORE: memory://\n  OTHER: y\n";
         let parsed = settings(yaml);
         let pairs: Vec<(&str, &str)> = parsed.iter().map(|s| (s.key.as_str(), s.value.as_str())).collect();
         assert_eq!(pairs, [("DEDUPD_CONCURRENCY_LIMIT", "64"), ("DEDUPD_STORE", "memory://")]);
-        assert_eq!(parsed[0].at, "ConfigMap dedupd");
+        assert_eq!((parsed[0].at.as_str(), parsed[1].at.as_str()), ("ConfigMap dedupd", "Secret s"));
         assert!(parse_settings("kind: Secret\ndata: {}\n").is_err(), "YAML without a ConfigMap is refused");
     }
 
