@@ -131,6 +131,7 @@ impl Server {
                 }
             };
             let serve = tonic::transport::Server::builder()
+                .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
                 .add_service(health)
                 .add_service(reflection)
                 .add_service(dedup)

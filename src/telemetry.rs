@@ -1,20 +1,98 @@
-//! Logs (tracing, text or JSON) and metrics (Prometheus `/metrics`).
+//! Logs (tracing, text or JSON), spans (optionally exported over OTLP) and metrics (Prometheus
+//! `/metrics`).
 
 use std::net::SocketAddr;
 
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
 
-/// Installs the global tracing subscriber; `RUST_LOG` filters (default `info`). A second call (tests
-/// start many servers in one process) is a no-op.
-pub fn init_tracing(format: LogFormat) {
+/// Installs the global tracing subscriber; `RUST_LOG` filters (default `info`). With `otlp_endpoint`
+/// (only in a build with the `otlp` feature) the spans are exported there too, over OTLP/gRPC; this
+/// must then run inside a Tokio runtime, and the returned guard flushes the spans still queued when it
+/// is dropped. A second call (tests start many servers in one process) installs nothing.
+pub fn init_tracing(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<TracingGuard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt: Box<dyn Layer<_> + Send + Sync> = match format {
+        LogFormat::Json => Box::new(fmt.json().flatten_event(true)),
+        LogFormat::Text => Box::new(fmt),
     };
+    let (otlp, guard) = otlp::layer(otlp_endpoint)?;
+    let _ = tracing_subscriber::registry().with(filter).with(fmt).with(otlp).try_init();
+    if let Some(endpoint) = otlp_endpoint {
+        tracing::info!(endpoint, "exporting spans over otlp");
+    }
+    Ok(guard)
+}
+
+/// Keeps the span exporter of [`init_tracing`] (if any) alive; flushes it when dropped.
+pub struct TracingGuard {
+    #[cfg(feature = "otlp")]
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for TracingGuard {
+    fn drop(&mut self) {
+        #[cfg(feature = "otlp")]
+        if let Some(provider) = self.provider.take()
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("warning: cannot flush the spans to the otlp endpoint: {error}");
+        }
+    }
+}
+
+/// The OTLP span exporter, as a tracing layer.
+#[cfg(feature = "otlp")]
+mod otlp {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::WithExportConfig as _;
+    use tracing_subscriber::registry::LookupSpan;
+
+    use super::TracingGuard;
+
+    /// A layer exporting spans to `endpoint` (none without one), and the guard that flushes them.
+    pub fn layer<S>(
+        endpoint: Option<&str>,
+    ) -> anyhow::Result<(
+        Option<tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::Tracer>>,
+        TracingGuard,
+    )>
+    where
+        S: tracing::Subscriber + for<'span> LookupSpan<'span>,
+    {
+        let Some(endpoint) = endpoint else { return Ok((None, TracingGuard { provider: None })) };
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint)
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot export spans to {endpoint}: {e}"))?;
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(opentelemetry_sdk::Resource::builder().with_service_name("dedupd").build())
+            .build();
+        let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("dedupd"));
+        Ok((Some(layer), TracingGuard { provider: Some(provider) }))
+    }
+}
+
+/// Without the `otlp` feature: no exporter, and an endpoint is refused rather than ignored.
+#[cfg(not(feature = "otlp"))]
+mod otlp {
+    use super::TracingGuard;
+
+    pub fn layer(
+        endpoint: Option<&str>,
+    ) -> anyhow::Result<(Option<tracing_subscriber::layer::Identity>, TracingGuard)> {
+        match endpoint {
+            Some(_) => anyhow::bail!("--otlp-endpoint needs a dedupd built with `cargo build --features otlp`"),
+            None => Ok((None, TracingGuard {})),
+        }
+    }
 }
 
 /// Request and store latency histogram buckets, in seconds: from a cached embedded-store read to a

@@ -99,11 +99,10 @@ pub enum Command {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let log_format = match &cli.command {
-        Command::Serve(config) => config.log_format,
-        _ => LogFormat::Text,
+    let (log_format, otlp_endpoint) = match &cli.command {
+        Command::Serve(config) => (config.log_format, config.otlp_endpoint.clone()),
+        _ => (LogFormat::Text, None),
     };
-    crate::telemetry::init_tracing(log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -111,6 +110,15 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // the span exporter's connection lives on the runtime; the guard flushes it when dropped
+    let _tracing =
+        match runtime.block_on(async { crate::telemetry::init_tracing(log_format, otlp_endpoint.as_deref()) }) {
+            Ok(guard) => guard,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                return ExitCode::FAILURE;
+            }
+        };
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

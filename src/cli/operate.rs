@@ -218,6 +218,10 @@ pub fn check_settings(settings: &[Setting]) -> Vec<String> {
             }
             continue;
         };
+        if key == "DEDUPD_OTLP_ENDPOINT" && !cfg!(feature = "otlp") {
+            problems.push(format!("{at}: {key}: this dedupd was built without the otlp feature"));
+            continue;
+        }
         let arg = format!("--{long}={value}");
         if let Err(error) = serve.clone().try_get_matches_from(["serve", arg.as_str()]) {
             problems.push(format!("{at}: {key}: {}", first_line(&error)));

@@ -1,13 +1,15 @@
 //! A [`Store`] that times every call of the one it wraps, for the Prometheus metrics
 //! `dedupd_store_seconds{store, op}` (a histogram) and `dedupd_store_errors_total{store, op, error}`:
 //! the `store` label tells backends apart across a fleet, and an `unavailable` error count is what the
-//! store-down alert watches.
+//! store-down alert watches. Each call also runs in a `store` span (debug level: `RUST_LOG=info,dedupd=debug`
+//! exports it over OTLP).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
+use tracing::Instrument;
 
 use super::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
 use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle};
@@ -26,8 +28,8 @@ impl Metered {
 
     async fn timed<T>(&self, op: &'static str, call: impl Future<Output = Result<T>>) -> Result<T> {
         let started = Instant::now();
-        let result = call.await;
         let store = self.inner.kind();
+        let result = call.instrument(tracing::debug_span!("store", store, op)).await;
         metrics::histogram!("dedupd_store_seconds", "store" => store, "op" => op)
             .record(started.elapsed().as_secs_f64());
         if let Err(error) = &result {
