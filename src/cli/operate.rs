@@ -266,6 +266,15 @@ mod tests {
         parse_settings(text).expect("parses")
     }
 
+    /// `dedupd health` asks by default about the service the server registers (and turns to
+    /// `NOT_SERVING` at shutdown).
+    #[test]
+    fn health_asks_about_the_served_service() {
+        use tonic::server::NamedService;
+        type Served = crate::proto::deduplicator_server::DeduplicatorServer<crate::grpc::DedupService>;
+        assert_eq!(HEALTH_SERVICE, <Served as NamedService>::NAME);
+    }
+
     /// Comments, blank lines, `export` and quotes are read as Compose reads an env file.
     #[test]
     fn env_files_parse() {
