@@ -1,8 +1,8 @@
 //! The monitoring in `deploy/` against what a running server exports: two real `dedupd serve`
 //! processes (the embedded store, and Redis, which the test then stops so that store errors show) are
-//! driven through gRPC and their `/metrics` scraped. Every metric the alert rules and the dashboard
-//! name must be exported, every exported metric must be on the dashboard, and histograms must be
-//! histograms (with buckets), not summaries.
+//! driven through gRPC and their `/metrics` scraped. Every query of the alert rules and the dashboard
+//! must parse as PromQL, every metric they name must be exported, every exported metric must be on the
+//! dashboard, and histograms must be histograms (with buckets), not summaries.
 
 mod common;
 
@@ -143,6 +143,13 @@ fn metric_names(expr: &str, histograms: &BTreeSet<String>) -> BTreeSet<String> {
     names
 }
 
+/// Parses a PromQL expression as Prometheus would; a dashboard's Grafana variables are first replaced by
+/// values of their kind.
+fn parse_promql(expr: &str) -> Result<(), String> {
+    let expr = expr.replace("$__rate_interval", "5m").replace("$job", ".*");
+    promql_parser::parser::parse(&expr).map(|_| ())
+}
+
 /// Every `expr` string anywhere in a JSON document (the dashboard's panel targets).
 fn json_exprs(value: &serde_json::Value, out: &mut Vec<String>) {
     match value {
@@ -197,6 +204,7 @@ async fn alerts_and_dashboard_name_only_exported_metrics() {
     let histograms: BTreeSet<String> =
         types.iter().filter(|(_, kind)| *kind == "histogram").map(|(name, _)| name.clone()).collect();
 
+    assert!(parse_promql("sum(rate(dedupd_ingested_total[5m])").is_err(), "the PromQL check refuses a bad query");
     let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/monitoring");
     let rules: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(&std::fs::read_to_string(deploy.join("alerts.yaml")).expect("read alerts.yaml"))
@@ -208,6 +216,7 @@ async fn alerts_and_dashboard_name_only_exported_metrics() {
         let expr = rule.get("expr").and_then(|e| e.as_str()).expect("every alert has an expr");
         assert!(rule.get("labels").and_then(|l| l.get("severity")).is_some(), "{name} has no severity");
         assert!(rule.get("annotations").and_then(|a| a.get("summary")).is_some(), "{name} has no summary");
+        parse_promql(expr).unwrap_or_else(|error| panic!("alert {name}: invalid PromQL: {error}"));
         let names = metric_names(expr, &histograms);
         assert!(!names.is_empty(), "{name} names no dedupd metric");
         for metric in &names {
@@ -231,6 +240,9 @@ async fn alerts_and_dashboard_name_only_exported_metrics() {
             .expect("dashboard.json is JSON");
     let mut exprs = Vec::new();
     json_exprs(&dashboard, &mut exprs);
+    for expr in &exprs {
+        parse_promql(expr).unwrap_or_else(|error| panic!("dashboard query {expr}: invalid PromQL: {error}"));
+    }
     let charted: BTreeSet<String> = exprs.iter().flat_map(|expr| metric_names(expr, &histograms)).collect();
     for metric in &charted {
         assert!(types.contains_key(metric), "the dashboard charts {metric}, which the server does not export");
