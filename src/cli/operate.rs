@@ -323,4 +323,16 @@ mod tests {
             assert!(problems[0].contains(key), "{text:?}: {problems:?} does not name {key}");
         }
     }
+
+    /// An OTLP endpoint is accepted only by a build that can export to it.
+    #[test]
+    fn otlp_endpoint_needs_the_feature() {
+        let problems = check_settings(&settings("DEDUPD_OTLP_ENDPOINT=http://collector:4317\n"));
+        if cfg!(feature = "otlp") {
+            assert_eq!(problems, Vec::<String>::new());
+        } else {
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(problems[0].contains("DEDUPD_OTLP_ENDPOINT") && problems[0].contains("otlp feature"));
+        }
+    }
 }
