@@ -47,6 +47,11 @@ pub struct ServeConfig {
     #[arg(long, env = "DEDUPD_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
 
+    /// OpenTelemetry collector to export tracing spans to, over OTLP/gRPC (e.g.
+    /// `http://otel-collector:4317`); off when not set. Needs dedupd built with `--features otlp`.
+    #[arg(long, env = "DEDUPD_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
     /// Largest accepted article body, in bytes.
     #[arg(long, env = "DEDUPD_MAX_BODY_BYTES", default_value_t = validate::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
@@ -121,6 +126,7 @@ impl Default for ServeConfig {
             namespace: None,
             metrics_listen: None,
             log_format: LogFormat::Text,
+            otlp_endpoint: None,
             max_body_bytes: validate::DEFAULT_MAX_BODY_BYTES,
             concurrency_limit: 256,
             rule: RuleArgs::default(),

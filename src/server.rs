@@ -81,6 +81,8 @@ impl Server {
     ) -> anyhow::Result<Server> {
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
+        metrics::gauge!("dedupd_info", "version" => env!("CARGO_PKG_VERSION"), "store" => store.kind()).set(1.0);
+        let store = store::metered::Metered::wrap(store);
         let engine = Engine::new(store.clone(), config.engine());
         let started = std::time::Instant::now();
         // a warm-up that fails or runs out of time (a store that errs or answers slowly at start)
@@ -123,10 +125,13 @@ impl Server {
                 async move {
                     stopping.cancelled().await;
                     health_reporter.set_not_serving::<DeduplicatorServer<DedupService>>().await;
+                    // the server as a whole too, for probes that name no service
+                    health_reporter.set_service_status("", tonic_health::ServingStatus::NotServing).await;
                     tracing::info!("shutting down: draining requests in flight");
                 }
             };
             let serve = tonic::transport::Server::builder()
+                .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
                 .add_service(health)
                 .add_service(reflection)
                 .add_service(dedup)
@@ -226,6 +231,7 @@ async fn sweep(engine: &Engine) {
             }
         }
     }
+    metrics::counter!("dedupd_expire_sweeps_total").increment(1);
     let elapsed_ms = started.elapsed().as_millis() as u64;
     if expired > 0 {
         tracing::info!(expired, batches, cutoff = %rfc3339(cutoff), elapsed_ms, "retention sweep");

@@ -1,4 +1,5 @@
-//! The `dedupd` command line: `serve`, the client commands, `eval`, and `bench` (a load generator).
+//! The `dedupd` command line: `serve`, the client commands, `eval`, `bench` (a load generator), and
+//! the operator commands `health` and `config check`.
 //!
 //! Client commands talk to a running server over gRPC (`--server`, env `DEDUPD_SERVER`) and print
 //! readable text, or JSON with `--json`.
@@ -6,6 +7,7 @@
 pub mod bench;
 mod client;
 mod eval;
+pub mod operate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -83,16 +85,24 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Score dedupd on a labelled set (`articles.jsonl`, `labels.jsonl`, `ambiguous_pairs.jsonl`).
     Eval(eval::EvalArgs),
+    /// Ask a server's gRPC health service whether it is serving: exits 0 if so, 1 otherwise (for
+    /// container and orchestrator health checks).
+    Health(operate::HealthArgs),
+    /// Work with configurations (`dedupd config check FILE`).
+    Config {
+        /// What to do.
+        #[command(subcommand)]
+        command: operate::ConfigCommand,
+    },
 }
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let log_format = match &cli.command {
-        Command::Serve(config) => config.log_format,
-        _ => LogFormat::Text,
+    let (log_format, otlp_endpoint) = match &cli.command {
+        Command::Serve(config) => (config.log_format, config.otlp_endpoint.clone()),
+        _ => (LogFormat::Text, None),
     };
-    crate::telemetry::init_tracing(log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -100,6 +110,15 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // the span exporter's connection lives on the runtime; the guard flushes it when dropped
+    let _tracing =
+        match runtime.block_on(async { crate::telemetry::init_tracing(log_format, otlp_endpoint.as_deref()) }) {
+            Ok(guard) => guard,
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                return ExitCode::FAILURE;
+            }
+        };
     match runtime.block_on(run(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -124,5 +143,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Delete { id, client } => client::delete(&client, &id).await,
         Command::Eval(args) => eval::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Health(args) => operate::health(&args).await,
+        Command::Config { command } => operate::config(&command),
     }
 }

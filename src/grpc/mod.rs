@@ -55,11 +55,35 @@ async fn acquire(limit: Arc<Semaphore>) -> Result<OwnedSemaphorePermit> {
 /// Records the outcome of one call in the request metrics.
 fn observe<T>(method: &'static str, started: Instant, result: &Result<T>) {
     let code = match result {
-        Ok(_) => "ok",
-        Err(error) => status::code(error).description(),
+        Ok(_) => "OK",
+        Err(error) => code_name(status::code(error)),
     };
     metrics::counter!("dedupd_requests_total", "method" => method, "code" => code).increment(1);
     metrics::histogram!("dedupd_request_seconds", "method" => method).record(started.elapsed().as_secs_f64());
+}
+
+/// A status code's canonical gRPC name (`INVALID_ARGUMENT`), the `code` label of the request metrics.
+fn code_name(code: tonic::Code) -> &'static str {
+    use tonic::Code;
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
 }
 
 type IngestStream = Pin<Box<dyn Stream<Item = std::result::Result<proto::IngestResponse, Status>> + Send>>;

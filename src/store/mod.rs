@@ -27,6 +27,7 @@
 pub mod embedded;
 pub mod local;
 pub mod memory;
+pub mod metered;
 pub mod redis;
 
 use std::path::Path;
@@ -252,6 +253,44 @@ pub async fn open(url: &str, data_dir: &Path, namespace: Option<&str>) -> Result
             "unsupported store url {url:?}: expected memory://, embedded://[DIR], redis://, rediss:// or redis+cluster://"
         ),
     ))
+}
+
+/// Checks a store URL and namespace as [`open`] would read them, connecting to nothing: the scheme is
+/// known, a namespace is given only to a Redis store and is valid, and a Redis URL parses.
+/// `dedupd config check` uses it to refuse a configuration before a server is started with it.
+pub fn check_url(url: &str, namespace: Option<&str>) -> Result<()> {
+    let url = url.trim();
+    let local =
+        matches!(url, "" | "embedded" | "embedded://" | "memory" | "memory://") || url.starts_with("embedded://");
+    if local {
+        return match namespace {
+            Some(namespace) => {
+                Err(Error::invalid("namespace", format!("{namespace:?} given, but only redis stores have namespaces")))
+            }
+            None => Ok(()),
+        };
+    }
+    redis::validate_namespace(namespace.unwrap_or(redis::DEFAULT_NAMESPACE))?;
+    let nodes: Vec<String> = if let Some(rest) = url.strip_prefix("redis+cluster://") {
+        let hosts = rest.rsplit_once('@').map_or(rest, |(_, hosts)| hosts).trim_end_matches('/');
+        hosts.split(',').filter(|h| !h.is_empty()).map(|h| format!("redis://{h}")).collect()
+    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
+        vec![url.to_string()]
+    } else {
+        return Err(Error::invalid(
+            "store",
+            "unsupported store url: expected memory://, embedded://[DIR], redis://, rediss:// or redis+cluster://",
+        ));
+    };
+    if nodes.is_empty() {
+        return Err(Error::invalid("store", "a redis cluster url needs at least one host:port"));
+    }
+    for node in nodes {
+        if let Err(error) = ::redis::Client::open(node.as_str()) {
+            return Err(Error::invalid("store", format!("invalid redis url: {error}")));
+        }
+    }
+    Ok(())
 }
 
 /// The stores that live in the process, as [`open`] reads their URLs.

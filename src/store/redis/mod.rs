@@ -133,7 +133,7 @@ async fn claim_layout(connection: &mut impl redis::aio::ConnectionLike, namespac
 
 /// Namespaces become key prefixes: keep them to characters that cannot collide with the layout's
 /// separators or with Redis Cluster hash tags.
-fn validate_namespace(namespace: &str) -> Result<()> {
+pub(crate) fn validate_namespace(namespace: &str) -> Result<()> {
     let valid = !namespace.is_empty()
         && namespace.len() <= 64
         && namespace.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');

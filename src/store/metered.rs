@@ -1,0 +1,91 @@
+//! A [`Store`] that times every call of the one it wraps, for the Prometheus metrics
+//! `dedupd_store_seconds{store, op}` (a histogram) and `dedupd_store_errors_total{store, op, error}`:
+//! the `store` label tells backends apart across a fleet, and an `unavailable` error count is what the
+//! store-down alert watches. Each call also runs in a `store` span (debug level: `RUST_LOG=info,dedupd=debug`
+//! exports it over OTLP).
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use tracing::Instrument;
+
+use super::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle};
+use crate::error::{Error, Result};
+
+/// Wraps a store; forwards every call unchanged and records how long it took and how it failed.
+pub struct Metered {
+    inner: Arc<dyn Store>,
+}
+
+impl Metered {
+    /// `inner`, metered.
+    pub fn wrap(inner: Arc<dyn Store>) -> Arc<dyn Store> {
+        Arc::new(Metered { inner })
+    }
+
+    async fn timed<T>(&self, op: &'static str, call: impl Future<Output = Result<T>>) -> Result<T> {
+        let started = Instant::now();
+        let store = self.inner.kind();
+        let result = call.instrument(tracing::debug_span!("store", store, op)).await;
+        metrics::histogram!("dedupd_store_seconds", "store" => store, "op" => op)
+            .record(started.elapsed().as_secs_f64());
+        if let Err(error) = &result {
+            metrics::counter!("dedupd_store_errors_total", "store" => store, "op" => op, "error" => error_label(error))
+                .increment(1);
+        }
+        result
+    }
+}
+
+/// The error's kind, as a label value.
+fn error_label(error: &Error) -> &'static str {
+    match error {
+        Error::InvalidArgument { .. } => "invalid_argument",
+        Error::OutOfRange { .. } => "out_of_range",
+        Error::NotFound { .. } => "not_found",
+        Error::Unavailable(_) => "unavailable",
+        Error::Internal(_) => "internal",
+    }
+}
+
+#[async_trait]
+impl Store for Metered {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<StoredArticle>> {
+        self.timed("get", self.inner.get(id)).await
+    }
+
+    async fn insert_and_lookup(&self, article: StoredArticle, limit: usize) -> Result<Inserted> {
+        self.timed("insert_and_lookup", self.inner.insert_and_lookup(article, limit)).await
+    }
+
+    async fn lookup(&self, keys: &[u64], limit: usize) -> Result<Lookup> {
+        self.timed("lookup", self.inner.lookup(keys, limit)).await
+    }
+
+    async fn assign(&self, article: &StoredArticle, links: &[&StoredArticle]) -> Result<Assigned> {
+        self.timed("assign", self.inner.assign(article, links)).await
+    }
+
+    async fn cluster(&self, cluster_id: &ClusterId) -> Result<Option<ClusterView>> {
+        self.timed("cluster", self.inner.cluster(cluster_id)).await
+    }
+
+    async fn delete(&self, id: &str) -> Result<Deleted> {
+        self.timed("delete", self.inner.delete(id)).await
+    }
+
+    async fn expire(&self, cutoff: Micros, limit: usize) -> Result<Expired> {
+        self.timed("expire", self.inner.expire(cutoff, limit)).await
+    }
+
+    async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
+        self.timed("visit_recent", self.inner.visit_recent(limit, visit)).await
+    }
+}
