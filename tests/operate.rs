@@ -13,7 +13,7 @@ const DEDUPD: &str = env!("CARGO_BIN_EXE_dedupd");
 
 /// Runs the binary with `args`, off the async runtime, with no DEDUPD_* variable of the caller's.
 async fn dedupd(args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+    let args: Vec<String> = args.iter().map(ToString::to_string).collect();
     tokio::task::spawn_blocking(move || {
         let mut command = Command::new(DEDUPD);
         command.args(&args);

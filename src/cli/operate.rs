@@ -198,7 +198,7 @@ pub fn check_settings(settings: &[Setting]) -> Vec<String> {
         .map(|serve| serve.mut_args(|arg| arg.env(None)))
         .unwrap_or_else(|| clap::Command::new("serve"));
     let mut flags = HashMap::new();
-    for arg in Cli::command().find_subcommand("serve").into_iter().flat_map(|serve| serve.get_arguments()) {
+    for arg in Cli::command().find_subcommand("serve").into_iter().flat_map(clap::Command::get_arguments) {
         if let (Some(env), Some(long)) = (arg.get_env().and_then(|env| env.to_str()), arg.get_long()) {
             flags.insert(env.to_string(), long.to_string());
         }
