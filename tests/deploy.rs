@@ -18,7 +18,8 @@ use dedupd::proto::{Article, CheckRequest, DeleteArticleRequest, GetArticleReque
 use dedupd::telemetry::{EMBEDDED_METRICS, METRICS, MetricKind};
 use tonic::transport::Channel;
 
-use common::{RedisServer, article_text, free_port, spun_copy};
+use common::{RedisServer, free_port};
+use dedupd::synthetic::{spun, text as article_text};
 
 const DEDUPD: &str = env!("CARGO_BIN_EXE_dedupd");
 
@@ -82,7 +83,7 @@ fn article(id: &str, body: String) -> Article {
 async fn exercise(client: &mut DeduplicatorClient<Channel>) {
     let text = article_text(7, 400);
     client.ingest(IngestRequest { article: Some(article("original", text.clone())) }).await.expect("ingest");
-    let copy = article("copy", spun_copy(&text, 5, 1));
+    let copy = article("copy", spun(&text, 5, 1));
     let response = client.ingest(IngestRequest { article: Some(copy.clone()) }).await.expect("ingest a copy");
     assert!(response.into_inner().duplicate, "the copy is found");
     client.check(CheckRequest { article: Some(copy) }).await.expect("check");

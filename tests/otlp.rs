@@ -17,7 +17,8 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status};
 
-use common::{article_text, free_port};
+use common::free_port;
+use dedupd::synthetic::text as article_text;
 
 /// One exported span: the service that sent it, its name and its string attributes.
 #[derive(Debug)]
