@@ -88,6 +88,27 @@ pub struct ServeConfig {
     /// of each store is in docs/performance.md); at most 60 s.
     #[arg(long, env = "DEDUPD_WARM_UP_ARTICLES", default_value_t = crate::server::WARM_UP_ARTICLES)]
     pub warm_up_articles: usize,
+
+    /// API keys, one a line: `<sha256-hex-of-token> <role> <name>` (see the README's *Security*).
+    /// Reloaded on SIGHUP. Without it every call is allowed.
+    #[arg(long, env = "DEDUPD_AUTH_FILE")]
+    pub auth_file: Option<PathBuf>,
+
+    /// Serve gRPC reflection (lists the services and their messages to tools such as grpcurl).
+    #[arg(long, env = "DEDUPD_REFLECTION")]
+    pub reflection: bool,
+
+    /// TLS certificate chain (PEM) of the gRPC listener; with `--tls-key`. Reloaded on SIGHUP.
+    #[arg(long, env = "DEDUPD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM) of `--tls-cert`. Reloaded on SIGHUP.
+    #[arg(long, env = "DEDUPD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// CA certificates (PEM) for mutual TLS: every client must present a certificate they signed.
+    #[arg(long, env = "DEDUPD_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// A humantime duration (`30d`, `90s`, `1h 30m`) greater than zero.
@@ -130,6 +151,11 @@ impl Default for ServeConfig {
             retention: None,
             retention_sweep: std::time::Duration::from_secs(60),
             warm_up_articles: crate::server::WARM_UP_ARTICLES,
+            auth_file: None,
+            reflection: false,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 }
