@@ -36,6 +36,7 @@ pub struct ClientOptions {
 
 /// The subcommands: the server, the client commands, the load generator and the scorer.
 #[derive(Debug, Subcommand)]
+#[expect(clippy::large_enum_variant, reason = "parsed once per process; boxing would buy nothing")]
 pub enum Command {
     /// Run the gRPC server.
     Serve(ServeConfig),
