@@ -150,7 +150,8 @@ impl Pki {
 
     /// A certificate with `cn` for `usage`: (certificate PEM, key PEM).
     fn issue(&self, cn: &str, usage: ExtendedKeyUsagePurpose) -> (String, String) {
-        let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        let mut params =
+            CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("params");
         params.distinguished_name.push(DnType::CommonName, cn);
         params.extended_key_usages = vec![usage];
         let key = KeyPair::generate().expect("key");
@@ -199,6 +200,11 @@ async fn tls_serves_tls_clients_only() {
         }
     };
     assert!(refused, "a plaintext client must not be served");
+
+    // so does the `dedupd` client, given the CA
+    let ca = pki.dir.path().join("ca.pem");
+    let shown = dedupd_cli(&["article", "tls", "--server", &server.url()], None, Some(&ca)).await;
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
 
     // a client that does not trust the server's CA refuses it
     let other = Pki::new();
@@ -254,6 +260,19 @@ async fn mutual_tls_requires_a_client_certificate() {
     let mut client = DeduplicatorClient::new(channel);
     assert_eq!(ingest(&mut client, "x", None).await, Ok(()));
     server.shutdown().await.expect("shutdown");
+}
+
+/// Runs a `dedupd` client command (off the runtime, which may be serving the server it calls).
+async fn dedupd_cli(args: &[&str], token: Option<&str>, tls_ca: Option<&Path>) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dedupd"));
+    command.args(args).env_remove("DEDUPD_TOKEN").env_remove("DEDUPD_TLS_CA").stdin(Stdio::null());
+    if let Some(token) = token {
+        command.env("DEDUPD_TOKEN", token);
+    }
+    if let Some(ca) = tls_ca {
+        command.arg("--tls-ca").arg(ca);
+    }
+    tokio::task::spawn_blocking(move || command.output().expect("run dedupd")).await.expect("join")
 }
 
 /// A `dedupd serve` child process, killed on drop; its log goes to a file.
@@ -360,6 +379,14 @@ async fn sighup_reloads_keys_and_tokens_stay_out_of_logs() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(get(&mut client, "h1", Some(READ_TOKEN)).await, Ok(()), "the keys left in the file still work");
+
+    // the client commands send the key from the environment
+    let url = format!("http://127.0.0.1:{}", server.port);
+    let shown = dedupd_cli(&["article", "h1", "--server", &url], Some(READ_TOKEN), None).await;
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("h1"));
+    let refused = dedupd_cli(&["article", "h1", "--server", &url], None, None).await;
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("Unauthenticated"), "{refused:?}");
 
     let log = server.log();
     assert!(log.contains("dashboard"), "the identity's name is logged:\n{log}");

@@ -86,7 +86,7 @@ pub async fn in_process(set: &LabelledSet, config: EngineConfig) -> anyhow::Resu
 }
 
 async fn through_server(server: &str, dir: &std::path::Path) -> anyhow::Result<Vec<Placement>> {
-    let mut grpc = client::connect(server).await?;
+    let mut grpc = client::connect(&super::ClientOptions::plain(server)).await?;
     let responses = client::stream_file(&mut grpc, &dir.join("articles.jsonl"), |_| {}).await?;
     if let Some(failed) = responses.iter().find(|r| !r.error.is_empty()) {
         anyhow::bail!("the server rejected {}: {}", failed.id, failed.error);
