@@ -287,10 +287,12 @@ impl Auth {
         };
         let Some(key) = key else {
             tracing::info!(method = path, "unauthenticated call refused");
+            metrics::counter!("dedupd_auth_refused_total", "code" => "unauthenticated").increment(1);
             return Err(Status::unauthenticated("missing or unknown api key"));
         };
         if !key.role.allows(need) {
             tracing::info!(identity = %key.name, role = key.role.name(), method = path, "call refused: role lacks permission");
+            metrics::counter!("dedupd_auth_refused_total", "code" => "permission_denied").increment(1);
             return Err(Status::permission_denied(format!("role {} may not call {path}", key.role.name())));
         }
         Ok(Identity { name: key.name.clone(), role: Some(key.role) })

@@ -117,7 +117,9 @@ impl Tls {
                 let tcp = match accepted {
                     Ok(tcp) => tcp,
                     Err(error) => {
-                        tracing::debug!(%error, "accept failed");
+                        // out of file descriptors, say: pause rather than spin
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
                         continue;
                     }
                 };

@@ -212,6 +212,30 @@ async fn tls_serves_tls_clients_only() {
     server.shutdown().await.expect("shutdown");
 }
 
+/// A reload serves the certificate now in the files to new connections; files that do not load
+/// leave the one in force.
+#[tokio::test]
+async fn tls_reload_switches_to_the_new_certificate() {
+    let pki = Pki::new();
+    let (cert, key, _) = pki.server_files();
+    let server =
+        start(ServeConfig { tls_cert: Some(cert.clone()), tls_key: Some(key.clone()), ..ServeConfig::default() }).await;
+    tls_channel(&server, &pki.ca_pem(), None).await.expect("connects with the first certificate");
+
+    std::fs::write(&cert, "not a certificate").expect("write");
+    assert!(!server.reload(), "a broken certificate file must fail to reload");
+    tls_channel(&server, &pki.ca_pem(), None).await.expect("the first certificate stays in force");
+
+    let next = Pki::new();
+    let (next_cert, next_key) = next.issue("localhost", ExtendedKeyUsagePurpose::ServerAuth);
+    std::fs::write(&cert, next_cert).expect("write");
+    std::fs::write(&key, next_key).expect("write");
+    assert!(server.reload(), "the new certificate loads");
+    tls_channel(&server, &next.ca_pem(), None).await.expect("connects with the new certificate");
+    assert!(tls_channel(&server, &pki.ca_pem(), None).await.is_err(), "the old certificate is still served");
+    server.shutdown().await.expect("shutdown");
+}
+
 /// With mutual TLS a client needs a certificate the CA signed; its common name can stand for an API
 /// key in the auth file.
 #[tokio::test]
