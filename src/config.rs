@@ -288,6 +288,21 @@ mod tests {
         assert!(serve(&["--distinctive-tokens", "-5"]).is_err());
     }
 
+    /// Keys, reflection and TLS are off unless set; a certificate needs its key, and a client CA
+    /// needs a certificate.
+    #[test]
+    fn security_flags_parse() {
+        let config = serve(&[]).expect("defaults parse");
+        assert!(config.auth_file.is_none() && !config.reflection && config.tls_cert.is_none());
+        let config = serve(&["--auth-file", "keys", "--reflection", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
+            .expect("parses");
+        assert_eq!(config.auth_file, Some(std::path::PathBuf::from("keys")));
+        assert!(config.reflection);
+        for bad in [&["--tls-cert", "c.pem"][..], &["--tls-key", "k.pem"], &["--tls-client-ca", "ca.pem"]] {
+            assert!(serve(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
+
     /// The warm-up is on by default, with the documented size, and 0 turns it off.
     #[test]
     fn warm_up_flag_parses() {

@@ -95,6 +95,11 @@ async fn roles_decide_what_a_key_may_call() {
     assert_eq!(ingest(&mut client, "a", Some(READ_TOKEN)).await, Err(Code::PermissionDenied));
     assert_eq!(ingest(&mut client, "a", Some(INGEST_TOKEN)).await, Ok(()));
     assert_eq!(get(&mut client, "a", Some(READ_TOKEN)).await, Ok(()));
+    for (token, expected) in [(READ_TOKEN, Err(Code::PermissionDenied)), (INGEST_TOKEN, Ok(()))] {
+        let requests = tokio_stream::iter([IngestRequest { article: Some(article("s")) }]);
+        let answer = client.ingest_stream(with_token(requests, Some(token))).await;
+        assert_eq!(answer.map(|_| ()).map_err(|s| s.code()), expected, "IngestStream needs the ingest role");
+    }
     assert_eq!(get(&mut client, "a", Some(INGEST_TOKEN)).await, Err(Code::PermissionDenied));
     assert_eq!(delete(&mut client, "a", Some(READ_TOKEN)).await, Err(Code::PermissionDenied));
     assert_eq!(delete(&mut client, "a", Some(INGEST_TOKEN)).await, Err(Code::PermissionDenied));
