@@ -258,6 +258,11 @@ impl Auth {
         Ok(count)
     }
 
+    /// How many keys are in force.
+    pub fn key_count(&self) -> usize {
+        self.current().len()
+    }
+
     fn current(&self) -> Arc<Keys> {
         match self.keys.read() {
             Ok(keys) => keys.clone(),
