@@ -284,6 +284,20 @@ async fn mutual_tls_requires_a_client_certificate() {
     assert_eq!(get(&mut client, "x", None).await, Err(Code::NotFound), "the reader certificate may read");
     assert_eq!(ingest(&mut client, "x", None).await, Err(Code::PermissionDenied));
 
+    // the `dedupd` client presents its certificate too
+    let (cert_pem, key_pem) = pki.issue("reader-box", ExtendedKeyUsagePurpose::ClientAuth);
+    let (cert_file, key_file) = (pki.dir.path().join("client.pem"), pki.dir.path().join("client.key"));
+    std::fs::write(&cert_file, cert_pem).expect("write");
+    std::fs::write(&key_file, key_pem).expect("write");
+    let url = server.url();
+    let ca = pki.dir.path().join("ca.pem");
+    let args =
+        ["article", "x", "--server", &url, "--client-cert", path_str(&cert_file), "--client-key", path_str(&key_file)];
+    let shown = dedupd_cli(&args, None, Some(&ca)).await;
+    assert!(String::from_utf8_lossy(&shown.stderr).contains("NotFound"), "{shown:?}");
+    let bare = dedupd_cli(&args[..4], None, Some(&ca)).await;
+    assert!(!bare.status.success() && !String::from_utf8_lossy(&bare.stderr).contains("NotFound"), "{bare:?}");
+
     let feeder = pki.issue("ingest-box", ExtendedKeyUsagePurpose::ClientAuth);
     let channel = tls_channel(&server, &pki.ca_pem(), Some(feeder)).await.expect("connects");
     let mut client = DeduplicatorClient::new(channel);
@@ -291,10 +305,15 @@ async fn mutual_tls_requires_a_client_certificate() {
     server.shutdown().await.expect("shutdown");
 }
 
+fn path_str(path: &Path) -> &str {
+    path.to_str().expect("utf-8 path")
+}
+
 /// Runs a `dedupd` client command (off the runtime, which may be serving the server it calls).
 async fn dedupd_cli(args: &[&str], token: Option<&str>, tls_ca: Option<&Path>) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_dedupd"));
-    command.args(args).env_remove("DEDUPD_TOKEN").env_remove("DEDUPD_TLS_CA").stdin(Stdio::null());
+    command.args(args).env_remove("DEDUPD_TOKEN").env_remove("DEDUPD_TLS_CA").env_remove("DEDUPD_SERVER");
+    command.env_remove("DEDUPD_CLIENT_CERT").env_remove("DEDUPD_CLIENT_KEY").stdin(Stdio::null());
     if let Some(token) = token {
         command.env("DEDUPD_TOKEN", token);
     }

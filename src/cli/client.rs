@@ -11,7 +11,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use crate::grpc::convert::{micros_from_timestamp, timestamp_from_micros};
 use crate::jsonl::ArticleLine;
@@ -45,11 +45,16 @@ pub async fn connect(options: &ClientOptions) -> anyhow::Result<Client> {
     let mut endpoint = Channel::from_shared(server.clone())
         .with_context(|| format!("invalid server url {server:?}"))?
         .connect_timeout(Duration::from_secs(5));
-    if let Some(ca) = &options.tls_ca {
-        let pem = std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?;
-        endpoint = endpoint
-            .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
-            .context("cannot set up tls")?;
+    if options.tls_ca.is_some() || options.client_cert.is_some() {
+        let read = |path: &Path| std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
+        let mut tls = ClientTlsConfig::new();
+        if let Some(ca) = &options.tls_ca {
+            tls = tls.ca_certificate(Certificate::from_pem(read(ca)?));
+        }
+        if let (Some(cert), Some(key)) = (&options.client_cert, &options.client_key) {
+            tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        endpoint = endpoint.tls_config(tls).context("cannot set up tls")?;
     }
     let channel = endpoint.connect().await.with_context(|| format!("cannot connect to dedupd at {server}"))?;
     let token = match &options.token {
