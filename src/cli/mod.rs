@@ -63,7 +63,6 @@ impl ClientOptions {
 
 /// The subcommands: the server, the client commands, the load generator and the scorer.
 #[derive(Debug, Subcommand)]
-#[expect(clippy::large_enum_variant, reason = "parsed once per process; boxing would buy nothing")]
 pub enum Command {
     /// Run the gRPC server.
     Serve(ServeConfig),
