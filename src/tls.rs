@@ -1,6 +1,7 @@
-//! TLS for the gRPC listener (rustls): a certificate and key from PEM files, reloaded by
-//! [`Tls::reload`] (on SIGHUP) without dropping connections, and optional mutual TLS, where every client
-//! must present a certificate signed by `--tls-client-ca`.
+//! TLS for the gRPC listener (rustls): a certificate and key from PEM files, and optional mutual TLS,
+//! where every client must present a certificate signed by `--tls-client-ca`. [`Tls::reload`] (on
+//! SIGHUP) reads all three files again and swaps the acceptor: new connections use the new files,
+//! open ones are not dropped.
 //!
 //! Handshakes run in their own tasks, so a slow or silent client does not hold up the others; a
 //! connection that fails its handshake (a plaintext client, a client without the required
@@ -28,75 +29,61 @@ use tonic::transport::server::TcpIncoming;
 /// The longest a client may take over its handshake before its connection is closed.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The server's certificate, replaced in place by a reload; new handshakes use the new one.
-struct CertSlot {
-    key: RwLock<Arc<CertifiedKey>>,
-}
+/// One certificate for every client (a reload makes a new acceptor with a new one).
+#[derive(Debug)]
+struct Fixed(Arc<CertifiedKey>);
 
-impl fmt::Debug for CertSlot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CertSlot")
-    }
-}
-
-impl ResolvesServerCert for CertSlot {
+impl ResolvesServerCert for Fixed {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(match self.key.read() {
-            Ok(key) => key.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        })
+        Some(self.0.clone())
     }
 }
 
-/// The TLS setup of a server: its acceptor and the files it reloads.
+/// The TLS setup of a server: the acceptor in force, and the files a reload reads again.
 #[derive(Clone)]
 pub struct Tls {
-    acceptor: TlsAcceptor,
-    slot: Arc<CertSlot>,
+    acceptor: Arc<RwLock<TlsAcceptor>>,
     cert: PathBuf,
     key: PathBuf,
-    provider: Arc<CryptoProvider>,
+    client_ca: Option<PathBuf>,
 }
 
 impl fmt::Debug for Tls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tls").field("cert", &self.cert).field("key", &self.key).finish_non_exhaustive()
+        f.debug_struct("Tls")
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .field("client_ca", &self.client_ca)
+            .finish_non_exhaustive()
     }
 }
 
 impl Tls {
     /// Loads the certificate chain and key (PEM), and the client CA (PEM) for mutual TLS.
     pub fn new(cert: &Path, key: &Path, client_ca: Option<&Path>) -> anyhow::Result<Tls> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let certified = load(cert, key, &provider)?;
-        let slot = Arc::new(CertSlot { key: RwLock::new(Arc::new(certified)) });
-        let verifier = match client_ca {
-            Some(path) => {
-                let mut roots = rustls::RootCertStore::empty();
-                for cert in pem_certs(path)? {
-                    roots.add(cert).map_err(|e| anyhow::anyhow!("client ca {}: {e}", path.display()))?;
-                }
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                    .map_err(|e| anyhow::anyhow!("client ca {}: {e}", path.display()))?
-            }
-            None => WebPkiClientVerifier::no_client_auth(),
-        };
-        let mut config = rustls::ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()?
-            .with_client_cert_verifier(verifier)
-            .with_cert_resolver(slot.clone());
-        config.alpn_protocols = vec![b"h2".to_vec()];
-        let acceptor = TlsAcceptor::from(Arc::new(config));
-        Ok(Tls { acceptor, slot, cert: cert.to_path_buf(), key: key.to_path_buf(), provider })
+        let acceptor = acceptor(cert, key, client_ca)?;
+        Ok(Tls {
+            acceptor: Arc::new(RwLock::new(acceptor)),
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            client_ca: client_ca.map(Path::to_path_buf),
+        })
     }
 
-    /// Reads the certificate and key again; new connections use them. On error the old ones stay.
+    /// Reads the certificate, key and client CA again; new connections use them, open ones keep
+    /// theirs. On error the old ones stay.
     pub fn reload(&self) -> anyhow::Result<()> {
-        let certified = load(&self.cert, &self.key, &self.provider)?;
-        let mut key = self.slot.key.write().map_err(|_| anyhow::anyhow!("tls certificate lock poisoned"))?;
-        *key = Arc::new(certified);
+        let fresh = acceptor(&self.cert, &self.key, self.client_ca.as_deref())?;
+        let mut slot = self.acceptor.write().map_err(|_| anyhow::anyhow!("tls acceptor lock poisoned"))?;
+        *slot = fresh;
         Ok(())
+    }
+
+    fn current(&self) -> TlsAcceptor {
+        match self.acceptor.read() {
+            Ok(acceptor) => acceptor.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
     }
 
     /// The TLS connections made over `incoming`'s TCP connections, until `stopping` is cancelled.
@@ -106,7 +93,7 @@ impl Tls {
         stopping: CancellationToken,
     ) -> ReceiverStream<std::io::Result<TlsStream<TcpStream>>> {
         let (sender, receiver) = tokio::sync::mpsc::channel(64);
-        let acceptor = self.acceptor.clone();
+        let tls = self.clone();
         tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -123,7 +110,7 @@ impl Tls {
                         continue;
                     }
                 };
-                let acceptor = acceptor.clone();
+                let acceptor = tls.current();
                 let sender = sender.clone();
                 tokio::spawn(async move {
                     let peer = tcp.peer_addr().ok();
@@ -139,6 +126,31 @@ impl Tls {
         });
         ReceiverStream::new(receiver)
     }
+}
+
+/// A TLS acceptor for HTTP/2 with this certificate and key, requiring client certificates signed by
+/// `client_ca` when given.
+fn acceptor(cert: &Path, key: &Path, client_ca: Option<&Path>) -> anyhow::Result<TlsAcceptor> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let certified = Arc::new(load(cert, key, &provider)?);
+    let verifier = match client_ca {
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in pem_certs(path)? {
+                roots.add(cert).map_err(|e| anyhow::anyhow!("client ca {}: {e}", path.display()))?;
+            }
+            WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .build()
+                .map_err(|e| anyhow::anyhow!("client ca {}: {e}", path.display()))?
+        }
+        None => WebPkiClientVerifier::no_client_auth(),
+    };
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(Arc::new(Fixed(certified)));
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 fn pem_certs(path: &Path) -> anyhow::Result<Vec<CertificateDer<'static>>> {

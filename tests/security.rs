@@ -299,9 +299,26 @@ async fn mutual_tls_requires_a_client_certificate() {
     assert!(!bare.status.success() && !String::from_utf8_lossy(&bare.stderr).contains("NotFound"), "{bare:?}");
 
     let feeder = pki.issue("ingest-box", ExtendedKeyUsagePurpose::ClientAuth);
-    let channel = tls_channel(&server, &pki.ca_pem(), Some(feeder)).await.expect("connects");
+    let channel = tls_channel(&server, &pki.ca_pem(), Some(feeder.clone())).await.expect("connects");
     let mut client = DeduplicatorClient::new(channel);
     assert_eq!(ingest(&mut client, "x", None).await, Ok(()));
+
+    // a reload reads the client CA too: certificates of the old one are refused from then on
+    let next = Pki::new();
+    std::fs::write(&ca, next.ca_pem()).expect("write");
+    assert!(server.reload(), "the new client ca loads");
+    let refused = match tls_channel(&server, &pki.ca_pem(), Some(feeder)).await {
+        Err(_) => true,
+        Ok(channel) => DeduplicatorClient::new(channel)
+            .get_article(GetArticleRequest { id: "x".into() })
+            .await
+            .is_err_and(|s| s.code() != Code::NotFound),
+    };
+    assert!(refused, "a certificate of the replaced client ca must be refused");
+    let moved = next.issue("ingest-box", ExtendedKeyUsagePurpose::ClientAuth);
+    let channel = tls_channel(&server, &pki.ca_pem(), Some(moved)).await.expect("connects with the new ca");
+    let mut client = DeduplicatorClient::new(channel);
+    assert_eq!(ingest(&mut client, "y", None).await, Ok(()));
     server.shutdown().await.expect("shutdown");
 }
 
