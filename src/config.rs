@@ -107,6 +107,7 @@ pub struct ServeConfig {
     pub tls_key: Option<PathBuf>,
 
     /// CA certificates (PEM) for mutual TLS: every client must present a certificate they signed.
+    /// Reloaded on SIGHUP.
     #[arg(long, env = "DEDUPD_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
 }
