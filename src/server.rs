@@ -193,8 +193,9 @@ impl Server {
         format!("{scheme}://{}", self.addr)
     }
 
-    /// Reads the auth file and the TLS certificate and key again (what SIGHUP does). What fails to
-    /// load is logged and keeps its previous version in force; the other part still reloads.
+    /// Reads the auth file and the TLS files (certificate, key, client CA) again, as SIGHUP does. What
+    /// fails to load is logged and keeps its previous version in force; the other part still reloads.
+    /// Returns whether everything reloaded.
     pub fn reload(&self) -> bool {
         self.reloader().reload()
     }
