@@ -93,6 +93,28 @@ pub struct ServeConfig {
     /// of each store is in docs/performance.md); at most 60 s.
     #[arg(long, env = "DEDUPD_WARM_UP_ARTICLES", default_value_t = crate::server::WARM_UP_ARTICLES)]
     pub warm_up_articles: usize,
+
+    /// API keys, one a line: `<sha256-hex-of-token> <role> <name>` (see the README's *Security*).
+    /// Reloaded on SIGHUP. Without it every call is allowed.
+    #[arg(long, env = "DEDUPD_AUTH_FILE")]
+    pub auth_file: Option<PathBuf>,
+
+    /// Serve gRPC reflection (lists the services and their messages to tools such as grpcurl).
+    #[arg(long, env = "DEDUPD_REFLECTION")]
+    pub reflection: bool,
+
+    /// TLS certificate chain (PEM) of the gRPC listener; with `--tls-key`. Reloaded on SIGHUP.
+    #[arg(long, env = "DEDUPD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM) of `--tls-cert`. Reloaded on SIGHUP.
+    #[arg(long, env = "DEDUPD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// CA certificates (PEM) for mutual TLS: every client must present a certificate they signed.
+    /// Reloaded on SIGHUP.
+    #[arg(long, env = "DEDUPD_TLS_CLIENT_CA", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
 }
 
 /// A humantime duration (`30d`, `90s`, `1h 30m`) greater than zero.
@@ -136,6 +158,11 @@ impl Default for ServeConfig {
             retention: None,
             retention_sweep: std::time::Duration::from_secs(60),
             warm_up_articles: crate::server::WARM_UP_ARTICLES,
+            auth_file: None,
+            reflection: false,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
         }
     }
 }
@@ -266,6 +293,21 @@ mod tests {
         let rule = serve(&["--distinctive-words", "0", "--distinctive-tokens", "80"]).expect("parses").rule.rule();
         assert_eq!((rule.distinctive_words, rule.distinctive_tokens), (0.0, 80));
         assert!(serve(&["--distinctive-tokens", "-5"]).is_err());
+    }
+
+    /// Keys, reflection and TLS are off unless set; a certificate needs its key, and a client CA
+    /// needs a certificate.
+    #[test]
+    fn security_flags_parse() {
+        let config = serve(&[]).expect("defaults parse");
+        assert!(config.auth_file.is_none() && !config.reflection && config.tls_cert.is_none());
+        let config = serve(&["--auth-file", "keys", "--reflection", "--tls-cert", "c.pem", "--tls-key", "k.pem"])
+            .expect("parses");
+        assert_eq!(config.auth_file, Some(std::path::PathBuf::from("keys")));
+        assert!(config.reflection);
+        for bad in [&["--tls-cert", "c.pem"][..], &["--tls-key", "k.pem"], &["--tls-client-ca", "ca.pem"]] {
+            assert!(serve(bad).is_err(), "{bad:?} must be refused");
+        }
     }
 
     /// The warm-up is on by default, with the documented size, and 0 turns it off.

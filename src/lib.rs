@@ -10,6 +10,7 @@
 //! - [`store`]: the trait with its contracts, and the memory, embedded (redb) and Redis backends.
 //! - [`grpc`]: proto ↔ domain conversions, the service, and the one error → `tonic::Status` mapping.
 //! - [`server`]: lifecycle: listeners, health, reflection, metrics and graceful shutdown.
+//! - [`auth`] and [`tls`]: API keys and roles checked on every call, and TLS (mutual TLS optional).
 //! - [`cli`]: the `dedupd` command line (server, client commands, `eval` and `bench`); `main.rs` only
 //!   calls it.
 //!
@@ -18,6 +19,7 @@
 //! set), [`synthetic`] (the text generator of the load generator, benches and tests),
 //! [`telemetry`] and [`int_map`] (hash maps for keys that are already hashes).
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod domain;
@@ -32,6 +34,7 @@ pub mod server;
 pub mod store;
 pub mod synthetic;
 pub mod telemetry;
+pub mod tls;
 
 /// The generated protobuf and gRPC code of `proto/dedup/v1/dedup.proto`.
 pub mod proto {

@@ -1,5 +1,6 @@
-//! Server lifecycle: open the store, serve the gRPC service with health and reflection, drain on
-//! shutdown.
+//! Server lifecycle: open the store, serve the gRPC service with health (and reflection when asked),
+//! behind the API-key check ([`crate::auth`]) and TLS ([`crate::tls`]) when configured; reload keys and
+//! certificates on SIGHUP; drain on shutdown.
 //!
 //! [`Server::start`] takes a bound listener, so tests start the real server on `127.0.0.1:0` in process
 //! exactly as `dedupd serve` does. Shutdown is a [`CancellationToken`]: the health service turns to
@@ -21,12 +22,14 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 
+use crate::auth::{Auth, AuthLayer};
 use crate::config::ServeConfig;
 use crate::domain::{now_micros, rfc3339};
 use crate::engine::Engine;
 use crate::grpc::DedupService;
 use crate::proto::deduplicator_server::DeduplicatorServer;
 use crate::store::{self, Store};
+use crate::tls::Tls;
 
 /// Largest gRPC message decoded: twice the body limit plus room for the other fields, so that a body
 /// somewhat over the limit still reaches validation and gets `INVALID_ARGUMENT` naming `article.body`;
@@ -61,6 +64,8 @@ pub const EXPIRE_BATCH: usize = 256;
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
+    auth: Auth,
+    tls: Option<Tls>,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -80,6 +85,17 @@ impl Server {
         store: Arc<dyn Store>,
     ) -> anyhow::Result<Server> {
         let addr = listener.local_addr()?;
+        let auth = Auth::open(config.auth_file.as_deref())?;
+        if auth.enabled() {
+            tracing::info!(keys = auth.key_count(), "api keys required");
+        } else {
+            tracing::warn!("no --auth-file: every client that reaches the port may call everything");
+        }
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(Tls::new(cert, key, config.tls_client_ca.as_deref())?),
+            (None, None) => None,
+            _ => anyhow::bail!("--tls-cert and --tls-key go together"),
+        };
         let shutdown = CancellationToken::new();
         metrics::gauge!("dedupd_info", "version" => env!("CARGO_PKG_VERSION"), "store" => store.kind()).set(1.0);
         let store = store::metered::Metered::wrap(store);
@@ -112,11 +128,25 @@ impl Server {
 
         let (health_reporter, health) = tonic_health::server::health_reporter();
         health_reporter.set_serving::<DeduplicatorServer<DedupService>>().await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
-            .build_v1()?;
+        let reflection = if config.reflection {
+            Some(
+                tonic_reflection::server::Builder::configure()
+                    .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+                    .build_v1()?,
+            )
+        } else {
+            None
+        };
 
-        tracing::info!(%addr, store = store.kind(), "dedupd serving");
+        let mutual = config.tls_client_ca.is_some();
+        tracing::info!(%addr, store = store.kind(), tls = tls.is_some(), mutual_tls = mutual, "dedupd serving");
+        let router = tonic::transport::Server::builder()
+            .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
+            .layer(AuthLayer::new(auth.clone()))
+            .add_service(health)
+            .add_optional_service(reflection)
+            .add_service(dedup);
+        let serve_tls = tls.clone();
         let stopping = shutdown.clone();
         let grace = config.shutdown_grace;
         let task = tokio::spawn(async move {
@@ -130,13 +160,13 @@ impl Server {
                     tracing::info!("shutting down: draining requests in flight");
                 }
             };
-            let serve = tonic::transport::Server::builder()
-                .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
-                .add_service(health)
-                .add_service(reflection)
-                .add_service(dedup)
-                .serve_with_incoming_shutdown(accepted(listener), signal);
-            tokio::pin!(serve);
+            let mut serve: std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+                match serve_tls {
+                    Some(tls) => Box::pin(
+                        router.serve_with_incoming_shutdown(tls.incoming(accepted(listener), stopping.clone()), signal),
+                    ),
+                    None => Box::pin(router.serve_with_incoming_shutdown(accepted(listener), signal)),
+                };
             let served = tokio::select! {
                 served = &mut serve => served,
                 () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
@@ -154,7 +184,7 @@ impl Server {
             let _ = tokio::task::spawn_blocking(move || drop(store)).await;
             served.map_err(anyhow::Error::from)
         });
-        Ok(Server { addr, shutdown, task })
+        Ok(Server { addr, auth, tls, shutdown, task })
     }
 
     /// The address the gRPC listener is bound to (the real port when asked for port 0).
@@ -162,9 +192,22 @@ impl Server {
         self.addr
     }
 
-    /// The `http://` URL clients connect to.
+    /// The URL clients connect to: `https://` with TLS, `http://` without.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// Reads the auth file and the TLS files (certificate, key, client CA) again, as SIGHUP does. What
+    /// fails to load is logged and keeps its previous version in force; the other part still reloads.
+    /// Returns whether everything reloaded.
+    pub fn reload(&self) -> bool {
+        self.reloader().reload()
+    }
+
+    /// What [`Server::reload`] reloads, for a task that outlives the borrow (the SIGHUP handler).
+    pub fn reloader(&self) -> Reloader {
+        Reloader { auth: self.auth.clone(), tls: self.tls.clone() }
     }
 
     /// A token that stops the server when cancelled.
@@ -183,6 +226,43 @@ impl Server {
     /// Waits until the server has stopped (after its token is cancelled).
     pub async fn wait(self) -> anyhow::Result<()> {
         self.task.await.map_err(|e| anyhow::anyhow!("server task failed: {e}"))?
+    }
+}
+
+/// The auth file and TLS files of a server, reloaded together; see [`Server::reload`].
+#[derive(Debug, Clone)]
+pub struct Reloader {
+    auth: Auth,
+    tls: Option<Tls>,
+}
+
+impl Reloader {
+    /// See [`Server::reload`]; returns whether everything reloaded.
+    pub fn reload(&self) -> bool {
+        let mut ok = true;
+        if self.auth.enabled() {
+            match self.auth.reload() {
+                Ok(keys) => tracing::info!(keys, "api keys reloaded"),
+                Err(error) => {
+                    ok = false;
+                    tracing::error!(
+                        error = format!("{error:#}"),
+                        "auth file reload failed; the previous keys stay in force"
+                    );
+                }
+            }
+        }
+        if let Some(tls) = &self.tls {
+            match tls.reload() {
+                Ok(()) => tracing::info!("tls certificate reloaded"),
+                Err(error) => {
+                    ok = false;
+                    let error = format!("{error:#}");
+                    tracing::error!(error, "tls certificate reload failed; the previous one stays in force");
+                }
+            }
+        }
+        ok
     }
 }
 
@@ -254,6 +334,27 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         shutdown_signal().await;
         token.cancel();
     });
+    #[cfg(unix)]
+    {
+        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .map_err(|e| anyhow::anyhow!("cannot listen for SIGHUP: {e}"))?;
+        let reloading = server.reloader();
+        let stopping = server.shutdown_token();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = stopping.cancelled() => break,
+                    received = hangup.recv() => {
+                        if received.is_none() {
+                            break;
+                        }
+                        tracing::info!("SIGHUP: reloading keys and certificates");
+                        reloading.reload();
+                    }
+                }
+            }
+        });
+    }
     server.wait().await?;
     tracing::info!("dedupd stopped");
     Ok(())

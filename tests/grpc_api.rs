@@ -90,14 +90,18 @@ fn new_store(store: &str) -> (ServeConfig, Box<dyn Any + Send>) {
     match store {
         "embedded" => {
             let dir = tempfile::tempdir().expect("temporary directory");
-            let config =
-                ServeConfig { store: format!("embedded://{}", dir.path().display()), ..ServeConfig::default() };
+            let config = ServeConfig {
+                store: format!("embedded://{}", dir.path().display()),
+                reflection: true,
+                ..ServeConfig::default()
+            };
             (config, Box::new(dir))
         }
         "redis" => {
             let config = ServeConfig {
                 store: shared_redis().url(),
                 namespace: Some(namespace("api")),
+                reflection: true,
                 ..ServeConfig::default()
             };
             (config, Box::new(()))

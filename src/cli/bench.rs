@@ -102,7 +102,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!requests.is_empty(), "no articles to send");
     let mut clients = Vec::with_capacity(args.concurrency);
     for _ in 0..args.concurrency {
-        clients.push(connect(&args.client.server).await?);
+        clients.push(connect(&args.client).await?);
     }
     let plan = Plan { mode: args.mode, rate: args.rate, duration: args.duration };
     let total = requests.len();
@@ -222,7 +222,7 @@ fn lanes(requests: Vec<proto::IngestRequest>, clients: usize) -> Vec<Vec<proto::
     lanes
 }
 
-type Client = crate::proto::deduplicator_client::DeduplicatorClient<tonic::transport::Channel>;
+use super::client::Client;
 
 /// Runs the plan; returns the merged report and the time from the first send to the last answer.
 async fn drive(

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use serde_json::json;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use crate::grpc::convert::{micros_from_timestamp, timestamp_from_micros};
 use crate::jsonl::ArticleLine;
@@ -20,14 +23,52 @@ use super::ClientOptions;
 /// Client-side message limit: large enough for any body the server accepts by default.
 const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
-pub async fn connect(server: &str) -> anyhow::Result<DeduplicatorClient<Channel>> {
-    let channel = Channel::from_shared(server.to_string())
+/// A client of the `Deduplicator` service that sends the API key, if any, with every call.
+pub type Client = DeduplicatorClient<InterceptedService<Channel, Bearer>>;
+
+/// Adds `authorization: Bearer <token>` to every call (nothing without a token).
+#[derive(Clone)]
+pub struct Bearer(Option<MetadataValue<Ascii>>);
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Connects to `options.server`, over TLS verified with `options.tls_ca` for an `https://` URL.
+pub async fn connect(options: &ClientOptions) -> anyhow::Result<Client> {
+    let server = &options.server;
+    let mut endpoint = Channel::from_shared(server.clone())
         .with_context(|| format!("invalid server url {server:?}"))?
-        .connect_timeout(Duration::from_secs(5))
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to dedupd at {server}"))?;
-    Ok(DeduplicatorClient::new(channel)
+        .connect_timeout(Duration::from_secs(5));
+    if options.tls_ca.is_some() || options.client_cert.is_some() {
+        let read = |path: &Path| std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
+        let mut tls = ClientTlsConfig::new();
+        if let Some(ca) = &options.tls_ca {
+            tls = tls.ca_certificate(Certificate::from_pem(read(ca)?));
+        }
+        if let (Some(cert), Some(key)) = (&options.client_cert, &options.client_key) {
+            tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        endpoint = endpoint.tls_config(tls).context("cannot set up tls")?;
+    }
+    let channel = endpoint.connect().await.with_context(|| format!("cannot connect to dedupd at {server}"))?;
+    let token = match &options.token {
+        Some(token) => {
+            let mut value: MetadataValue<Ascii> = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| anyhow::anyhow!("the api key must be printable ascii"))?;
+            // keeps the value out of the transport's own logs
+            value.set_sensitive(true);
+            Some(value)
+        }
+        None => None,
+    };
+    Ok(DeduplicatorClient::with_interceptor(channel, Bearer(token))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES))
 }
@@ -60,7 +101,7 @@ fn open_input(path: &Path) -> anyhow::Result<Box<dyn BufRead + Send>> {
 /// Streams every article of a JSONL file through `IngestStream`; returns the responses in order.
 /// `on_response` sees each one as it arrives (for progress).
 pub async fn stream_file(
-    client: &mut DeduplicatorClient<Channel>,
+    client: &mut Client,
     path: &Path,
     mut on_response: impl FnMut(&proto::IngestResponse),
 ) -> anyhow::Result<Vec<proto::IngestResponse>> {
@@ -97,7 +138,7 @@ pub async fn stream_file(
 }
 
 pub async fn ingest(options: &ClientOptions, path: &Path) -> anyhow::Result<()> {
-    let mut client = connect(&options.server).await?;
+    let mut client = connect(options).await?;
     let progress = if options.json { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new_spinner() };
     progress.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {pos} articles ({per_sec}) {msg}")
@@ -161,7 +202,7 @@ pub async fn check(options: &ClientOptions, path: &Path) -> anyhow::Result<()> {
     open_input(path)?.read_to_string(&mut text)?;
     let line: ArticleLine =
         serde_json::from_str(&text).with_context(|| format!("{}: not an article", path.display()))?;
-    let mut client = connect(&options.server).await?;
+    let mut client = connect(options).await?;
     let article = proto_article(line)?;
     let response = client.check(proto::CheckRequest { article: Some(article) }).await?.into_inner();
     if options.json {
@@ -187,7 +228,7 @@ fn rfc3339(timestamp: Option<&prost_types::Timestamp>) -> String {
 }
 
 pub async fn article(options: &ClientOptions, id: &str) -> anyhow::Result<()> {
-    let mut client = connect(&options.server).await?;
+    let mut client = connect(options).await?;
     let record = client.get_article(proto::GetArticleRequest { id: id.to_string() }).await?.into_inner();
     let published = rfc3339(record.published_at.as_ref());
     if options.json {
@@ -213,7 +254,7 @@ pub async fn article(options: &ClientOptions, id: &str) -> anyhow::Result<()> {
 }
 
 pub async fn cluster(options: &ClientOptions, cluster_id: &str) -> anyhow::Result<()> {
-    let mut client = connect(&options.server).await?;
+    let mut client = connect(options).await?;
     let cluster =
         client.get_cluster(proto::GetClusterRequest { cluster_id: cluster_id.to_string() }).await?.into_inner();
     if options.json {
@@ -245,7 +286,7 @@ pub async fn cluster(options: &ClientOptions, cluster_id: &str) -> anyhow::Resul
 }
 
 pub async fn delete(options: &ClientOptions, id: &str) -> anyhow::Result<()> {
-    let mut client = connect(&options.server).await?;
+    let mut client = connect(options).await?;
     let response = client.delete_article(proto::DeleteArticleRequest { id: id.to_string() }).await?.into_inner();
     if options.json {
         println!("{}", json!({"deleted": response.deleted, "canonical_id": response.canonical_id}));

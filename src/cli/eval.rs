@@ -107,7 +107,7 @@ pub async fn in_process(set: &LabelledSet, config: EngineConfig) -> anyhow::Resu
 }
 
 async fn through_server(server: &str, path: &std::path::Path) -> anyhow::Result<Vec<Placement>> {
-    let mut grpc = client::connect(server).await?;
+    let mut grpc = client::connect(&super::ClientOptions::plain(server)).await?;
     // a labelled directory's articles, or a bare JSONL file of articles
     let articles = if path.is_file() { path.to_path_buf() } else { path.join("articles.jsonl") };
     let responses = client::stream_file(&mut grpc, &articles, |_| {}).await?;

@@ -34,6 +34,33 @@ pub struct ClientOptions {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// API key, sent as `authorization: Bearer <token>`. Prefer the environment variable: a flag is
+    /// visible to other users in the process list.
+    #[arg(long, env = "DEDUPD_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+    /// CA certificate (PEM) that signed an `https://` server's certificate.
+    #[arg(long, env = "DEDUPD_TLS_CA", global = true)]
+    pub tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for a server that requires mutual TLS; with `--client-key`.
+    #[arg(long, env = "DEDUPD_CLIENT_CERT", global = true, requires = "client_key")]
+    pub client_cert: Option<PathBuf>,
+    /// Private key (PEM) of `--client-cert`.
+    #[arg(long, env = "DEDUPD_CLIENT_KEY", global = true, requires = "client_cert")]
+    pub client_key: Option<PathBuf>,
+}
+
+impl ClientOptions {
+    /// Options for a plaintext server without keys.
+    pub fn plain(server: &str) -> Self {
+        ClientOptions {
+            server: server.to_string(),
+            json: false,
+            token: None,
+            tls_ca: None,
+            client_cert: None,
+            client_key: None,
+        }
+    }
 }
 
 /// The subcommands: the server, the client commands, the load generator and the scorer.
