@@ -37,13 +37,7 @@ if [ -n "$(git status --porcelain --untracked-files=no)" ]; then commit="$commit
 
 python=python3
 if [ -n "$peers" ]; then
-    venv=target/peers-venv
-    if [ ! -x "$venv/bin/python" ]; then
-        python3 -m venv "$venv"
-    fi
-    echo "==> peers venv: datasketch, simhash" >&2
-    "$venv/bin/pip" install --quiet --disable-pip-version-check datasketch==2.0.0 simhash==2.1.2 redis==8.1.0
-    python="$venv/bin/python"
+    python=$(benches/peers/venv.sh)
 fi
 
 work=$(mktemp -d "$PWD/target/accuracy.XXXXXX")

@@ -29,13 +29,7 @@ echo "==> cargo build --release" >&2
 cargo build --release --quiet
 dedupd=target/release/dedupd
 
-venv=target/peers-venv
-if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
-fi
-echo "==> peers venv: datasketch, simhash, redis" >&2
-"$venv/bin/pip" install --quiet --disable-pip-version-check datasketch==2.0.0 simhash==2.1.2 redis==8.1.0
-python="$venv/bin/python"
+python=$(benches/peers/venv.sh)
 
 work=$(mktemp -d "$PWD/target/peers.XXXXXX")
 pids=()
