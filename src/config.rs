@@ -115,6 +115,24 @@ pub struct ServeConfig {
     /// Reloaded on SIGHUP.
     #[arg(long, env = "DEDUPD_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+
+    /// Calls a second per identity (API key, client certificate, or the peer's IP address without an
+    /// auth file); beyond it `RESOURCE_EXHAUSTED` with `retry-after`. 0: no limit.
+    #[arg(long, env = "DEDUPD_RATE_LIMIT", default_value_t = 0)]
+    pub rate_limit: u32,
+
+    /// Calls an identity may make at once above `--rate-limit` (default: the rate limit).
+    #[arg(long, env = "DEDUPD_RATE_BURST")]
+    pub rate_burst: Option<u32>,
+
+    /// Most client connections open at once; beyond it a new connection is closed. 0: no cap.
+    #[arg(long, env = "DEDUPD_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+
+    /// Most `IngestStream` calls one identity may have open at once; beyond it `RESOURCE_EXHAUSTED`.
+    /// 0: no cap.
+    #[arg(long, env = "DEDUPD_MAX_STREAMS_PER_IDENTITY", default_value_t = 0)]
+    pub max_streams_per_identity: usize,
 }
 
 /// A humantime duration (`30d`, `90s`, `1h 30m`) greater than zero.
@@ -163,6 +181,10 @@ impl Default for ServeConfig {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            rate_limit: 0,
+            rate_burst: None,
+            max_connections: 0,
+            max_streams_per_identity: 0,
         }
     }
 }
