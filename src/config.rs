@@ -281,7 +281,7 @@ mod tests {
     fn serve(args: &[&str]) -> Result<super::ServeConfig, clap::Error> {
         let cli = Cli::try_parse_from(["dedupd", "serve"].iter().chain(args))?;
         match cli.command {
-            Command::Serve(config) => Ok(config),
+            Command::Serve(config) => Ok(*config),
             _ => panic!("expected serve"),
         }
     }
@@ -330,6 +330,32 @@ mod tests {
         for bad in [&["--tls-cert", "c.pem"][..], &["--tls-key", "k.pem"], &["--tls-client-ca", "ca.pem"]] {
             assert!(serve(bad).is_err(), "{bad:?} must be refused");
         }
+    }
+
+    /// The limits are off by default; the burst defaults to the rate (applied in `Limits::new`).
+    #[test]
+    fn limit_flags_parse() {
+        let config = serve(&[]).expect("defaults parse");
+        assert_eq!(
+            (config.rate_limit, config.rate_burst, config.max_connections, config.max_streams_per_identity),
+            (0, None, 0, 0)
+        );
+        let config = serve(&[
+            "--rate-limit",
+            "5",
+            "--rate-burst",
+            "20",
+            "--max-connections",
+            "100",
+            "--max-streams-per-identity",
+            "2",
+        ])
+        .expect("parses");
+        assert_eq!(
+            (config.rate_limit, config.rate_burst, config.max_connections, config.max_streams_per_identity),
+            (5, Some(20), 100, 2)
+        );
+        assert!(serve(&["--rate-limit", "-1"]).is_err());
     }
 
     /// The warm-up is on by default, with the documented size, and 0 turns it off.

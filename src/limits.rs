@@ -273,14 +273,15 @@ where
             Err(error) => Some(Err(error)),
             Ok(io) => match &permits {
                 None => Some(Ok(Capped { io, _permit: None })),
-                Some(permits) => match permits.clone().try_acquire_owned() {
-                    Ok(permit) => Some(Ok(Capped { io, _permit: Some(permit) })),
-                    Err(_) => {
+                Some(permits) => {
+                    if let Ok(permit) = permits.clone().try_acquire_owned() {
+                        Some(Ok(Capped { io, _permit: Some(permit) }))
+                    } else {
                         tracing::warn!(max_connections = max, "connection refused: too many open");
                         metrics::counter!("dedupd_auth_refused_total", "code" => "connection_limit").increment(1);
                         None
                     }
-                },
+                }
             },
         };
         std::future::ready(capped)
