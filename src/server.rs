@@ -167,10 +167,9 @@ impl Server {
             let mut serve: std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
                 match serve_tls {
                     Some(tls) => {
-                        let incoming = tls.incoming(accepted(listener), stopping.clone());
-                        Box::pin(
-                            router.serve_with_incoming_shutdown(cap_connections(incoming, max_connections), signal),
-                        )
+                        // capped before the handshake, so that handshakes in progress count too
+                        let capped = cap_connections(accepted(listener), max_connections);
+                        Box::pin(router.serve_with_incoming_shutdown(tls.incoming(capped, stopping.clone()), signal))
                     }
                     None => Box::pin(
                         router
