@@ -585,3 +585,30 @@ async fn streams_beyond_the_cap_per_identity_are_refused() {
     }
     server.shutdown().await.expect("shutdown");
 }
+
+/// With TLS the cap counts connections from accept, before their handshake: a client that connects
+/// and never says hello holds the only place, and a TLS client gets in once it has gone.
+#[tokio::test]
+async fn tls_connections_count_before_their_handshake() {
+    let pki = Pki::new();
+    let (cert, key, _) = pki.server_files();
+    let config = ServeConfig { tls_cert: Some(cert), tls_key: Some(key), max_connections: 1, ..ServeConfig::default() };
+    let server = start(config).await;
+    let silent = tokio::net::TcpStream::connect(server.addr()).await.expect("tcp connect");
+
+    let served = |channel: Result<Channel, String>| async move {
+        match channel {
+            Err(_) => false,
+            Ok(channel) => get(&mut DeduplicatorClient::new(channel), "a", None).await == Err(Code::NotFound),
+        }
+    };
+    assert!(!served(tls_channel(&server, &pki.ca_pem(), None).await).await, "a client beyond the cap was served");
+
+    drop(silent);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !served(tls_channel(&server, &pki.ca_pem(), None).await).await {
+        assert!(Instant::now() < deadline, "a tls client is still refused after the silent one left");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.shutdown().await.expect("shutdown");
+}
