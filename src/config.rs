@@ -115,6 +115,24 @@ pub struct ServeConfig {
     /// Reloaded on SIGHUP.
     #[arg(long, env = "DEDUPD_TLS_CLIENT_CA", requires = "tls_cert")]
     pub tls_client_ca: Option<PathBuf>,
+
+    /// Calls a second per identity (API key, client certificate, or the peer's IP address without an
+    /// auth file); beyond it `RESOURCE_EXHAUSTED` with `retry-after`. 0: no limit.
+    #[arg(long, env = "DEDUPD_RATE_LIMIT", default_value_t = 0)]
+    pub rate_limit: u32,
+
+    /// Calls an identity may make at once above `--rate-limit` (default: the rate limit).
+    #[arg(long, env = "DEDUPD_RATE_BURST")]
+    pub rate_burst: Option<u32>,
+
+    /// Most client connections open at once; beyond it a new connection is closed. 0: no cap.
+    #[arg(long, env = "DEDUPD_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+
+    /// Most `IngestStream` calls one identity may have open at once; beyond it `RESOURCE_EXHAUSTED`.
+    /// 0: no cap.
+    #[arg(long, env = "DEDUPD_MAX_STREAMS_PER_IDENTITY", default_value_t = 0)]
+    pub max_streams_per_identity: usize,
 }
 
 /// A humantime duration (`30d`, `90s`, `1h 30m`) greater than zero.
@@ -163,6 +181,10 @@ impl Default for ServeConfig {
             tls_cert: None,
             tls_key: None,
             tls_client_ca: None,
+            rate_limit: 0,
+            rate_burst: None,
+            max_connections: 0,
+            max_streams_per_identity: 0,
         }
     }
 }
@@ -259,7 +281,7 @@ mod tests {
     fn serve(args: &[&str]) -> Result<super::ServeConfig, clap::Error> {
         let cli = Cli::try_parse_from(["dedupd", "serve"].iter().chain(args))?;
         match cli.command {
-            Command::Serve(config) => Ok(config),
+            Command::Serve(config) => Ok(*config),
             _ => panic!("expected serve"),
         }
     }
@@ -308,6 +330,32 @@ mod tests {
         for bad in [&["--tls-cert", "c.pem"][..], &["--tls-key", "k.pem"], &["--tls-client-ca", "ca.pem"]] {
             assert!(serve(bad).is_err(), "{bad:?} must be refused");
         }
+    }
+
+    /// The limits are off by default; the burst defaults to the rate (applied in `Limits::new`).
+    #[test]
+    fn limit_flags_parse() {
+        let config = serve(&[]).expect("defaults parse");
+        assert_eq!(
+            (config.rate_limit, config.rate_burst, config.max_connections, config.max_streams_per_identity),
+            (0, None, 0, 0)
+        );
+        let config = serve(&[
+            "--rate-limit",
+            "5",
+            "--rate-burst",
+            "20",
+            "--max-connections",
+            "100",
+            "--max-streams-per-identity",
+            "2",
+        ])
+        .expect("parses");
+        assert_eq!(
+            (config.rate_limit, config.rate_burst, config.max_connections, config.max_streams_per_identity),
+            (5, Some(20), 100, 2)
+        );
+        assert!(serve(&["--rate-limit", "-1"]).is_err());
     }
 
     /// The warm-up is on by default, with the documented size, and 0 turns it off.

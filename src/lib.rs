@@ -30,6 +30,7 @@ pub mod fingerprint;
 pub mod grpc;
 pub mod int_map;
 pub mod jsonl;
+pub mod limits;
 pub mod server;
 pub mod store;
 pub mod synthetic;

@@ -27,6 +27,7 @@ use crate::config::ServeConfig;
 use crate::domain::{now_micros, rfc3339};
 use crate::engine::Engine;
 use crate::grpc::DedupService;
+use crate::limits::{LimitLayer, Limits, cap_connections};
 use crate::proto::deduplicator_server::DeduplicatorServer;
 use crate::store::{self, Store};
 use crate::tls::Tls;
@@ -96,6 +97,7 @@ impl Server {
             (None, None) => None,
             _ => anyhow::bail!("--tls-cert and --tls-key go together"),
         };
+        let limits = Limits::new(config.rate_limit, config.rate_burst, config.max_streams_per_identity)?;
         let shutdown = CancellationToken::new();
         metrics::gauge!("dedupd_info", "version" => env!("CARGO_PKG_VERSION"), "store" => store.kind()).set(1.0);
         let store = store::metered::Metered::wrap(store);
@@ -143,12 +145,14 @@ impl Server {
         let router = tonic::transport::Server::builder()
             .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
             .layer(AuthLayer::new(auth.clone()))
+            .layer(LimitLayer::new(limits))
             .add_service(health)
             .add_optional_service(reflection)
             .add_service(dedup);
         let serve_tls = tls.clone();
         let stopping = shutdown.clone();
         let grace = config.shutdown_grace;
+        let max_connections = config.max_connections;
         let task = tokio::spawn(async move {
             let signal = {
                 let stopping = stopping.clone();
@@ -162,10 +166,15 @@ impl Server {
             };
             let mut serve: std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
                 match serve_tls {
-                    Some(tls) => Box::pin(
-                        router.serve_with_incoming_shutdown(tls.incoming(accepted(listener), stopping.clone()), signal),
+                    Some(tls) => {
+                        // capped before the handshake, so that handshakes in progress count too
+                        let capped = cap_connections(accepted(listener), max_connections);
+                        Box::pin(router.serve_with_incoming_shutdown(tls.incoming(capped, stopping.clone()), signal))
+                    }
+                    None => Box::pin(
+                        router
+                            .serve_with_incoming_shutdown(cap_connections(accepted(listener), max_connections), signal),
                     ),
-                    None => Box::pin(router.serve_with_incoming_shutdown(accepted(listener), signal)),
                 };
             let served = tokio::select! {
                 served = &mut serve => served,

@@ -116,7 +116,7 @@ pub enum MetricKind {
 
 /// Every metric the server exports: name, kind, labels and help. The dashboard and the alert rules in
 /// `deploy/` use these names, and `tests/deploy.rs` checks them against a running server's `/metrics`.
-pub const METRICS: [(&str, MetricKind, &str, &str); 11] = [
+pub const METRICS: [(&str, MetricKind, &str, &str); 12] = [
     ("dedupd_info", MetricKind::Gauge, "version, store", "always 1: the running version and its store"),
     ("dedupd_requests_total", MetricKind::Counter, "method, code", "gRPC calls answered, by method and status code"),
     ("dedupd_request_seconds", MetricKind::Histogram, "method", "time to answer a gRPC call (a stream: each article)"),
@@ -128,7 +128,16 @@ pub const METRICS: [(&str, MetricKind, &str, &str); 11] = [
     ("dedupd_expire_failures_total", MetricKind::Counter, "", "retention sweeps that failed (retried at the next)"),
     ("dedupd_store_seconds", MetricKind::Histogram, "store, op", "time of one store call, by store and operation"),
     ("dedupd_store_errors_total", MetricKind::Counter, "store, op, error", "store calls that failed, by error kind"),
+    (
+        "dedupd_auth_refused_total",
+        MetricKind::Counter,
+        "code",
+        "calls refused by the key check or the limits (connection_limit: connections closed at accept)",
+    ),
 ];
+
+/// The `code` label values of `dedupd_auth_refused_total`.
+pub const REFUSAL_CODES: [&str; 4] = ["unauthenticated", "permission_denied", "resource_exhausted", "connection_limit"];
 
 /// The embedded store's own metric, exported only by servers on that store.
 pub const EMBEDDED_METRICS: [(&str, MetricKind, &str, &str); 1] =
@@ -155,6 +164,10 @@ pub fn init_metrics(addr: SocketAddr) -> anyhow::Result<()> {
         if *kind == MetricKind::Counter && METRICS.iter().any(|(n, _, labels, _)| n == name && labels.is_empty()) {
             metrics::counter!(*name).increment(0);
         }
+    }
+    // refusals show at zero too: a rate of refusals is what an operator watches
+    for code in REFUSAL_CODES {
+        metrics::counter!("dedupd_auth_refused_total", "code" => code).increment(0);
     }
     tracing::info!(%addr, "serving prometheus metrics");
     Ok(())

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::crypto::CryptoProvider;
@@ -21,10 +21,10 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use tokio_rustls::rustls::sign::CertifiedKey;
 use tokio_rustls::server::TlsStream;
-use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
-use tonic::transport::server::TcpIncoming;
+use tonic::transport::server::{Connected, TcpConnectInfo};
 
 /// The longest a client may take over its handshake before its connection is closed.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -87,11 +87,16 @@ impl Tls {
     }
 
     /// The TLS connections made over `incoming`'s TCP connections, until `stopping` is cancelled.
-    pub fn incoming(
+    pub fn incoming<S, IO>(
         &self,
-        mut incoming: TcpIncoming,
+        incoming: S,
         stopping: CancellationToken,
-    ) -> ReceiverStream<std::io::Result<TlsStream<TcpStream>>> {
+    ) -> ReceiverStream<std::io::Result<TlsStream<IO>>>
+    where
+        S: Stream<Item = std::io::Result<IO>> + Send + 'static,
+        IO: Connected<ConnectInfo = TcpConnectInfo> + AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let mut incoming = Box::pin(incoming);
         let (sender, receiver) = tokio::sync::mpsc::channel(64);
         let tls = self.clone();
         tokio::spawn(async move {
@@ -113,7 +118,7 @@ impl Tls {
                 let acceptor = tls.current();
                 let sender = sender.clone();
                 tokio::spawn(async move {
-                    let peer = tcp.peer_addr().ok();
+                    let peer = tcp.connect_info().remote_addr();
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
                             let _ = sender.send(Ok(stream)).await;

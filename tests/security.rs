@@ -460,3 +460,155 @@ async fn sighup_reloads_keys_and_tokens_stay_out_of_logs() {
     }
     assert!(!log.contains(&token_hash(INGEST_TOKEN)), "a key hash appears in the log");
 }
+
+/// A server with the three test keys and `limits` applied to `config`.
+async fn start_with_keys(dir: &Path, config: ServeConfig) -> Server {
+    let keys = dir.join("keys");
+    write_keys(&keys, true);
+    start(ServeConfig { auth_file: Some(keys), ..config }).await
+}
+
+/// With a rate of 1/s and bursts of 2, a key's third quick call is refused with `RESOURCE_EXHAUSTED`
+/// and a `retry-after`; another key keeps its own allowance.
+#[tokio::test]
+async fn rate_limit_refuses_a_burst_per_identity() {
+    let dir = tempfile::tempdir().expect("dir");
+    let config = ServeConfig { rate_limit: 1, rate_burst: Some(2), ..ServeConfig::default() };
+    let server = start_with_keys(dir.path(), config).await;
+    let mut client = plain_client(&server).await;
+
+    assert_eq!(get(&mut client, "a", Some(READ_TOKEN)).await, Err(Code::NotFound));
+    assert_eq!(get(&mut client, "a", Some(READ_TOKEN)).await, Err(Code::NotFound));
+    let refused = client
+        .get_article(with_token(GetArticleRequest { id: "a".into() }, Some(READ_TOKEN)))
+        .await
+        .expect_err("the third call of a burst of 2 is refused");
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("retry"), "the message says when to retry: {}", refused.message());
+    let retry_after = refused.metadata().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    assert!(matches!(retry_after, Some(1_u64..=2)), "retry-after in seconds: {retry_after:?}");
+
+    assert_eq!(get(&mut client, "a", Some(ADMIN_TOKEN)).await, Err(Code::NotFound), "another key is unaffected");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(
+        Channel::from_shared(server.url()).expect("url").connect().await.expect("connect"),
+    );
+    for _ in 0..3 {
+        let request = tonic_health::pb::HealthCheckRequest { service: String::new() };
+        health.check(request).await.expect("health is never rate limited");
+    }
+    server.shutdown().await.expect("shutdown");
+}
+
+/// Without an auth file the rate limit applies per peer address.
+#[tokio::test]
+async fn rate_limit_without_keys_is_per_address() {
+    let config = ServeConfig { rate_limit: 1, rate_burst: Some(1), ..ServeConfig::default() };
+    let server = start(config).await;
+    let mut client = plain_client(&server).await;
+    assert_eq!(get(&mut client, "a", None).await, Err(Code::NotFound));
+    assert_eq!(get(&mut client, "a", None).await, Err(Code::ResourceExhausted));
+    // a second connection from the same address shares the allowance
+    let mut other = plain_client(&server).await;
+    assert_eq!(get(&mut other, "a", None).await, Err(Code::ResourceExhausted));
+    server.shutdown().await.expect("shutdown");
+}
+
+/// With `--max-connections 1`, a second connection is closed while the first is open, and accepted
+/// once the first has gone.
+#[tokio::test]
+async fn connections_beyond_the_cap_are_refused() {
+    let server = start(ServeConfig { max_connections: 1, ..ServeConfig::default() }).await;
+    let mut first = plain_client(&server).await;
+    assert_eq!(get(&mut first, "a", None).await, Err(Code::NotFound));
+
+    let second = match Channel::from_shared(server.url()).expect("url").connect().await {
+        Err(_) => Err(Code::Unavailable),
+        Ok(channel) => get(&mut DeduplicatorClient::new(channel), "a", None).await,
+    };
+    assert!(second.is_err() && second != Err(Code::NotFound), "a connection beyond the cap was served: {second:?}");
+    assert_eq!(get(&mut first, "a", None).await, Err(Code::NotFound), "the first connection still works");
+
+    drop(first);
+    // the server notices the first connection's end on its own time
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = match Channel::from_shared(server.url()).expect("url").connect().await {
+            Err(_) => Err(Code::Unavailable),
+            Ok(channel) => get(&mut DeduplicatorClient::new(channel), "a", None).await,
+        };
+        if answer == Err(Code::NotFound) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a new connection is still refused after the first closed: {answer:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.shutdown().await.expect("shutdown");
+}
+
+/// With `--max-streams-per-identity 1`, a key's second open `IngestStream` is refused, another key's
+/// is not, and the key may open one again once its first has ended.
+#[tokio::test]
+async fn streams_beyond_the_cap_per_identity_are_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let server =
+        start_with_keys(dir.path(), ServeConfig { max_streams_per_identity: 1, ..ServeConfig::default() }).await;
+    let mut client = plain_client(&server).await;
+
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    sender.send(IngestRequest { article: Some(article("open")) }).await.expect("send");
+    let open = tokio_stream::wrappers::ReceiverStream::new(receiver);
+    let mut answers =
+        client.ingest_stream(with_token(open, Some(INGEST_TOKEN))).await.expect("the first stream opens").into_inner();
+    answers.message().await.expect("first stream answers").expect("an answer");
+
+    let second = tokio_stream::iter([IngestRequest { article: Some(article("second")) }]);
+    let refused = client.ingest_stream(with_token(second, Some(INGEST_TOKEN))).await.map(|_| ());
+    assert_eq!(refused.map_err(|s| s.code()), Err(Code::ResourceExhausted));
+    let other = tokio_stream::iter([IngestRequest { article: Some(article("other")) }]);
+    let allowed = client.ingest_stream(with_token(other, Some(ADMIN_TOKEN))).await.map(|_| ());
+    assert_eq!(allowed.map_err(|s| s.code()), Ok(()), "another key has its own streams");
+
+    drop(sender);
+    while answers.message().await.expect("the first stream ends cleanly").is_some() {}
+    // the server releases the place when it has dropped the answer, just after the client saw its end
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let again = tokio_stream::iter([IngestRequest { article: Some(article("again")) }]);
+        match client.ingest_stream(with_token(again, Some(INGEST_TOKEN))).await {
+            Ok(_) => break,
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted);
+                assert!(Instant::now() < deadline, "the ended stream still holds its place");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+    server.shutdown().await.expect("shutdown");
+}
+
+/// With TLS the cap counts connections from accept, before their handshake: a client that connects
+/// and never says hello holds the only place, and a TLS client gets in once it has gone.
+#[tokio::test]
+async fn tls_connections_count_before_their_handshake() {
+    let pki = Pki::new();
+    let (cert, key, _) = pki.server_files();
+    let config = ServeConfig { tls_cert: Some(cert), tls_key: Some(key), max_connections: 1, ..ServeConfig::default() };
+    let server = start(config).await;
+    let silent = tokio::net::TcpStream::connect(server.addr()).await.expect("tcp connect");
+
+    let served = |channel: Result<Channel, String>| async move {
+        match channel {
+            Err(_) => false,
+            Ok(channel) => get(&mut DeduplicatorClient::new(channel), "a", None).await == Err(Code::NotFound),
+        }
+    };
+    assert!(!served(tls_channel(&server, &pki.ca_pem(), None).await).await, "a client beyond the cap was served");
+
+    drop(silent);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !served(tls_channel(&server, &pki.ca_pem(), None).await).await {
+        assert!(Instant::now() < deadline, "a tls client is still refused after the silent one left");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.shutdown().await.expect("shutdown");
+}

@@ -67,7 +67,7 @@ impl ClientOptions {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gRPC server.
-    Serve(ServeConfig),
+    Serve(Box<ServeConfig>),
     /// Ingest articles from a JSONL file (`-` for stdin) through `IngestStream`.
     Ingest {
         /// One article per line: `{"id", "url", "source", "title", "body", "published_at"}` (RFC 3339 time).
@@ -162,7 +162,7 @@ pub fn main() -> ExitCode {
 /// Runs one subcommand to completion (on the runtime [`main`] starts).
 pub async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Serve(config) => crate::server::serve(config).await,
+        Command::Serve(config) => crate::server::serve(*config).await,
         Command::Ingest { file, client } => client::ingest(&client, &file).await,
         Command::Check { file, client } => client::check(&client, &file).await,
         Command::Article { id, client } => client::article(&client, &id).await,
