@@ -291,12 +291,12 @@ impl Auth {
             None => peer.and_then(|p| p.common_name.as_deref()).and_then(|cn| keys.by_common_name(cn)),
         };
         let Some(key) = key else {
-            tracing::info!(method = path, "unauthenticated call refused");
+            tracing::debug!(method = path, "unauthenticated call refused");
             metrics::counter!("dedupd_auth_refused_total", "code" => "unauthenticated").increment(1);
             return Err(Status::unauthenticated("missing or unknown api key"));
         };
         if !key.role.allows(need) {
-            tracing::info!(identity = %key.name, role = key.role.name(), method = path, "call refused: role lacks permission");
+            tracing::debug!(identity = %key.name, role = key.role.name(), method = path, "call refused: role lacks permission");
             metrics::counter!("dedupd_auth_refused_total", "code" => "permission_denied").increment(1);
             return Err(Status::permission_denied(format!("role {} may not call {path}", key.role.name())));
         }

@@ -26,7 +26,7 @@ pub struct Cli {
 }
 
 /// Options shared by the client commands.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct ClientOptions {
     /// URL of the dedupd server.
     #[arg(long, env = "DEDUPD_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
@@ -47,6 +47,20 @@ pub struct ClientOptions {
     /// Private key (PEM) of `--client-cert`.
     #[arg(long, env = "DEDUPD_CLIENT_KEY", global = true, requires = "client_cert")]
     pub client_key: Option<PathBuf>,
+}
+
+/// Written out so that a debug print never shows the token.
+impl std::fmt::Debug for ClientOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("server", &self.server)
+            .field("json", &self.json)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("tls_ca", &self.tls_ca)
+            .field("client_cert", &self.client_cert)
+            .field("client_key", &self.client_key)
+            .finish()
+    }
 }
 
 impl ClientOptions {
@@ -172,5 +186,16 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args).await,
         Command::Health(args) => operate::health(&args).await,
         Command::Config { command } => operate::config(&command),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn client_options_never_print_their_token() {
+        let options =
+            super::ClientOptions { token: Some("s3cret-token".into()), ..super::ClientOptions::plain("http://x") };
+        let printed = format!("{options:?}");
+        assert!(!printed.contains("s3cret-token") && printed.contains("<redacted>"), "{printed}");
     }
 }

@@ -41,9 +41,6 @@ use super::{Engine, MAX_MATCHES, sources, templates};
 pub(super) struct Verified {
     pub article: StoredArticle,
     pub similarity: f64,
-    /// Word-shingle resemblance: among candidates of equal similarity (an excerpt lies wholly inside
-    /// both a story and its update) the closer one is the better match.
-    pub resemblance: f64,
     /// The rule that verified it.
     pub reason: MatchReason,
     /// The containments the rule saw.
@@ -191,7 +188,6 @@ impl Decider<'_> {
                 reason.map(|reason| Verified {
                     article: candidate.article.clone(),
                     similarity: comparison.similarity(),
-                    resemblance: comparison.words.resemblance(),
                     reason,
                     comparison,
                 })
@@ -200,7 +196,9 @@ impl Decider<'_> {
         verified.sort_by(|a, b| {
             b.similarity
                 .total_cmp(&a.similarity)
-                .then_with(|| b.resemblance.total_cmp(&a.resemblance))
+                // among candidates of equal similarity (an excerpt lies wholly inside both a story and
+                // its update) the closer one is the better match
+                .then_with(|| b.comparison.words.resemblance().total_cmp(&a.comparison.words.resemblance()))
                 .then_with(|| a.article.meta.id.cmp(&b.article.meta.id))
         });
         verified

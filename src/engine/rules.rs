@@ -216,9 +216,10 @@ impl MatchRule {
     /// [`MatchRule::reason`] for two articles of one source: `None` unless
     /// [`MatchRule::matches_within_source`].
     pub fn reason_within_source(&self, c: &Comparison) -> Option<MatchReason> {
-        let resembles = c.words.resemblance() >= self.same_source_resemblance
-            || c.words.containment() >= self.same_source_containment;
-        self.reason(c).filter(|_| resembles)
+        self.reason(c).filter(|_| {
+            c.words.resemblance() >= self.same_source_resemblance
+                || c.words.containment() >= self.same_source_containment
+        })
     }
 }
 

@@ -55,8 +55,10 @@ pub fn to_text(text: &str) -> Cow<'_, str> {
         return Cow::Borrowed(text);
     }
     let stripped = strip_tags(text);
-    let decoded = html_escape::decode_html_entities(&stripped).into_owned();
-    Cow::Owned(decoded)
+    match html_escape::decode_html_entities(&stripped) {
+        Cow::Borrowed(_) => Cow::Owned(stripped),
+        Cow::Owned(decoded) => Cow::Owned(decoded),
+    }
 }
 
 /// Whether `text` has what looks like a tag (`<` then a letter, `/` or `!`) or an entity (`&` then
@@ -73,9 +75,15 @@ fn has_markup(text: &str) -> bool {
     })
 }
 
-/// The name of the tag starting at `rest` (after the `<` and an optional `/`), lowercased.
-fn tag_name(rest: &str) -> String {
-    rest.chars().take_while(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect()
+/// The name of the tag starting at `rest` (after the `<` and an optional `/`), as written.
+fn tag_name(rest: &str) -> &str {
+    let end = rest.bytes().position(|b| !b.is_ascii_alphanumeric()).unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// Whether `name` is one of `tags`, ignoring ASCII case.
+fn is_one_of(name: &str, tags: &[&str]) -> bool {
+    tags.iter().any(|tag| tag.eq_ignore_ascii_case(name))
 }
 
 /// `text` with its tags removed: block-level tags become a paragraph break, hidden elements and
@@ -95,20 +103,26 @@ fn strip_tags(text: &str) -> String {
         let name = tag_name(after.trim_start_matches('/'));
         let is_tag =
             (!name.is_empty() && name.starts_with(|c: char| c.is_ascii_alphabetic())) || after.starts_with('!');
-        let Some(close) = after.find('>').filter(|_| is_tag) else {
+        if !is_tag {
             out.push('<');
             rest = after;
             continue;
+        }
+        let Some(close) = after.find('>') else {
+            // no `>` anywhere after this one: no later tag can close either, so the rest is text
+            out.push('<');
+            rest = after;
+            break;
         };
         rest = &after[close + 1..];
-        if !closing && HIDDEN_TAGS.contains(&name.as_str()) {
+        if !closing && is_one_of(name, HIDDEN_TAGS) {
             let end = format!("</{name}");
             rest = find_ignoring_case(rest, &end)
                 .map_or("", |at| rest[at..].find('>').map_or("", |gt| &rest[at + gt + 1..]));
             out.push(' ');
             continue;
         }
-        if BLOCK_TAGS.contains(&name.as_str()) {
+        if is_one_of(name, BLOCK_TAGS) {
             out.push_str("\n\n");
         } else if !out.ends_with(char::is_whitespace) && rest.starts_with(char::is_whitespace) {
             out.push(' ');
@@ -150,6 +164,14 @@ mod tests {
         let html =
             "<div>Before<script type=\"x\">var a = \"<p>\";</script><!-- ad slot -->After<STYLE>p{}</STYLE></div>";
         assert_eq!(to_text(html).split_whitespace().collect::<Vec<_>>(), ["Before", "After"]);
+    }
+
+    #[test]
+    fn an_unclosed_tag_is_text() {
+        // no `>` after them: every `<a` is text, and the scan ends at the first
+        let text = "<a".repeat(1000) + " &amp; more";
+        assert_eq!(to_text(&text), "<a".repeat(1000) + " & more");
+        assert_eq!(to_text("<p>kept</p> then <a href=x"), "\n\nkept\n\n then <a href=x");
     }
 
     #[test]
