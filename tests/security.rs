@@ -210,6 +210,11 @@ async fn tls_serves_tls_clients_only() {
     let ca = pki.dir.path().join("ca.pem");
     let shown = dedupd_cli(&["article", "tls", "--server", &server.url()], None, Some(&ca)).await;
     assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    // and `dedupd health`, as a container's health check runs it
+    let healthy = dedupd_cli(&["health", "--server", &server.url()], None, Some(&ca)).await;
+    assert!(healthy.status.success(), "{}", String::from_utf8_lossy(&healthy.stderr));
+    let blind = dedupd_cli(&["health", "--server", &server.url()], None, None).await;
+    assert!(!blind.status.success(), "a health check that does not trust the server's CA must fail");
 
     // a client that does not trust the server's CA refuses it
     let other = Pki::new();

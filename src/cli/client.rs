@@ -39,8 +39,8 @@ impl Interceptor for Bearer {
     }
 }
 
-/// Connects to `options.server`, over TLS verified with `options.tls_ca` for an `https://` URL.
-pub async fn connect(options: &ClientOptions) -> anyhow::Result<Client> {
+/// A channel to the server `options` name, over TLS when they give a CA or a client certificate.
+pub async fn channel(options: &ClientOptions) -> anyhow::Result<Channel> {
     let server = &options.server;
     let mut endpoint = Channel::from_shared(server.clone())
         .with_context(|| format!("invalid server url {server:?}"))?
@@ -56,7 +56,12 @@ pub async fn connect(options: &ClientOptions) -> anyhow::Result<Client> {
         }
         endpoint = endpoint.tls_config(tls).context("cannot set up tls")?;
     }
-    let channel = endpoint.connect().await.with_context(|| format!("cannot connect to dedupd at {server}"))?;
+    endpoint.connect().await.with_context(|| format!("cannot connect to dedupd at {server}"))
+}
+
+/// Connects to `options.server`, over TLS verified with `options.tls_ca` for an `https://` URL.
+pub async fn connect(options: &ClientOptions) -> anyhow::Result<Client> {
+    let channel = channel(options).await?;
     let token = match &options.token {
         Some(token) => {
             let mut value: MetadataValue<Ascii> = format!("Bearer {token}")

@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{CommandFactory, FromArgMatches};
 use serde::Deserialize;
-use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -28,9 +27,9 @@ const OTHER_SETTINGS: [&str; 2] = ["DEDUPD_SERVER", "RUST_LOG"];
 /// `dedupd health`: what to ask and how long to wait.
 #[derive(Debug, Clone, clap::Args)]
 pub struct HealthArgs {
-    /// URL of the dedupd server.
-    #[arg(long, env = "DEDUPD_SERVER", default_value = "http://127.0.0.1:50051")]
-    pub server: String,
+    /// Which server to ask, and its CA or client certificate when it serves TLS.
+    #[command(flatten)]
+    pub client: super::ClientOptions,
     /// The service to ask about (`""` for the server as a whole).
     #[arg(long, default_value = HEALTH_SERVICE)]
     pub service: String,
@@ -54,20 +53,16 @@ pub enum ConfigCommand {
 pub async fn health(args: &HealthArgs) -> anyhow::Result<()> {
     let status = tokio::time::timeout(args.timeout, health_status(args))
         .await
-        .map_err(|_| anyhow::anyhow!("no health answer from {} within {:?}", args.server, args.timeout))??;
+        .map_err(|_| anyhow::anyhow!("no health answer from {} within {:?}", args.client.server, args.timeout))??;
     if status == ServingStatus::Serving {
         println!("{}", status.as_str_name());
         return Ok(());
     }
-    anyhow::bail!("{} reports {} for service {:?}", args.server, status.as_str_name(), args.service)
+    anyhow::bail!("{} reports {} for service {:?}", args.client.server, status.as_str_name(), args.service)
 }
 
 async fn health_status(args: &HealthArgs) -> anyhow::Result<ServingStatus> {
-    let channel = Channel::from_shared(args.server.clone())
-        .with_context(|| format!("invalid server url {:?}", args.server))?
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to dedupd at {}", args.server))?;
+    let channel = super::client::channel(&args.client).await?;
     let response = HealthClient::new(channel)
         .check(HealthCheckRequest { service: args.service.clone() })
         .await
