@@ -48,29 +48,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket
-while True:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    if p != 6379: print(p); break'
-}
+source benches/lib.sh
 
 # starts `dedupd serve` on a fresh embedded store; sets $server_url and $server_pid
 start_server() {
-    local port answer
-    port=$(free_port)
-    "$dedupd" serve --listen "127.0.0.1:$port" --store embedded:// --data-dir "$work/data-$port" \
-        >"$work/serve-$port.log" 2>&1 &
-    server_pid=$!
-    server_url="http://127.0.0.1:$port"
-    for _ in $(seq 100); do
-        # a running server answers NotFound for an unknown article (and exits 1, hence `|| true`)
-        answer=$("$dedupd" article probe --server "$server_url" 2>&1 || true)
-        if [[ $answer == *NotFound* ]]; then return; fi
-        sleep 0.1
-    done
-    echo "error: dedupd serve did not start (see $work/serve-$port.log)" >&2
-    exit 1
+    local data
+    data=$(mktemp -d "$work/data.XXXXXX")
+    start_dedupd "$dedupd" "$data.log" --store embedded:// --data-dir "$data"
 }
 
 stop_server() {

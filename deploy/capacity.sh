@@ -20,7 +20,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+source benches/lib.sh
 rss_bytes() { awk '/^VmRSS/ { print $2 * 1024 }' "/proc/$1/status"; }
 field() { python3 -c "import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$1" "$2"; }
 errors() { python3 -c "import json, sys; print(sum(json.load(open(sys.argv[1]))['errors'].values()))" "$1"; }
@@ -33,7 +33,10 @@ measure() {
         --warm-up-articles 0 2> "$work/$name.log" &
     pid=$!
     pids+=("$pid")
-    until "$dedupd" health --server "http://127.0.0.1:$port" > /dev/null 2>&1; do sleep 0.2; done
+    until "$dedupd" health --server "http://127.0.0.1:$port" > /dev/null 2>&1; do
+        kill -0 "$pid" 2>/dev/null || { echo "error: dedupd serve exited (see $work/$name.log)" >&2; exit 1; }
+        sleep 0.2
+    done
     before=$(rss_bytes "$pid")
     taskset -c 1 "$dedupd" bench --server "http://127.0.0.1:$port" --synthetic "$n" --concurrency 4 --json \
         > "$work/$name.json"

@@ -40,12 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-    python3 -c 'import socket
-while True:
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close()
-    if p != 6379: print(p); break'
-}
+source benches/lib.sh
 
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" --daemonize no \
@@ -58,21 +53,10 @@ results="$work/results.jsonl"
 
 # starts `dedupd serve` on a store; sets $server_url and $server_pid
 start_server() {
-    local store=$1 port answer
-    port=$(free_port)
-    "$dedupd" serve --listen "127.0.0.1:$port" --store "$store" --data-dir "$work/data-$port" \
-        >"$work/serve-$port.log" 2>&1 &
-    server_pid=$!
+    local data
+    data=$(mktemp -d "$work/data.XXXXXX")
+    start_dedupd "$dedupd" "$data.log" --store "$1" --data-dir "$data"
     pids+=("$server_pid")
-    server_url="http://127.0.0.1:$port"
-    for _ in $(seq 100); do
-        # a running server answers NotFound for an unknown article (and exits 1, hence `|| true`)
-        answer=$("$dedupd" article probe --server "$server_url" 2>&1 || true)
-        if [[ $answer == *NotFound* ]]; then return; fi
-        sleep 0.1
-    done
-    echo "error: dedupd serve did not start on $store (see $work/serve-$port.log)" >&2
-    exit 1
 }
 
 stop_server() {
