@@ -41,13 +41,7 @@ if [ -n "$peers" ]; then
 fi
 
 work=$(mktemp -d "$PWD/target/accuracy.XXXXXX")
-server_pid=
-cleanup() {
-    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
+pids=()
 source benches/lib.sh
 
 # starts `dedupd serve` on a fresh embedded store; sets $server_url and $server_pid
@@ -55,12 +49,12 @@ start_server() {
     local data
     data=$(mktemp -d "$work/data.XXXXXX")
     start_dedupd "$dedupd" "$data.log" --store embedded:// --data-dir "$data"
+    pids+=("$server_pid")
 }
 
 stop_server() {
     kill "$server_pid"
     wait "$server_pid" 2>/dev/null || true
-    server_pid=
 }
 
 results="$work/results.jsonl"

@@ -25,3 +25,11 @@ start_dedupd() {
     echo "error: dedupd serve did not start (see $log)" >&2
     exit 1
 }
+
+# Stops every process in $pids and removes $work when the script exits (set both before sourcing).
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT

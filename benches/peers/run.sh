@@ -33,13 +33,6 @@ python=$(benches/peers/venv.sh)
 
 work=$(mktemp -d "$PWD/target/peers.XXXXXX")
 pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
 source benches/lib.sh
 
 redis_port=$(free_port)
