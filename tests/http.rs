@@ -169,7 +169,7 @@ async fn metrics_are_served_on_the_http_listener() {
     server.shutdown().await.expect("shutdown");
 }
 
-/// A gRPC-Web call over HTTP/1.1 gets the message and an OK status; an unknown id gets NOT_FOUND in
+/// A gRPC-Web call over HTTP/1.1 gets the message and an OK status; an unknown id gets `NOT_FOUND` in
 /// the trailers; the API keys apply to gRPC-Web calls as to any other.
 #[tokio::test]
 async fn grpc_web_calls_are_answered_over_http1() {
