@@ -22,11 +22,11 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 
-use crate::review::Review;
+use crate::review::ReviewPage;
 use crate::tls::Tls;
 
 /// The routes of the HTTP listener.
-pub fn router(metrics: PrometheusHandle, review: Review) -> Router {
+pub fn router(metrics: PrometheusHandle, review: ReviewPage) -> Router {
     Router::new()
         .route("/metrics", get(move || std::future::ready(exposition(&metrics))))
         .route("/", get(|| std::future::ready(Redirect::to("/review"))))

@@ -33,7 +33,7 @@ use crate::engine::Engine;
 use crate::grpc::DedupService;
 use crate::limits::{LimitLayer, Limits, cap_connections};
 use crate::proto::deduplicator_server::DeduplicatorServer;
-use crate::review::Review;
+use crate::review::ReviewPage;
 use crate::store::{self, Store};
 use crate::tls::Tls;
 
@@ -169,7 +169,7 @@ impl Server {
         });
         let http = match (http_listener, metrics_handle) {
             (Some(listener), Some(metrics)) => {
-                let review = Review::new(engine.clone(), auth.clone(), tls.is_some());
+                let review = ReviewPage::new(engine.clone(), auth.clone(), tls.is_some());
                 let router = crate::http::router(metrics, review);
                 Some(tokio::spawn(crate::http::serve(listener, tls.clone(), router, shutdown.clone())))
             }

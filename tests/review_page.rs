@@ -17,6 +17,8 @@ use dedupd::proto::deduplicator_client::DeduplicatorClient;
 use dedupd::proto::{Article, IngestRequest, IngestResponse};
 use dedupd::server::Server;
 use dedupd::synthetic::{spun, text as article_text};
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use prost_types::Timestamp;
@@ -160,6 +162,34 @@ async fn colours(browser: &Client, selector: &str) -> Vec<(String, String)> {
     serde_json::from_value(value).expect("pairs of colours")
 }
 
+/// Presses Tab up to `count` times from the top of the page, until focus leaves it: for each stop, the focused element's
+/// accessible text (or its label's) and its computed outline style.
+async fn tab_stops(browser: &Client, count: usize) -> Vec<(String, String)> {
+    browser
+        .execute("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);", vec![])
+        .await
+        .expect("blur");
+    let mut stops = Vec::new();
+    for _ in 0..count {
+        let tab = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: Key::Tab.into() })
+            .then(KeyAction::Up { value: Key::Tab.into() });
+        browser.perform_actions(tab).await.expect("press Tab");
+        let script = r"
+            const el = document.activeElement;
+            if (!el || el === document.body) return null;
+            const label = el.labels && el.labels.length ? el.labels[0].textContent : el.textContent;
+            return [label.trim(), getComputedStyle(el).outlineStyle];
+        ";
+        let stop: Option<(String, String)> =
+            serde_json::from_value(browser.execute(script, vec![]).await.expect("focused element")).expect("pair");
+        // past the last control focus leaves the page
+        let Some(stop) = stop else { break };
+        stops.push(stop);
+    }
+    stops
+}
+
 #[tokio::test]
 async fn review_page_in_a_real_browser() {
     let driver = Driver::start();
@@ -193,8 +223,21 @@ async fn review_page_in_a_real_browser() {
     let pwned = browser.execute("return window.__pwned === undefined;", vec![]).await.expect("script");
     assert_eq!(pwned, serde_json::json!(true), "article text ran as script");
 
-    // keyboard and contrast: the first tab stop is the skip link, and text meets WCAG AA
-    browser.execute("document.activeElement && document.activeElement.blur();", vec![]).await.expect("blur");
+    // keyboard: Tab reaches the skip link first, with a visible focus ring, and then every control,
+    // the verdict buttons included
+    let focused = tab_stops(&browser, 40).await;
+    assert_eq!(focused.first().map(|(text, _)| text.as_str()), Some("Skip to content"), "{focused:?}");
+    for (text, outline) in &focused {
+        assert!(outline != "none", "{text:?} shows no focus ring");
+    }
+    for control in ["Find", "Not a copy: roundup-7", "Make canonical: copy-2"] {
+        assert!(
+            focused.iter().any(|(text, _)| text.replace('\n', "") == control),
+            "{control:?} is not reachable by Tab: {focused:?}"
+        );
+    }
+
+    // contrast: text meets WCAG AA
     for selector in ["td", "th", "a", "button", "caption", ".badge", "code.id", "label"] {
         for (foreground, background) in colours(&browser, selector).await {
             let ratio = contrast(&foreground, &background);

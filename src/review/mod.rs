@@ -39,16 +39,16 @@ const COOKIE: &str = "dedupd_review";
 /// What the review page needs: the engine it reads and decides with, the keys, and whether it is
 /// served over TLS (its cookie is then `Secure`).
 #[derive(Clone)]
-pub struct Review {
+pub struct ReviewPage {
     engine: Engine,
     auth: Auth,
     secure: bool,
 }
 
-impl Review {
+impl ReviewPage {
     /// The page over `engine`, with the server's keys; `secure` when the listener is TLS.
     pub fn new(engine: Engine, auth: Auth, secure: bool) -> Self {
-        Review { engine, auth, secure }
+        ReviewPage { engine, auth, secure }
     }
 
     /// Who is asking, if they may call `method`; otherwise the answer to give them (the sign-in
@@ -108,7 +108,7 @@ pub(crate) struct Viewer {
 }
 
 /// The routes under `/review`.
-pub fn router(review: Review) -> Router {
+pub fn router(review: ReviewPage) -> Router {
     Router::new()
         .route("/", get(feed))
         .route("/clusters/{cluster_id}", get(cluster))
@@ -239,7 +239,7 @@ pub(crate) fn cluster_href(cluster_id: &str, article: Option<&str>) -> String {
     }
 }
 
-async fn feed(State(review): State<Review>, headers: HeaderMap) -> Response {
+async fn feed(State(review): State<ReviewPage>, headers: HeaderMap) -> Response {
     let viewer = match review.allow(&headers, method::GET_CLUSTER) {
         Ok(viewer) => viewer,
         Err(refusal) => return refusal.into_response(),
@@ -253,7 +253,7 @@ struct ClusterQuery {
 }
 
 async fn cluster(
-    State(review): State<Review>,
+    State(review): State<ReviewPage>,
     headers: HeaderMap,
     Path(cluster_id): Path<String>,
     Query(query): Query<ClusterQuery>,
@@ -276,7 +276,7 @@ struct ArticleQuery {
 }
 
 /// An article id typed into the header's search: its cluster, with the article marked.
-async fn article(State(review): State<Review>, headers: HeaderMap, Query(query): Query<ArticleQuery>) -> Response {
+async fn article(State(review): State<ReviewPage>, headers: HeaderMap, Query(query): Query<ArticleQuery>) -> Response {
     if let Err(refusal) = review.allow(&headers, method::GET_ARTICLE) {
         return refusal.into_response();
     }
@@ -290,7 +290,7 @@ async fn article(State(review): State<Review>, headers: HeaderMap, Query(query):
     }
 }
 
-async fn login_form(State(review): State<Review>) -> Response {
+async fn login_form(State(review): State<ReviewPage>) -> Response {
     if !review.auth.enabled() {
         return Redirect::to("/review").into_response();
     }
@@ -303,7 +303,7 @@ struct LoginForm {
 }
 
 /// Checks the key and keeps it in the page's cookie: only a key that may read gets in.
-async fn login(State(review): State<Review>, Form(form): Form<LoginForm>) -> Response {
+async fn login(State(review): State<ReviewPage>, Form(form): Form<LoginForm>) -> Response {
     let token = form.token.trim();
     match review.auth.authorize_token(method::GET_CLUSTER, Some(token)) {
         Ok(identity) => {
