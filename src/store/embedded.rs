@@ -27,6 +27,7 @@ use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_
 use crate::error::{Error, Result};
 
 use super::local::{Change, LocalIndex};
+use super::verify::{Inventory, Problem, Verify};
 use super::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
 
 /// Article id → postcard-encoded [`StoredArticle`].
@@ -59,8 +60,19 @@ fn storage_error(path: &Path, error: impl std::fmt::Display) -> Error {
 }
 
 impl EmbeddedStore {
-    /// Opens (creating if needed) the store in `data_dir`, loading the index into memory.
+    /// Opens (creating if needed) the store in `data_dir`, loading the index into memory. Articles
+    /// whose ingest was cut short between its two steps (never acknowledged) are dropped.
     pub fn open(data_dir: &Path) -> Result<Self> {
+        Self::open_with(data_dir, Interrupted::Drop)
+    }
+
+    /// Opens the store for `dedupd verify`: articles whose ingest was cut short stay, unassigned, for
+    /// the check to report and a repair to remove.
+    pub fn open_for_verify(data_dir: &Path) -> Result<Self> {
+        Self::open_with(data_dir, Interrupted::Keep)
+    }
+
+    fn open_with(data_dir: &Path, interrupted: Interrupted) -> Result<Self> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| Error::Unavailable(format!("cannot create data directory {}: {e}", data_dir.display())))?;
         let path = data_dir.join(DATA_FILE);
@@ -70,7 +82,7 @@ impl EmbeddedStore {
             }
             other => storage_error(&path, other),
         })?;
-        let index = load(&db, &path)?;
+        let index = load(&db, &path, interrupted)?;
         tracing::info!(path = %path.display(), articles = index.len(), "embedded store opened");
         let (journal, queue) = mpsc::channel::<Batch>();
         let failed = std::sync::Arc::new(AtomicBool::new(false));
@@ -134,7 +146,14 @@ async fn wait(durable: oneshot::Receiver<Result<()>>, path: &Path) -> Result<()>
     durable.await.map_err(|_| storage_error(path, "journal thread stopped"))?
 }
 
-fn load(db: &Database, path: &Path) -> Result<LocalIndex> {
+/// What opening does with articles whose ingest was cut short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interrupted {
+    Drop,
+    Keep,
+}
+
+fn load(db: &Database, path: &Path, interrupted: Interrupted) -> Result<LocalIndex> {
     // create the tables on first open, so the read below finds them
     let txn = db.begin_write().map_err(|e| storage_error(path, e))?;
     txn.open_table(ARTICLES).map_err(|e| storage_error(path, e))?;
@@ -149,7 +168,7 @@ fn load(db: &Database, path: &Path) -> Result<LocalIndex> {
         let (id, bytes) = entry.map_err(|e| storage_error(path, e))?;
         let article: StoredArticle = postcard::from_bytes(bytes.value())
             .map_err(|e| storage_error(path, format!("article {:?} is corrupt: {e}", id.value())))?;
-        if article.cluster_id.is_none() {
+        if article.cluster_id.is_none() && interrupted == Interrupted::Drop {
             // inserted but never assigned: the ingest was cut short and never acknowledged
             unassigned.push(article.meta.id);
             continue;
@@ -278,5 +297,21 @@ impl Store for EmbeddedStore {
     async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
         self.lock()?.visit_recent(limit, visit);
         Ok(())
+    }
+}
+
+/// Reads the index as loaded; one process holds the store at a time, so nothing is in flight.
+#[async_trait]
+impl Verify for EmbeddedStore {
+    async fn inventory(&self) -> Result<Inventory> {
+        let mut inventory = self.lock()?.inventory();
+        inventory.name = format!("embedded store {}", self.path.display());
+        inventory.exclusive = true;
+        Ok(inventory)
+    }
+
+    /// Journals the repair, like any write, before it returns.
+    async fn repair(&self, problem: &Problem) -> Result<bool> {
+        self.write(|index, changes| index.repair(problem, changes)).await
     }
 }

@@ -17,6 +17,7 @@ use crate::domain::{Assignment, ClusterId, ClusterView, Deleted, Micros, SourceT
 use crate::error::{Error, Result};
 use crate::int_map::IntMap;
 
+use super::verify::{Inventory, Member, Posted, Problem, Record};
 use super::{Assigned, Candidate, ClusterHead, Expired, Inserted, Lookup, MIN_SHARED_KEYS, POSTINGS_READ_PER_KEY};
 
 /// A durable effect of a call, for the embedded store's journal.
@@ -346,5 +347,96 @@ impl LocalIndex {
         }
         let more = self.by_time.first().is_some_and(|&(published, _)| published < cutoff);
         Expired { removed, more }
+    }
+}
+
+impl LocalIndex {
+    /// Everything the index holds, for [`super::verify`]: records, postings by slot (a slot that
+    /// holds no article shows as an id no record has), member lists in canonical order, forwards.
+    pub fn inventory(&self) -> Inventory {
+        let mut inventory = Inventory::default();
+        for (id, &slot) in &self.by_id {
+            match self.article(slot) {
+                Some(article) => {
+                    inventory.records.insert(id.clone(), Record { article: article.clone(), number: None });
+                }
+                None => inventory.problems.push(Problem::Unreadable {
+                    key: id.clone(),
+                    detail: format!("indexed at slot {slot}, which holds no article"),
+                }),
+            }
+        }
+        for (&band, posting) in self.postings.iter() {
+            for &slot in posting.as_slice() {
+                let id = self.article(slot).map_or_else(|| format!("(empty slot {slot})"), |a| a.meta.id.clone());
+                inventory.postings.push((band, Posted::Id(id)));
+            }
+        }
+        for (cluster, members) in &self.clusters {
+            let members = members
+                .iter()
+                .map(|(tier, published, ingested, id)| Member {
+                    id: id.clone(),
+                    rank: Some((*tier, *published, *ingested)),
+                    raw: id.clone(),
+                })
+                .collect();
+            inventory.clusters.insert(cluster.clone(), members);
+        }
+        inventory.forwards = self.forwards.iter().map(|(from, into)| (from.clone(), into.clone())).collect();
+        inventory
+    }
+
+    /// Repairs one problem [`super::verify::check`] found, recording what to persist in `changes`;
+    /// `false` for a problem this index cannot have been left with and does not repair.
+    pub fn repair(&mut self, problem: &Problem, changes: &mut Vec<Change>) -> bool {
+        match problem {
+            Problem::Unassigned { id } => {
+                // only if still unassigned: never remove what an ingest has placed since
+                if self.get(id).is_some_and(|article| article.cluster_id.is_none()) {
+                    self.delete(id, changes);
+                }
+                true
+            }
+            Problem::UnclaimedMember { id, cluster } | Problem::NotAMember { id, cluster } => {
+                self.set_cluster(id, cluster, changes);
+                true
+            }
+            Problem::UnfinishedMerge { from, into } => {
+                let into = self.resolve(into);
+                self.merge(from, &into, changes);
+                true
+            }
+            Problem::Ghost { cluster, member: id } | Problem::StrayMember { cluster, id, .. } => {
+                // a ghost is any member of that id but the stored version; a stray is every one
+                let keep = match problem {
+                    Problem::Ghost { .. } => self.get(id).map(|article| rank(&article)),
+                    _ => None,
+                };
+                if let Some(members) = self.clusters.get_mut(cluster) {
+                    members.retain(|member| &member.3 != id || Some(member) == keep.as_ref());
+                    if members.is_empty() {
+                        self.clusters.remove(cluster);
+                    }
+                }
+                true
+            }
+            Problem::DanglingPosting { band, .. } => {
+                let Some(posting) = self.postings.get(band) else { return true };
+                let stale: Vec<Slot> = posting
+                    .as_slice()
+                    .iter()
+                    .copied()
+                    .filter(|&slot| !self.article(slot).is_some_and(|article| article.band_keys.contains(band)))
+                    .collect();
+                for slot in stale {
+                    if self.postings.get_mut(band).is_some_and(|posting| posting.remove(slot)) {
+                        self.postings.remove(band);
+                    }
+                }
+                true
+            }
+            _ => false,
+        }
     }
 }

@@ -11,6 +11,7 @@ use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_
 use crate::error::{Error, Result};
 
 use super::local::LocalIndex;
+use super::verify::{Inventory, Problem, Verify};
 use super::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
 
 /// `memory://`: the in-process index behind a mutex; nothing survives the process.
@@ -68,5 +69,18 @@ impl Store for MemoryStore {
 
     async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
         self.with(|index| index.visit_recent(limit, visit))
+    }
+}
+
+#[async_trait]
+impl Verify for MemoryStore {
+    async fn inventory(&self) -> Result<Inventory> {
+        let mut inventory = self.with(|index| index.inventory())?;
+        inventory.name = "memory store".to_string();
+        Ok(inventory)
+    }
+
+    async fn repair(&self, problem: &Problem) -> Result<bool> {
+        self.with(|index| index.repair(problem, &mut Vec::new()))
     }
 }

@@ -9,7 +9,8 @@
 //! - [`redis`]: Redis or a Redis Cluster, for several replicas sharing one index (`redis://`,
 //!   `rediss://`, `redis+cluster://`).
 //!
-//! [`open`] picks the backend from a URL, the way a user configures it.
+//! [`open`] picks the backend from a URL, the way a user configures it; [`verify`] checks a store's
+//! invariants and repairs what a crash left half-done (`dedupd verify`).
 //!
 //! # The clustering protocol
 //!
@@ -29,6 +30,7 @@ pub mod local;
 pub mod memory;
 pub mod metered;
 pub mod redis;
+pub mod verify;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -61,6 +61,7 @@
 mod cluster;
 mod record;
 mod standalone;
+mod verify;
 
 pub use cluster::RedisClusterStore;
 pub use standalone::RedisStore;

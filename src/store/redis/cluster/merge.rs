@@ -203,7 +203,7 @@ impl RedisClusterStore {
     }
 
     /// Adds members to a cluster, following its forwards; returns the live cluster they are in.
-    async fn add(&self, cluster_id: &ClusterId, members: &[String]) -> Result<Head> {
+    pub(super) async fn add(&self, cluster_id: &ClusterId, members: &[String]) -> Result<Head> {
         const WHAT: &str = "add";
         let mut current = cluster_id.clone();
         let args: Vec<&[u8]> = members.iter().map(String::as_bytes).collect();
@@ -229,7 +229,7 @@ impl RedisClusterStore {
 
     /// `close`, `add` to the survivor, `finish`: each step idempotent, so this also completes a merge
     /// that was cut short.
-    async fn move_members(&self, absorbed: &ClusterId, survivor: &ClusterId) -> Result<()> {
+    pub(super) async fn move_members(&self, absorbed: &ClusterId, survivor: &ClusterId) -> Result<()> {
         const WHAT: &str = "merge";
         let keys = self.cluster_keys(absorbed);
         let answer = array(WHAT, self.run(WHAT, &self.scripts.close, &keys, &[survivor.as_str().as_bytes()]).await?)?;

@@ -44,6 +44,7 @@
 mod ingest;
 mod merge;
 mod retention;
+mod verify;
 
 use std::collections::HashMap;
 use std::future::Future;
