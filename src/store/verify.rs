@@ -171,7 +171,7 @@ pub enum Problem {
         /// Where it forwards.
         into: ClusterId,
     },
-    /// A forward to a newer cluster, or a chain of forwards that does not end.
+    /// A forward to a cluster that is not older (which is also how a cycle shows): chains must end.
     BrokenForward {
         /// The cluster forwarding.
         from: ClusterId,
@@ -371,16 +371,17 @@ struct Facts<'a> {
 }
 
 impl Facts<'_> {
-    /// The live end of a chain of forwards; `None` when the chain does not end.
+    /// The live end of a chain of forwards; `None` when a forward on it is broken (points to a newer
+    /// cluster, which is also how a cycle shows).
     fn resolve<'c>(&'c self, cluster: &'c ClusterId) -> Option<&'c ClusterId> {
         let mut current = cluster;
-        for _ in 0..=self.inventory.forwards.len() {
-            match self.inventory.forwards.get(current) {
-                Some(next) => current = next,
-                None => return Some(current),
+        while let Some(next) = self.inventory.forwards.get(current) {
+            if next >= current {
+                return None;
             }
+            current = next;
         }
-        None
+        Some(current)
     }
 
     /// An unassigned article ingested recently enough to be an ingest in progress.
@@ -477,11 +478,14 @@ fn check_numbers(facts: &Facts<'_>, problems: &mut Vec<Problem>) {
 fn check_forwards(facts: &Facts<'_>, problems: &mut Vec<Problem>) {
     let inventory = facts.inventory;
     for (from, into) in &inventory.forwards {
-        if into >= from || facts.resolve(from).is_none() {
+        // forwards only ever point to older ids, so a chain ends; a cycle needs a hop that does not
+        if into >= from {
             problems.push(Problem::BrokenForward { from: from.clone(), into: into.clone() });
             continue;
         }
-        if inventory.clusters.get(from).is_some_and(|members| !members.is_empty()) {
+        // members of a cluster whose chain is broken further on have nowhere to move
+        let moves_somewhere = facts.resolve(from).is_some();
+        if moves_somewhere && inventory.clusters.get(from).is_some_and(|members| !members.is_empty()) {
             problems.push(Problem::UnfinishedMerge { from: from.clone(), into: into.clone() });
         }
     }
