@@ -295,24 +295,7 @@ async fn verify_command_reports_repairs_and_exits_by_what_is_left() {
         let cut = engine(Arc::new(Hooked::new(store, CutAfterInsert)));
         assert!(cut.ingest(Synthetic::new(6).article(4)).await.is_err());
     }
-    let run = |extra: &'static [&'static str]| {
-        let data_dir = dir.path().to_path_buf();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                std::process::Command::new(env!("CARGO_BIN_EXE_dedupd"))
-                    .args(["verify", "--store", "embedded://"])
-                    .arg("--data-dir")
-                    .arg(&data_dir)
-                    .args(extra)
-                    .env_remove("DEDUPD_STORE")
-                    .env_remove("DEDUPD_NAMESPACE")
-                    .output()
-                    .expect("run dedupd verify")
-            })
-            .await
-            .unwrap()
-        }
-    };
+    let run = |extra: &'static [&'static str]| run_verify(dir.path().to_path_buf(), extra);
     let found = run(&[]).await;
     let stdout = String::from_utf8_lossy(&found.stdout);
     assert_eq!(found.status.code(), Some(1), "{stdout}");
@@ -327,6 +310,10 @@ async fn verify_command_reports_repairs_and_exits_by_what_is_left() {
     let clean = run(&[]).await;
     assert_eq!(clean.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&clean.stdout).contains("4 articles (0 in flight)"));
+    // a directory with no store in it is an error, not an empty store that checks clean
+    let mistyped = run_verify("/nonexistent/dedupd-data".into(), &[]).await;
+    assert_eq!(mistyped.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&mistyped.stderr).contains("no embedded store in /nonexistent/dedupd-data"));
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -502,4 +489,21 @@ async fn redis_cluster_half_joins_are_completed() {
     }
     let view = store.cluster(&first).await.unwrap().unwrap();
     assert_eq!(view.members.iter().map(|m| m.meta.id.as_str()).collect::<Vec<_>>(), ["first", "added", "claimed"]);
+}
+
+/// `dedupd verify` on the embedded store in `data_dir`, with `extra` flags.
+async fn run_verify(data_dir: std::path::PathBuf, extra: &'static [&'static str]) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dedupd"))
+            .args(["verify", "--store", "embedded://"])
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(extra)
+            .env_remove("DEDUPD_STORE")
+            .env_remove("DEDUPD_NAMESPACE")
+            .output()
+            .expect("run dedupd verify")
+    })
+    .await
+    .unwrap()
 }

@@ -366,7 +366,7 @@ impl LocalIndex {
                 }),
             }
         }
-        for (&band, posting) in self.postings.iter() {
+        for (&band, posting) in &self.postings {
             for &slot in posting.as_slice() {
                 let id = self.article(slot).map_or_else(|| format!("(empty slot {slot})"), |a| a.meta.id.clone());
                 inventory.postings.push((band, Posted::Id(id)));

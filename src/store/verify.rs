@@ -342,6 +342,10 @@ pub async fn open(url: &str, data_dir: &Path, namespace: Option<&str>) -> Result
         _ => url.strip_prefix("embedded://").map(Path::new),
     };
     if let Some(dir) = embedded {
+        // a mistyped directory must not check clean as a new, empty store
+        if !dir.join(super::embedded::DATA_FILE).exists() {
+            return Err(crate::error::Error::invalid("data_dir", format!("no embedded store in {}", dir.display())));
+        }
         return Ok(Box::new(super::embedded::EmbeddedStore::open_for_verify(dir)?));
     }
     if matches!(url, "memory" | "memory://") {

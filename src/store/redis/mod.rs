@@ -34,7 +34,8 @@
 //!   canonical order, so the first member is the canonical. (Scores as doubles would lose
 //!   microseconds beyond 2^53, about 285 years from 1970.)
 //!
-//! No call uses `KEYS` or `SCAN`. The first server to use a namespace writes its layout into
+//! No call of the [`crate::store::Store`] trait uses `KEYS` or `SCAN`: only `dedupd verify` lists a
+//! namespace (`verify.rs`). The first server to use a namespace writes its layout into
 //! `ns:layout` (`LAYOUT_VERSION`); a server that finds another layout there refuses to start. The
 //! measurements behind these choices (bytes per key, Redis CPU per article) are in `docs/redis.md`.
 //!
