@@ -3,9 +3,9 @@
 //! Each backend reads its whole namespace into one [`Inventory`] (records, postings, number maps,
 //! clusters, forwards, as stored: nothing resolved, nothing skipped) and knows how to repair a
 //! [`Problem`] ([`Verify`]). The checks are written once, here, over the inventory ([`check`]); a new
-//! invariant is one more function in [`CHECKS`] and, if it has one, one more [`Problem`] variant.
+//! invariant is one more function in `CHECKS` and, if it has one, one more [`Problem`] variant.
 //!
-//! What a crash can leave (an ingest is several store steps: see `docs/operations.md`):
+//! What a crash can leave (an ingest is several store steps: see `docs/durability.md`):
 //!
 //! - an article inserted but never assigned ([`Problem::Unassigned`]): it was never acknowledged, so
 //!   repair **removes** it, as the embedded store does when it opens; a client's retry ingests it
