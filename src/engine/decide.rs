@@ -62,6 +62,12 @@ impl Decided {
         self.links.iter().map(|&index| &self.matches[index].article)
     }
 
+    /// Keeps only the links to articles `keep` accepts (the best match first still).
+    pub fn retain_links(&mut self, keep: impl Fn(&StoredArticle) -> bool) {
+        let matches = &self.matches;
+        self.links.retain(|&index| keep(&matches[index].article));
+    }
+
     /// What assigning `record` with these links leads to in the clusters `lookup` saw: the answer of
     /// a check.
     pub fn assignment(&self, record: &StoredArticle, lookup: &Lookup) -> Assignment {
@@ -106,6 +112,14 @@ impl Engine {
     /// How two articles compare, the boilerplate of both sources left out.
     pub(super) fn compare(&self, a: &StoredArticle, b: &StoredArticle) -> Comparison {
         Decider { engine: self, learning: None }.compare(a, b)
+    }
+
+    /// The similarity of `a` and `b` when they verify as copies of each other (the rule, and between
+    /// two articles of one source the same-source rule: the merge check of an ingest), else `None`.
+    pub(super) fn verifies(&self, a: &StoredArticle, b: &StoredArticle) -> Option<f64> {
+        let decider = Decider { engine: self, learning: None };
+        let comparison = decider.compare(a, b);
+        decider.matches(a, b, &comparison).then(|| comparison.similarity())
     }
 
     /// Runs `f` with the boilerplate filter of a comparison between articles of sources `a` and `b`,
