@@ -47,6 +47,21 @@ pub(super) struct Verified {
     pub comparison: Comparison,
 }
 
+/// How close two articles are, in the order verification ranks matches: similarity, then (among
+/// equal similarities: containment saturates when one text lies wholly inside the other) the
+/// resemblance of their words.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub(super) struct Closeness {
+    similarity: f64,
+    resemblance: f64,
+}
+
+impl Closeness {
+    fn of(comparison: &Comparison) -> Closeness {
+        Closeness { similarity: comparison.similarity(), resemblance: comparison.words.resemblance() }
+    }
+}
+
 /// What the engine decided for an article.
 pub(super) struct Decided {
     /// The verified candidates, best first.
@@ -114,12 +129,17 @@ impl Engine {
         Decider { engine: self, learning: None }.compare(a, b)
     }
 
-    /// The similarity of `a` and `b` when they verify as copies of each other (the rule, and between
-    /// two articles of one source the same-source rule: the merge check of an ingest), else `None`.
-    pub(super) fn verifies(&self, a: &StoredArticle, b: &StoredArticle) -> Option<f64> {
+    /// How close `a` and `b` are, when they verify as copies of each other (the rule, and between two
+    /// articles of one source the same-source rule: the merge check of an ingest), else `None`.
+    pub(super) fn verifies(&self, a: &StoredArticle, b: &StoredArticle) -> Option<Closeness> {
         let decider = Decider { engine: self, learning: None };
         let comparison = decider.compare(a, b);
-        decider.matches(a, b, &comparison).then(|| comparison.similarity())
+        decider.matches(a, b, &comparison).then(|| Closeness::of(&comparison))
+    }
+
+    /// How close `a` and `b` are, whether or not they verify.
+    pub(super) fn closeness(&self, a: &StoredArticle, b: &StoredArticle) -> Closeness {
+        Closeness::of(&self.compare(a, b))
     }
 
     /// Runs `f` with the boilerplate filter of a comparison between articles of sources `a` and `b`,

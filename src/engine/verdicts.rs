@@ -150,8 +150,9 @@ impl Engine {
 
     /// The members of a cluster that move with `article` when it is marked distinct from `from`,
     /// `article` first: a member moves when it verifies as a copy of the article or of a member
-    /// already moving (the engine's rule, [`Engine::verifies`]) and is more similar to that moving
-    /// side than to `from`. Repeated until nothing more moves; `from` and everything else stays.
+    /// already moving (the engine's rule, as an ingest's merge check applies it) and is closer to
+    /// that moving side than to `from` (by similarity, then by the resemblance of their words, the
+    /// order in which verification ranks matches). Repeated until nothing more moves; `from` and everything else stays.
     pub fn moving_side(
         &self,
         article: &StoredArticle,
@@ -167,13 +168,14 @@ impl Engine {
                 let closest = moving
                     .iter()
                     .filter_map(|mover| self.verifies(member, mover))
-                    .fold(None, |best: Option<f64>, s| Some(best.map_or(s, |b| b.max(s))));
-                let Some(closest) = closest else { return true };
-                if closest > self.compare(member, from).similarity() {
-                    moving.push((*member).clone());
-                    return false;
+                    .reduce(|a, b| if b > a { b } else { a });
+                match closest {
+                    Some(closest) if closest > self.closeness(member, from) => {
+                        moving.push((*member).clone());
+                        false
+                    }
+                    _ => true,
                 }
-                true
             });
             if rest.len() == before {
                 return moving;
