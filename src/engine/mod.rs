@@ -15,7 +15,8 @@
 //!   see [`sources`]), which the store maintains.
 //!
 //! This file is the engine's API: ingest, check, reading articles and clusters, delete and the
-//! boilerplate warm-up; `retention.rs` refuses and expires articles outside the window, and
+//! boilerplate warm-up; `retention.rs` refuses and expires articles outside the window,
+//! [`verdicts`] holds the moderation verdicts (and the apartness every ingest honours), and
 //! `tests.rs` holds the engine's tests.
 
 pub mod boilerplate;

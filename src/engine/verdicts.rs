@@ -6,7 +6,7 @@
 //!   one from then on;
 //! - [`Engine::mark_duplicate`] unites two clusters, lifting any apartness between them;
 //! - [`Engine::set_canonical`] pins a cluster's canonical;
-//! - every ingest honours apartness ([`Engine::honour_apartness`]): when its verified links span
+//! - every ingest (and check) honours apartness (`honour_apartness`): when its verified links span
 //!   clusters kept apart, it joins only the side of its best match.
 //!
 //! Each verdict is recorded in the store's log with who, when and why ([`Engine::verdicts`]).
@@ -152,7 +152,8 @@ impl Engine {
     /// `article` first: a member moves when it verifies as a copy of the article or of a member
     /// already moving (the engine's rule, as an ingest's merge check applies it) and is closer to
     /// that moving side than to `from` (by similarity, then by the resemblance of their words, the
-    /// order in which verification ranks matches). Repeated until nothing more moves; `from` and everything else stays.
+    /// order in which verification ranks matches). Repeated until nothing more moves; `from` and
+    /// everything else stays.
     pub fn moving_side(
         &self,
         article: &StoredArticle,
