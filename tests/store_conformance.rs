@@ -1605,6 +1605,43 @@ async fn redis_cluster_finishes_a_merge_cut_short() {
     assert_eq!(joined.cluster_id, older);
 }
 
+/// A split cut short after its first step (the new cluster lists a member whose record still names
+/// the old cluster, which still lists it too) is finished when the verdict is given again: the engine
+/// finds the two articles in clusters kept apart, and the store moves what the new cluster lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_finishes_a_split_cut_short() {
+    use dedupd::engine::verdicts::Review;
+    let cluster = tokio::task::spawn_blocking(shared_cluster).await.expect("start the cluster");
+    let store: Arc<dyn Store> =
+        Arc::new(RedisClusterStore::connect_with_namespace(&cluster.url(), "cutsplit").await.unwrap());
+    let from = cluster_of_ids(&*store, &["a", "b", "c"], 490).await;
+    tick().await;
+    let into = ClusterId::new(dedupd::domain::now_micros(), "b");
+    store.split(&from, &[&stored_now(&*store, "b").await], &into).await.expect("split");
+
+    // what the first step of a split moving c too would have left: c listed in the new cluster only
+    let client =
+        ::redis::cluster::ClusterClient::new(vec![format!("redis://127.0.0.1:{}", cluster.ports()[0])]).unwrap();
+    let mut connection = client.get_async_connection().await.unwrap();
+    let zset = |cluster_id: &ClusterId| {
+        let id = cluster_id.as_str();
+        format!("cutsplit:c:{{{}}}{id}", slot_tag(&id[id.len() - 8..]))
+    };
+    let listed: Vec<String> =
+        ::redis::cmd("ZRANGE").arg(zset(&from)).arg(0).arg(-1).query_async(&mut connection).await.unwrap();
+    let c_member = listed.iter().find(|m| m.ends_with('c')).expect("c is listed in the old cluster").clone();
+    let _: i64 =
+        ::redis::cmd("ZADD").arg(zset(&into)).arg(0).arg(&c_member).query_async(&mut connection).await.unwrap();
+
+    let engine = Engine::new(store.clone(), EngineConfig::default());
+    let review = Review { reviewer: "r".into(), reason: "retry".into() };
+    let done = engine.mark_distinct("b", "a", review).await.expect("the repeated verdict");
+    assert_eq!(done.verdict.cluster_id, into);
+    assert_eq!(member_ids(&*store, &from).await, ["a"]);
+    assert_eq!(member_ids(&*store, &into).await, ["b", "c"]);
+    assert_eq!(cluster_of(&*store, "c").await, into, "c's record was moved");
+}
+
 /// An ingest cut short after its claim but before its add leaves an article whose record names a
 /// cluster that does not list it: the retry sees it unassigned, and its assign makes it a member.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

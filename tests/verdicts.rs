@@ -214,7 +214,10 @@ async fn a_split_survives_a_restart_and_holds_against_the_next_copy(store: &str)
     let mut second = Replica::start(config).await;
     assert_eq!(second.cluster(&from).await, ("orig".into(), vec!["orig".into()]));
     assert_eq!(second.cluster(&into).await, ("b".into(), vec!["b".into(), "b-copy".into()]));
-    let next = second.ingest(article("b-again", &spun(&split_source(), 4, 3), 30)).await;
+    let copy = article("b-again", &spun(&split_source(), 4, 3), 30);
+    let checked = second.client.check(proto::CheckRequest { article: Some(copy.clone()) }).await.expect("check");
+    assert_eq!(checked.into_inner().cluster_id, into, "check predicts the side the ingest joins");
+    let next = second.ingest(copy).await;
     assert!(next.matches.iter().any(|m| m.id == "orig"), "the new copy matches the original too: {next:?}");
     assert_eq!((next.cluster_id.as_str(), next.canonical_id.as_str()), (into.as_str(), "b"));
     assert_eq!(second.cluster_of("orig").await, from, "the clusters stay apart");
