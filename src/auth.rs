@@ -95,6 +95,7 @@ fn need(path: &str) -> Need {
         "Ingest" | "IngestStream" => Need::Ingest,
         "Check" => Need::Check,
         m if ["Get", "List", "Watch", "Explain"].iter().any(|p| m.starts_with(p)) => Need::Read,
+        "MarkDistinct" | "MarkDuplicate" | "SetCanonical" => Need::Moderate,
         m if m.contains("Verdict") => Need::Moderate,
         _ => Need::Admin,
     }
@@ -420,6 +421,10 @@ mod tests {
             ("/dedup.v1.Deduplicator/GetArticle", Need::Read),
             ("/dedup.v1.Deduplicator/GetCluster", Need::Read),
             ("/dedup.v1.Deduplicator/SetVerdict", Need::Moderate),
+            ("/dedup.v1.Deduplicator/MarkDistinct", Need::Moderate),
+            ("/dedup.v1.Deduplicator/MarkDuplicate", Need::Moderate),
+            ("/dedup.v1.Deduplicator/SetCanonical", Need::Moderate),
+            ("/dedup.v1.Deduplicator/ListVerdicts", Need::Read),
             ("/dedup.v1.Deduplicator/DeleteArticle", Need::Admin),
             ("/dedup.v1.Deduplicator/SomethingNew", Need::Admin),
             ("/other.Service/Ingest", Need::Admin),

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use dedupd::domain::{Article, ClusterId, Micros, StoredArticle};
+use dedupd::domain::{Article, ClusterId, ClusterView, Micros, StoredArticle};
+use dedupd::engine::verdicts::Review;
 use dedupd::engine::{Engine, EngineConfig};
 use dedupd::error::{Error, Result};
 use dedupd::store::Assigned;
@@ -76,7 +77,11 @@ macro_rules! every_store {
     };
 }
 
-every_store!(a_healthy_store_checks_clean, an_ingest_cut_short_is_removed_by_repair);
+every_store!(
+    a_healthy_store_checks_clean,
+    an_ingest_cut_short_is_removed_by_repair,
+    verdicts_leave_a_store_that_checks_clean
+);
 
 // ---------------------------------------------------------------------------------------------------
 // helpers
@@ -152,6 +157,36 @@ async fn a_healthy_store_checks_clean(backend: Backend) {
     assert!(report.counts.clusters < 59 && report.counts.clusters > 20, "copies joined clusters: {report}");
     assert_eq!(report.counts.members, 59, "every article is a member once: {report}");
     assert!(report.counts.postings >= 59 * 10, "{report}");
+    assert_eq!(repair_all(&backend).await, 0);
+}
+
+/// A pinned canonical leads its cluster out of the automatic order, and a split moves members into a
+/// new cluster: neither is a problem, and a repair changes nothing.
+async fn verdicts_leave_a_store_that_checks_clean(backend: Backend) {
+    let engine = engine(backend.store.clone());
+    let articles = ingest_stream(&engine, 5, 60).await;
+    let mut largest: Option<ClusterView> = None;
+    for article in &articles {
+        let stored = backend.store.get(&article.id).await.expect("get").expect("stored");
+        let cluster_id = stored.cluster_id.expect("assigned");
+        let view = backend.store.cluster(&cluster_id).await.expect("cluster").expect("live cluster");
+        if largest.as_ref().is_none_or(|largest| view.members.len() > largest.members.len()) {
+            largest = Some(view);
+        }
+    }
+    let cluster = largest.expect("a cluster");
+    assert!(cluster.members.len() >= 3, "the stream makes clusters of three or more");
+    let review = || Review { reviewer: "test".into(), reason: "verify".into() };
+    let last = &cluster.members[cluster.members.len() - 1].meta.id;
+    let pinned = engine.set_canonical(cluster.cluster_id.as_str(), last, review()).await.expect("pin");
+    assert_eq!(&pinned.canonical_id, last, "the pinned member leads");
+    let report = check(&backend).await;
+    assert_eq!(report.problems, Vec::<Problem>::new(), "after a pin: {report}");
+    let (moving, from) = (&cluster.members[1].meta.id, &cluster.members[0].meta.id);
+    let split = engine.mark_distinct(moving, from, review()).await.expect("split");
+    assert!(split.moved.contains(moving));
+    let report = check(&backend).await;
+    assert_eq!(report.problems, Vec::<Problem>::new(), "after a split: {report}");
     assert_eq!(repair_all(&backend).await, 0);
 }
 

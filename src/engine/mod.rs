@@ -15,7 +15,8 @@
 //!   see [`sources`]), which the store maintains.
 //!
 //! This file is the engine's API: ingest, check, reading articles and clusters, delete and the
-//! boilerplate warm-up; `retention.rs` refuses and expires articles outside the window, and
+//! boilerplate warm-up; `retention.rs` refuses and expires articles outside the window,
+//! [`verdicts`] holds the moderation verdicts (and the apartness every ingest honours), and
 //! `tests.rs` holds the engine's tests.
 
 pub mod boilerplate;
@@ -25,6 +26,7 @@ pub mod rules;
 pub mod sources;
 pub mod templates;
 pub mod validate;
+pub mod verdicts;
 
 #[cfg(test)]
 mod tests;
@@ -182,7 +184,8 @@ impl Engine {
                 (*article, lookup)
             }
         };
-        let decided = self.decide(&record, &lookup);
+        let mut decided = self.decide(&record, &lookup);
+        self.honour_apartness(&mut decided).await?;
         let linked: Vec<&StoredArticle> = decided.linked().collect();
         let assigned = match self.store.assign(&record, &linked).await {
             Ok(assigned) => assigned,
@@ -218,7 +221,8 @@ impl Engine {
         let mut record = self.prepare(article).await?;
         record.band_keys = self.band_keys(&record);
         let lookup = self.lookup_others(&record).await?;
-        let decided = self.decide_as_ingest(&record, &lookup);
+        let mut decided = self.decide_as_ingest(&record, &lookup);
+        self.honour_apartness(&mut decided).await?;
         let assignment = decided.assignment(&record, &lookup);
         Ok(Decision {
             duplicate: assignment.canonical_id != record.meta.id,

@@ -2,7 +2,8 @@
 
 use prost_types::Timestamp;
 
-use crate::domain::{Article, Decision, Micros, StoredArticle};
+use crate::domain::{Article, Decision, Micros, StoredArticle, Verdict, VerdictKind};
+use crate::engine::verdicts::Verdicted;
 use crate::engine::{ArticleView, MemberView};
 use crate::error::{Error, Result};
 use crate::proto;
@@ -112,6 +113,57 @@ pub fn cluster(cluster_id: String, members: Vec<MemberView>) -> proto::Cluster {
     }
 }
 
+/// A verdict as the log keeps it.
+pub fn verdict(verdict: Verdict) -> proto::Verdict {
+    let kind = match verdict.kind {
+        VerdictKind::Distinct => proto::VerdictKind::Distinct,
+        VerdictKind::Duplicate => proto::VerdictKind::Duplicate,
+        VerdictKind::Canonical => proto::VerdictKind::Canonical,
+    };
+    proto::Verdict {
+        seq: verdict.seq,
+        kind: kind.into(),
+        article_id: verdict.article_id,
+        other_id: verdict.other_id,
+        cluster_id: verdict.cluster_id.0,
+        from_cluster_id: verdict.from_cluster_id.map(|c| c.0).unwrap_or_default(),
+        reviewer: verdict.reviewer,
+        reason: verdict.reason,
+        at: Some(timestamp_from_micros(verdict.at)),
+    }
+}
+
+/// The answer to a verdict.
+pub fn verdict_response(verdicted: Verdicted) -> proto::VerdictResponse {
+    proto::VerdictResponse {
+        verdict: Some(verdict(verdicted.verdict)),
+        canonical_id: verdicted.canonical_id,
+        moved_ids: verdicted.moved,
+        from_canonical_id: verdicted.from_canonical_id.unwrap_or_default(),
+    }
+}
+
+/// A `ListVerdicts` page token: the `seq` to list below. Empty: from the newest.
+pub fn page_token(token: &str) -> Result<Option<u64>> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    match token.parse::<u64>() {
+        Ok(seq) if seq > 0 => Ok(Some(seq)),
+        _ => Err(Error::invalid("page_token", "is not a token a previous page returned")),
+    }
+}
+
+/// The `ListVerdicts` answer for a page of `page_size` asked for: the next token is the last
+/// verdict's `seq` while older ones may remain.
+pub fn verdicts_page(verdicts: Vec<Verdict>, page_size: usize) -> proto::ListVerdictsResponse {
+    let next_page_token = match verdicts.last() {
+        Some(last) if verdicts.len() == page_size && last.seq > 1 => last.seq.to_string(),
+        _ => String::new(),
+    };
+    proto::ListVerdictsResponse { verdicts: verdicts.into_iter().map(verdict).collect(), next_page_token }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +190,14 @@ mod tests {
     #[test]
     fn a_missing_article_is_an_invalid_argument() {
         assert!(matches!(article(None), Err(Error::InvalidArgument { field: "article", .. })));
+    }
+
+    #[test]
+    fn page_tokens_are_seqs() {
+        assert_eq!(page_token("").ok(), Some(None));
+        assert_eq!(page_token("17").ok(), Some(Some(17)));
+        for bad in ["0", "-3", "x", "1.5"] {
+            assert!(matches!(page_token(bad), Err(Error::InvalidArgument { field: "page_token", .. })), "{bad}");
+        }
     }
 }

@@ -15,7 +15,9 @@ use futures::{Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::auth::Identity;
 use crate::engine::Engine;
+use crate::engine::verdicts::Review;
 use crate::error::{Error, Result};
 use crate::proto;
 use crate::proto::deduplicator_server::Deduplicator;
@@ -217,4 +219,97 @@ impl Deduplicator for DedupService {
             canonical_id: deleted.canonical_id.unwrap_or_default(),
         }))
     }
+
+    // ---------------------------------------------------------------------------------------------
+    // moderation verdicts
+
+    async fn mark_distinct(
+        &self,
+        request: Request<proto::MarkDistinctRequest>,
+    ) -> std::result::Result<Response<proto::VerdictResponse>, Status> {
+        let started = Instant::now();
+        let (identity, request) = identified(request);
+        let result = async {
+            let _permit = self.permit().await?;
+            let review = review(identity.as_ref(), request.reviewer, request.reason);
+            self.engine.mark_distinct(&request.article_id, &request.from_id, review).await
+        }
+        .await;
+        observe("MarkDistinct", started, &result);
+        Ok(Response::new(convert::verdict_response(result?)))
+    }
+
+    async fn mark_duplicate(
+        &self,
+        request: Request<proto::MarkDuplicateRequest>,
+    ) -> std::result::Result<Response<proto::VerdictResponse>, Status> {
+        let started = Instant::now();
+        let (identity, request) = identified(request);
+        let result = async {
+            let _permit = self.permit().await?;
+            let review = review(identity.as_ref(), request.reviewer, request.reason);
+            self.engine.mark_duplicate(&request.article_id, &request.of_id, review).await
+        }
+        .await;
+        observe("MarkDuplicate", started, &result);
+        Ok(Response::new(convert::verdict_response(result?)))
+    }
+
+    async fn set_canonical(
+        &self,
+        request: Request<proto::SetCanonicalRequest>,
+    ) -> std::result::Result<Response<proto::VerdictResponse>, Status> {
+        let started = Instant::now();
+        let (identity, request) = identified(request);
+        let result = async {
+            let _permit = self.permit().await?;
+            let review = review(identity.as_ref(), request.reviewer, request.reason);
+            self.engine.set_canonical(&request.cluster_id, &request.article_id, review).await
+        }
+        .await;
+        observe("SetCanonical", started, &result);
+        Ok(Response::new(convert::verdict_response(result?)))
+    }
+
+    async fn list_verdicts(
+        &self,
+        request: Request<proto::ListVerdictsRequest>,
+    ) -> std::result::Result<Response<proto::ListVerdictsResponse>, Status> {
+        let started = Instant::now();
+        let request = request.into_inner();
+        let page_size = match request.page_size {
+            0 => DEFAULT_VERDICTS_PER_PAGE,
+            n => (n as usize).min(crate::engine::verdicts::MAX_VERDICTS_PER_PAGE),
+        };
+        let result = async {
+            let before = convert::page_token(&request.page_token)?;
+            self.engine.verdicts(before, page_size).await
+        }
+        .await;
+        observe("ListVerdicts", started, &result);
+        Ok(Response::new(convert::verdicts_page(result?, page_size)))
+    }
 }
+
+/// Verdicts a `ListVerdicts` page holds when the request names no size.
+pub const DEFAULT_VERDICTS_PER_PAGE: usize = 50;
+
+/// The identity a request was made as (see [`crate::auth`]), and the request.
+fn identified<T>(request: Request<T>) -> (Option<Identity>, T) {
+    let identity = request.extensions().get::<Identity>().cloned();
+    (identity, request.into_inner())
+}
+
+/// Who gives a verdict: the caller's verified identity (an API key's name, or a client certificate's
+/// subject under mutual TLS), else the `reviewer` the request names.
+fn review(identity: Option<&Identity>, reviewer: String, reason: String) -> Review {
+    match identity {
+        Some(identity) if identity.role.is_some() || identity.name != ANONYMOUS => {
+            Review { reviewer: identity.name.clone(), reason }
+        }
+        _ => Review { reviewer, reason },
+    }
+}
+
+/// The name [`crate::auth`] gives a caller it knows nothing about.
+const ANONYMOUS: &str = "anonymous";

@@ -23,17 +23,23 @@ use async_trait::async_trait;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
-use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_micros};
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, Verdict, now_micros};
 use crate::error::{Error, Result};
 
 use super::local::{Change, LocalIndex};
 use super::verify::{Inventory, Problem, Verify};
-use super::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
+use super::{Assigned, Expired, Inserted, Lookup, Split, Store, Visitor};
 
 /// Article id → postcard-encoded [`StoredArticle`].
 const ARTICLES: TableDefinition<&str, &[u8]> = TableDefinition::new("articles");
 /// Merged cluster id → the cluster it was merged into.
 const FORWARDS: TableDefinition<&str, &str> = TableDefinition::new("forwards");
+/// Ids of the articles pinned as their cluster's canonical.
+const PINS: TableDefinition<&str, ()> = TableDefinition::new("pins");
+/// (cluster, cluster) pairs kept apart, both ways.
+const APART: TableDefinition<(&str, &str), ()> = TableDefinition::new("apart");
+/// The verdict log: seq → postcard-encoded [`Verdict`].
+const VERDICTS: TableDefinition<u64, &[u8]> = TableDefinition::new("verdicts");
 
 /// The file inside the data directory.
 pub const DATA_FILE: &str = "dedupd.redb";
@@ -158,11 +164,15 @@ fn load(db: &Database, path: &Path, interrupted: Interrupted) -> Result<LocalInd
     let txn = db.begin_write().map_err(|e| storage_error(path, e))?;
     txn.open_table(ARTICLES).map_err(|e| storage_error(path, e))?;
     txn.open_table(FORWARDS).map_err(|e| storage_error(path, e))?;
+    txn.open_table(PINS).map_err(|e| storage_error(path, e))?;
+    txn.open_table(APART).map_err(|e| storage_error(path, e))?;
+    txn.open_table(VERDICTS).map_err(|e| storage_error(path, e))?;
     txn.commit().map_err(|e| storage_error(path, e))?;
 
     let mut index = LocalIndex::default();
     let mut unassigned: Vec<String> = Vec::new();
     let read = db.begin_read().map_err(|e| storage_error(path, e))?;
+    load_verdicts(&read, &mut index).map_err(|e| storage_error(path, e))?;
     let articles = read.open_table(ARTICLES).map_err(|e| storage_error(path, e))?;
     for entry in articles.iter().map_err(|e| storage_error(path, e))? {
         let (id, bytes) = entry.map_err(|e| storage_error(path, e))?;
@@ -196,7 +206,7 @@ fn commit(db: &Database, batches: &[Vec<Change>]) -> std::result::Result<(), Str
         match change {
             Change::Put(article) => last_write.insert(article.meta.id.as_str(), position),
             Change::Remove(id) => last_write.insert(id.as_str(), position),
-            Change::Forward { .. } => None,
+            _ => None,
         };
     }
     let superseded = |position: usize, id: &str| last_write.get(id).is_some_and(|&last| last != position);
@@ -204,6 +214,7 @@ fn commit(db: &Database, batches: &[Vec<Change>]) -> std::result::Result<(), Str
     {
         let mut articles = txn.open_table(ARTICLES).map_err(|e| e.to_string())?;
         let mut forwards = txn.open_table(FORWARDS).map_err(|e| e.to_string())?;
+        let mut verdicts = Verdicts::open(&txn)?;
         for (position, change) in batches.iter().flatten().enumerate() {
             match change {
                 Change::Put(article) if superseded(position, &article.meta.id) => {}
@@ -218,6 +229,7 @@ fn commit(db: &Database, batches: &[Vec<Change>]) -> std::result::Result<(), Str
                 Change::Forward { from, into } => {
                     forwards.insert(from.as_str(), into.as_str()).map_err(|e| e.to_string())?;
                 }
+                other => verdicts.write(other)?,
             }
         }
     }
@@ -297,6 +309,93 @@ impl Store for EmbeddedStore {
     async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
         self.lock()?.visit_recent(limit, visit);
         Ok(())
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // moderation verdicts
+
+    async fn split(&self, from: &ClusterId, moving: &[&StoredArticle], into: &ClusterId) -> Result<Split> {
+        let moving: Vec<&str> = moving.iter().map(|article| article.meta.id.as_str()).collect();
+        self.write(|index, changes| index.split(from, &moving, into, changes)).await?
+    }
+
+    async fn kept_apart(&self, clusters: &[ClusterId]) -> Result<Vec<(ClusterId, ClusterId)>> {
+        Ok(self.lock()?.kept_apart(clusters))
+    }
+
+    async fn join(&self, a: &ClusterId, b: &ClusterId) -> Result<Assigned> {
+        self.write(|index, changes| index.join(a, b, changes)).await?
+    }
+
+    async fn pin(&self, article: &StoredArticle) -> Result<Option<Assigned>> {
+        self.write(|index, changes| index.pin(article, changes)).await
+    }
+
+    async fn record_verdict(&self, verdict: Verdict) -> Result<Verdict> {
+        self.write(|index, changes| index.record_verdict(verdict, changes)).await
+    }
+
+    async fn verdicts(&self, before: Option<u64>, limit: usize) -> Result<Vec<Verdict>> {
+        Ok(self.lock()?.verdicts(before, limit))
+    }
+}
+
+// -------------------------------------------------------------------------------------------------
+// moderation verdicts
+
+/// Loads pins, apartness and the verdict log (pins before the articles, which are ranked with them).
+fn load_verdicts(read: &redb::ReadTransaction, index: &mut LocalIndex) -> std::result::Result<(), String> {
+    let pins = read.open_table(PINS).map_err(|e| e.to_string())?;
+    for entry in pins.iter().map_err(|e| e.to_string())? {
+        let (id, _) = entry.map_err(|e| e.to_string())?;
+        index.restore_pin(id.value().to_string());
+    }
+    let apart = read.open_table(APART).map_err(|e| e.to_string())?;
+    for entry in apart.iter().map_err(|e| e.to_string())? {
+        let (pair, _) = entry.map_err(|e| e.to_string())?;
+        let (a, b) = pair.value();
+        index.restore_apart(ClusterId(a.to_string()), ClusterId(b.to_string()));
+    }
+    let verdicts = read.open_table(VERDICTS).map_err(|e| e.to_string())?;
+    for entry in verdicts.iter().map_err(|e| e.to_string())? {
+        let (seq, bytes) = entry.map_err(|e| e.to_string())?;
+        let verdict: Verdict =
+            postcard::from_bytes(bytes.value()).map_err(|e| format!("verdict {} is corrupt: {e}", seq.value()))?;
+        index.restore_verdict(verdict);
+    }
+    Ok(())
+}
+
+/// The verdict tables of one write transaction.
+struct Verdicts<'t> {
+    pins: redb::Table<'t, &'static str, ()>,
+    apart: redb::Table<'t, (&'static str, &'static str), ()>,
+    log: redb::Table<'t, u64, &'static [u8]>,
+}
+
+impl<'t> Verdicts<'t> {
+    fn open(txn: &'t redb::WriteTransaction) -> std::result::Result<Self, String> {
+        Ok(Verdicts {
+            pins: txn.open_table(PINS).map_err(|e| e.to_string())?,
+            apart: txn.open_table(APART).map_err(|e| e.to_string())?,
+            log: txn.open_table(VERDICTS).map_err(|e| e.to_string())?,
+        })
+    }
+
+    /// Writes a change of the verdict kinds (the others are written by `commit` itself).
+    fn write(&mut self, change: &Change) -> std::result::Result<(), String> {
+        match change {
+            Change::Pin(id) => self.pins.insert(id.as_str(), ()).map(drop),
+            Change::Unpin(id) => self.pins.remove(id.as_str()).map(drop),
+            Change::Apart(a, b) => self.apart.insert((a.as_str(), b.as_str()), ()).map(drop),
+            Change::Unapart(a, b) => self.apart.remove((a.as_str(), b.as_str())).map(drop),
+            Change::Verdict(verdict) => {
+                let bytes = postcard::to_stdvec(verdict).map_err(|e| e.to_string())?;
+                self.log.insert(verdict.seq, bytes.as_slice()).map(drop)
+            }
+            Change::Put(_) | Change::Remove(_) | Change::Forward { .. } => Ok(()),
+        }
+        .map_err(|e| e.to_string())
     }
 }
 

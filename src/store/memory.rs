@@ -7,12 +7,12 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_micros};
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, Verdict, now_micros};
 use crate::error::{Error, Result};
 
 use super::local::LocalIndex;
 use super::verify::{Inventory, Problem, Verify};
-use super::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
+use super::{Assigned, Expired, Inserted, Lookup, Split, Store, Visitor};
 
 /// `memory://`: the in-process index behind a mutex; nothing survives the process.
 #[derive(Default)]
@@ -69,6 +69,34 @@ impl Store for MemoryStore {
 
     async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
         self.with(|index| index.visit_recent(limit, visit))
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // moderation verdicts
+
+    async fn split(&self, from: &ClusterId, moving: &[&StoredArticle], into: &ClusterId) -> Result<Split> {
+        let moving: Vec<&str> = moving.iter().map(|article| article.meta.id.as_str()).collect();
+        self.with(|index| index.split(from, &moving, into, &mut Vec::new()))?
+    }
+
+    async fn kept_apart(&self, clusters: &[ClusterId]) -> Result<Vec<(ClusterId, ClusterId)>> {
+        self.with(|index| index.kept_apart(clusters))
+    }
+
+    async fn join(&self, a: &ClusterId, b: &ClusterId) -> Result<Assigned> {
+        self.with(|index| index.join(a, b, &mut Vec::new()))?
+    }
+
+    async fn pin(&self, article: &StoredArticle) -> Result<Option<Assigned>> {
+        self.with(|index| index.pin(article, &mut Vec::new()))
+    }
+
+    async fn record_verdict(&self, verdict: Verdict) -> Result<Verdict> {
+        self.with(|index| index.record_verdict(verdict, &mut Vec::new()))
+    }
+
+    async fn verdicts(&self, before: Option<u64>, limit: usize) -> Result<Vec<Verdict>> {
+        self.with(|index| index.verdicts(before, limit))
     }
 }
 

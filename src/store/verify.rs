@@ -22,7 +22,7 @@
 //! holds at a time) nothing is in flight. Every repair is one of the store protocol's own idempotent
 //! steps, so a repair run twice, or next to running servers, does no harm.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
@@ -61,6 +61,8 @@ pub struct Member {
     pub id: String,
     /// The rank stored with it; `None` when it cannot be read.
     pub rank: Option<Rank>,
+    /// Pinned as its cluster's canonical by a verdict: it leads whatever its rank.
+    pub pinned: bool,
     /// The member exactly as stored (on Redis, the zset member a repair removes).
     pub raw: String,
 }
@@ -524,9 +526,13 @@ fn check_members(facts: &Facts<'_>, problems: &mut Vec<Problem>) {
                 }
             }
         }
+        let pinned: HashSet<&str> =
+            members.iter().filter(|member| member.pinned).map(|member| member.id.as_str()).collect();
         let first = live.first().map(|record| &record.article);
-        let expected =
-            live.iter().map(|record| &record.article).min_by(|a, b| a.canonical_rank().cmp(&b.canonical_rank()));
+        let expected = live
+            .iter()
+            .map(|record| &record.article)
+            .min_by_key(|a| (!pinned.contains(a.meta.id.as_str()), a.canonical_rank()));
         if let (Some(first), Some(expected)) = (first, expected)
             && first.meta.id != expected.meta.id
         {

@@ -72,7 +72,7 @@ use std::time::Duration;
 
 use redis::{RedisError, Script, ServerErrorKind, Value};
 
-use crate::domain::{Micros, StoredArticle};
+use crate::domain::{Micros, StoredArticle, Verdict};
 use crate::error::{Error, Result};
 
 use super::{MIN_SHARED_KEYS, POSTINGS_READ_PER_KEY};
@@ -339,3 +339,38 @@ fn tuple<const N: usize>(what: &str, value: Value) -> Result<[Value; N]> {
 
 #[cfg(test)]
 mod tests;
+
+// -------------------------------------------------------------------------------------------------
+// the verdict log: a list of postcard-encoded verdicts (written with `seq` 0), whose `seq` is the
+// entry's position from 1
+
+/// The `RPUSH` that appends `verdict` to the log at `key`; it answers the verdict's `seq`.
+fn push_verdict(key: &str, verdict: &Verdict) -> Result<redis::Cmd> {
+    let encoded = postcard::to_stdvec(&Verdict { seq: 0, ..verdict.clone() })
+        .map_err(|e| Error::Internal(format!("cannot encode a verdict: {e}")))?;
+    let mut command = redis::cmd("RPUSH");
+    command.arg(key).arg(encoded);
+    Ok(command)
+}
+
+/// The `seq`s to read, `start..end`, for up to `limit` verdicts before `before` of a log of `length`;
+/// `None` when there are none.
+fn verdict_range(length: u64, before: Option<u64>, limit: usize) -> Option<std::ops::Range<u64>> {
+    let end = before.map_or(length + 1, |before| before.min(length + 1));
+    let start = end.saturating_sub(limit as u64).max(1);
+    (start < end).then_some(start..end)
+}
+
+/// Decodes log entries read from `seq` `first` on, newest first.
+fn decode_verdicts(first: u64, entries: &[Vec<u8>]) -> Result<Vec<Verdict>> {
+    let mut verdicts = entries
+        .iter()
+        .zip(first..)
+        .map(|(entry, seq)| {
+            let verdict: Verdict = postcard::from_bytes(entry).map_err(|e| protocol_error("verdicts", e))?;
+            Ok(Verdict { seq, ..verdict })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    verdicts.reverse();
+    Ok(verdicts)
+}

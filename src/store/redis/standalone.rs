@@ -42,7 +42,19 @@
 //!   the edge, the articles of the hour the retention cutoff falls in that are not due yet. Only that
 //!   hour's articles pass through it, each once.
 //!
-//! Like the in-process stores, forwards are never deleted, even once their cluster is empty.
+//! Moderation verdicts (`docs/moderation.md`) add:
+//!
+//! - `ns:x:CLUSTER`, set: the clusters this one is kept apart from, as recorded (readers resolve them
+//!   through forwards); a merge adds the absorbed cluster's to the survivor's (`merge_cluster` in
+//!   `lua/standalone/common.lua`);
+//! - a pinned canonical is its cluster's member with score -1 (every other member has 0): the zset
+//!   orders by score first, so it comes first for every reader, and merges and splits move members
+//!   with their scores. A cluster of one gets its zset when its member is pinned;
+//! - `ns:v`, list: the verdict log, one postcard-encoded [`Verdict`] per entry; an entry's `seq` is
+//!   its position from 1 (`RPUSH` answers it).
+//!
+//! Like the in-process stores, forwards are never deleted, even once their cluster is empty, nor is
+//! apartness.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -52,10 +64,10 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script, Value};
 
-use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_micros};
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, Verdict, now_micros};
 use crate::error::{Error, Result};
 use crate::store::verify::{Inventory, Problem, Verify};
-use crate::store::{Assigned, Candidate, ClusterHead, Expired, Inserted, Lookup, Store, Visitor};
+use crate::store::{Assigned, Candidate, ClusterHead, Expired, Inserted, Lookup, Split, Store, Visitor};
 
 use super::verify::{Key, Layout};
 use super::{
@@ -90,6 +102,10 @@ struct Scripts {
     delete: Script,
     expire: Script,
     repair: Script,
+    split: Script,
+    apart: Script,
+    join: Script,
+    pin: Script,
 }
 
 impl Scripts {
@@ -104,11 +120,27 @@ impl Scripts {
             delete: script(include_str!("lua/standalone/delete.lua")),
             expire: script(include_str!("lua/standalone/expire.lua")),
             repair: script(include_str!("lua/standalone/repair.lua")),
+            split: script(include_str!("lua/standalone/split.lua")),
+            apart: script(include_str!("lua/standalone/apart.lua")),
+            join: script(include_str!("lua/standalone/join.lua")),
+            pin: script(include_str!("lua/standalone/pin.lua")),
         }
     }
 
-    fn all(&self) -> [&Script; 7] {
-        [&self.insert, &self.lookup, &self.assign, &self.members, &self.delete, &self.expire, &self.repair]
+    fn all(&self) -> [&Script; 11] {
+        [
+            &self.insert,
+            &self.lookup,
+            &self.assign,
+            &self.members,
+            &self.delete,
+            &self.expire,
+            &self.repair,
+            &self.split,
+            &self.apart,
+            &self.join,
+            &self.pin,
+        ]
     }
 }
 
@@ -365,6 +397,110 @@ impl Store for RedisStore {
             left -= batch;
         }
         Ok(expired)
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // moderation verdicts
+
+    async fn split(&self, from: &ClusterId, moving: &[&StoredArticle], into: &ClusterId) -> Result<Split> {
+        const WHAT: &str = "split";
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.split.prepare_invoke();
+        invocation.arg(&self.namespace).arg(from.as_str()).arg(into.as_str());
+        for article in moving {
+            invocation.arg(&article.meta.id);
+        }
+        let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        let mut items = array(WHAT, answer)?.into_iter();
+        let optional = |value: Option<Value>| match value {
+            None | Some(Value::Nil) => Ok(None),
+            Some(value) => string(WHAT, value).map(Some),
+        };
+        match items.next().map(|tag| string(WHAT, tag)).transpose()?.as_deref() {
+            Some("nf") => Err(Error::NotFound { what: "cluster", id: from.0.clone() }),
+            Some("ok") => {
+                let from = ClusterId(optional(items.next())?.unwrap_or_default());
+                let from_canonical = optional(items.next())?;
+                let into = ClusterId(optional(items.next())?.unwrap_or_default());
+                let into_canonical = optional(items.next())?;
+                Ok(Split { from, from_canonical, into, into_canonical })
+            }
+            _ => Err(protocol_error(WHAT, "expected an 'ok' or 'nf' answer")),
+        }
+    }
+
+    async fn kept_apart(&self, clusters: &[ClusterId]) -> Result<Vec<(ClusterId, ClusterId)>> {
+        const WHAT: &str = "kept apart";
+        if clusters.len() < 2 {
+            return Ok(Vec::new());
+        }
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.apart.prepare_invoke();
+        invocation.arg(&self.namespace);
+        for cluster in clusters {
+            invocation.arg(cluster.as_str());
+        }
+        let positions: Vec<usize> = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        positions
+            .chunks(2)
+            .map(|pair| match pair {
+                [i, j] => match (clusters.get(i.wrapping_sub(1)), clusters.get(j.wrapping_sub(1))) {
+                    (Some(a), Some(b)) => Ok((a.clone(), b.clone())),
+                    _ => Err(protocol_error(WHAT, "a position out of range")),
+                },
+                _ => Err(protocol_error(WHAT, "an odd number of positions")),
+            })
+            .collect()
+    }
+
+    async fn join(&self, a: &ClusterId, b: &ClusterId) -> Result<Assigned> {
+        const WHAT: &str = "join";
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.join.prepare_invoke();
+        invocation.arg(&self.namespace).arg(a.as_str()).arg(b.as_str());
+        let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        let mut items = array(WHAT, answer)?.into_iter();
+        let tag = items.next().map(|tag| string(WHAT, tag)).transpose()?;
+        match (tag.as_deref(), items.next(), items.next()) {
+            (Some("ok"), Some(cluster), Some(canonical)) => {
+                Ok(Assigned { cluster_id: ClusterId(string(WHAT, cluster)?), canonical_id: string(WHAT, canonical)? })
+            }
+            (Some("nf"), Some(cluster), None) => Err(Error::NotFound { what: "cluster", id: string(WHAT, cluster)? }),
+            _ => Err(protocol_error(WHAT, "expected an 'ok' or 'nf' answer")),
+        }
+    }
+
+    async fn pin(&self, article: &StoredArticle) -> Result<Option<Assigned>> {
+        const WHAT: &str = "pin";
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.pin.prepare_invoke();
+        invocation.arg(&self.namespace).arg(&article.meta.id).arg(super::member(article));
+        let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        if matches!(answer, Value::Nil) {
+            return Ok(None);
+        }
+        let [cluster, canonical] = tuple(WHAT, answer)?;
+        Ok(Some(Assigned { cluster_id: ClusterId(string(WHAT, cluster)?), canonical_id: string(WHAT, canonical)? }))
+    }
+
+    async fn record_verdict(&self, verdict: Verdict) -> Result<Verdict> {
+        let mut connection = self.connection.clone();
+        let command = super::push_verdict(&format!("{}:v", self.namespace), &verdict)?;
+        let seq: u64 = self.call("record verdict", command.query_async(&mut connection)).await?;
+        Ok(Verdict { seq, ..verdict })
+    }
+
+    async fn verdicts(&self, before: Option<u64>, limit: usize) -> Result<Vec<Verdict>> {
+        let mut connection = self.connection.clone();
+        let key = format!("{}:v", self.namespace);
+        let mut length = redis::cmd("LLEN");
+        length.arg(&key);
+        let length: u64 = self.call("verdicts", length.query_async(&mut connection)).await?;
+        let Some(range) = super::verdict_range(length, before, limit) else { return Ok(Vec::new()) };
+        let mut read = redis::cmd("LRANGE");
+        read.arg(&key).arg(range.start - 1).arg(range.end - 2);
+        let entries: Vec<Vec<u8>> = self.call("verdicts", read.query_async(&mut connection)).await?;
+        super::decode_verdicts(range.start, &entries)
     }
 }
 

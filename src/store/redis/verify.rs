@@ -52,7 +52,7 @@ impl Key {
             Key::Numbers { .. } | Key::Singletons(_) => redis::cmd("HGETALL"),
             Key::Members(_) => {
                 let mut zrange = redis::cmd("ZRANGE");
-                zrange.arg(name).arg(0).arg(-1);
+                zrange.arg(name).arg(0).arg(-1).arg("WITHSCORES");
                 return zrange;
             }
             Key::Record(_) | Key::Bucket(_) | Key::Forward(_) => redis::cmd("GET"),
@@ -105,7 +105,7 @@ pub(super) fn parse_member(raw: &str) -> Member {
         };
         Some((tier, time(1)?, time(17)?))
     })();
-    Member { id: super::member_id(raw).to_string(), rank, raw: raw.to_string() }
+    Member { id: super::member_id(raw).to_string(), rank, pinned: false, raw: raw.to_string() }
 }
 
 /// A number as its bytes in records and postings.
@@ -170,7 +170,15 @@ pub(super) fn build(keys: Vec<(String, Key, Value)>, slots: u64) -> (Inventory, 
                 }
             }
             (Key::Members(cluster), Value::Array(members)) => {
-                let members: Vec<Member> = members.iter().filter_map(text).map(|raw| parse_member(&raw)).collect();
+                // member, score pairs: a pinned member has a score below 0
+                let members: Vec<Member> = members
+                    .chunks(2)
+                    .filter_map(|pair| {
+                        let mut member = parse_member(&text(pair.first()?)?);
+                        member.pinned = pair.get(1).and_then(score).is_some_and(|score| score < 0.0);
+                        Some(member)
+                    })
+                    .collect();
                 inventory.clusters.insert(cluster, members);
             }
             (Key::Forward(cluster), value) => match text(&value) {
@@ -222,6 +230,14 @@ pub(super) fn add_singletons(inventory: &mut Inventory, singletons: Singletons) 
         }
     }
     inventory.clusters.extend(found);
+}
+
+/// A zset score as `ZRANGE … WITHSCORES` answers it.
+fn score(value: &Value) -> Option<f64> {
+    match value {
+        Value::Double(score) => Some(*score),
+        other => text(other)?.parse().ok(),
+    }
 }
 
 fn text(value: &Value) -> Option<String> {
