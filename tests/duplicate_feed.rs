@@ -182,11 +182,12 @@ async fn watch(client: &mut Client, after_cursor: &str) -> Streaming<proto::Dupl
 
 /// The next event of a watch.
 async fn next(stream: &mut Streaming<proto::DuplicateEvent>) -> proto::DuplicateEvent {
-    match tokio::time::timeout(NEXT, stream.message()).await {
-        Ok(Ok(Some(event))) => event,
-        Ok(Ok(None)) => panic!("the watch ended"),
-        Ok(Err(status)) => panic!("the watch failed: {status}"),
-        Err(_) => panic!("no event within {NEXT:?}"),
+    let message =
+        tokio::time::timeout(NEXT, stream.message()).await.unwrap_or_else(|_| panic!("no event within {NEXT:?}"));
+    match message {
+        Ok(Some(event)) => event,
+        Ok(None) => panic!("the watch ended"),
+        Err(status) => panic!("the watch failed: {status}"),
     }
 }
 
@@ -364,7 +365,7 @@ async fn a_watch_resumes_after_a_reconnect_missing_nothing_and_repeating_nothing
     server.shutdown().await.expect("clean shutdown");
 }
 
-/// A cursor whose successors were trimmed gets OUT_OF_RANGE naming the oldest cursor available; that
+/// A cursor whose successors were trimmed gets `OUT_OF_RANGE` naming the oldest cursor available; that
 /// cursor itself works.
 async fn a_trimmed_cursor_is_out_of_range_naming_the_oldest(store: TestStore) {
     let (server, mut client) = store.serve_with(|config| ServeConfig { events_max_len: 2, ..config }).await;
@@ -419,7 +420,7 @@ async fn bad_feed_requests_are_invalid_arguments(store: TestStore) {
     server.shutdown().await.expect("clean shutdown");
 }
 
-/// Shutdown ends an open watch with OK (the stream simply ends) and does not wait for it.
+/// Shutdown ends an open watch with `OK` (the stream simply ends) and does not wait for it.
 async fn a_watch_ends_cleanly_at_shutdown(store: TestStore) {
     let (server, mut client) =
         store.serve_with(|config| ServeConfig { shutdown_grace: Duration::from_secs(60), ..config }).await;
@@ -488,7 +489,7 @@ impl Hook for FailFirstAppend {
     }
 }
 
-/// A failed append fails the ingest with UNAVAILABLE (the article is stored); the client's retry is
+/// A failed append fails the ingest with `UNAVAILABLE` (the article is stored); the client's retry is
 /// answered as usual and records the duplicate, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_append_fails_the_ingest_and_the_retry_records_it_once() {

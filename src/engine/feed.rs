@@ -269,30 +269,32 @@ impl Engine {
 
     /// The events with their articles' current clusters and canonicals (each cluster read once).
     async fn with_current_canonicals(&self, events: Vec<DuplicateEvent>) -> Result<Vec<ListedDuplicate>> {
-        let mut canonicals: HashMap<ClusterId, Option<(ClusterId, String, String)>> = HashMap::new();
+        let mut known: HashMap<ClusterId, Option<Current>> = HashMap::new();
         let mut listed = Vec::with_capacity(events.len());
         for mut event in events {
             let stored = self.store.get(&event.article.id).await?;
+            // the event is about one version of the article: another one is not its current state
             let cluster_id = stored.filter(|a| a.ingested_us == event.version).and_then(|a| a.cluster_id);
             let current = match cluster_id {
+                Some(cluster_id) if known.contains_key(&cluster_id) => known[&cluster_id].clone(),
+                Some(cluster_id) => {
+                    let current = self.store.cluster(&cluster_id).await?.and_then(|view| {
+                        let canonical = view.members.first()?;
+                        Some(Current {
+                            canonical_id: canonical.meta.id.clone(),
+                            canonical_source: canonical.meta.source.clone(),
+                            cluster_id: view.cluster_id,
+                        })
+                    });
+                    known.insert(cluster_id, current.clone());
+                    current
+                }
                 None => None,
-                Some(cluster_id) => match canonicals.get(&cluster_id) {
-                    Some(current) => current.clone(),
-                    None => {
-                        let view = self.store.cluster(&cluster_id).await?;
-                        let current = view.and_then(|view| {
-                            let canonical = view.members.first()?;
-                            Some((view.cluster_id.clone(), canonical.meta.id.clone(), canonical.meta.source.clone()))
-                        });
-                        canonicals.insert(cluster_id, current.clone());
-                        current
-                    }
-                },
             };
             let removed = current.is_none();
-            if let Some((cluster_id, canonical_id, canonical_source)) = current {
+            if let Some(current) = current {
                 (event.cluster_id, event.canonical_id, event.canonical_source) =
-                    (cluster_id, canonical_id, canonical_source);
+                    (current.cluster_id, current.canonical_id, current.canonical_source);
             }
             listed.push(ListedDuplicate { event, removed });
         }
@@ -391,6 +393,14 @@ impl Engine {
         };
         Ok(SourceCounts { events, copiers: ranked(copiers), copied: ranked(copied) })
     }
+}
+
+/// A cluster's current id and canonical, as a listing shows them.
+#[derive(Debug, Clone)]
+struct Current {
+    cluster_id: ClusterId,
+    canonical_id: String,
+    canonical_source: String,
 }
 
 /// `OUT_OF_RANGE` for a reader after `after` that missed trimmed events.
