@@ -481,3 +481,118 @@ impl Watcher {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use futures::StreamExt;
+
+    use super::*;
+    use crate::domain::Article;
+    use crate::engine::EngineConfig;
+    use crate::store::memory::MemoryStore;
+    use crate::synthetic::{spun, text};
+
+    fn article(id: &str, source: &str, body: String, published: Micros) -> Article {
+        Article {
+            id: id.into(),
+            url: format!("https://{source}/{id}"),
+            source: source.into(),
+            title: String::new(),
+            body,
+            published_at: Some(published),
+        }
+    }
+
+    /// Story `seed` from `original_source`, then one copy per entry of `copiers`, each its own
+    /// spin, published later.
+    async fn story(engine: &Engine, seed: u64, original_source: &str, copiers: &[&str]) {
+        let body = text(seed, 400);
+        let original = engine.ingest(article(&format!("{seed}-original"), original_source, body.clone(), 1_000));
+        assert!(!original.await.expect("ingest").duplicate);
+        for (i, copier) in copiers.iter().enumerate() {
+            let id = format!("{seed}-copy-{i}");
+            let copy = spun(&body, 10 + i as u64, seed + i as u64);
+            let decision = engine.ingest(article(&id, copier, copy, 2_000 + i as i64)).await.expect("ingest");
+            assert!(decision.duplicate, "{id}");
+        }
+    }
+
+    fn engine() -> Engine {
+        Engine::new(Arc::new(MemoryStore::new()), EngineConfig::default())
+    }
+
+    /// Copiers and copied sources, most first (ties by name), over the window asked for; an original
+    /// that arrived after its copy is no copier.
+    #[tokio::test]
+    async fn sources_are_counted_over_the_latest_events() {
+        let engine = engine();
+        story(&engine, 1, "wire.example", &["roundup.example", "digest.example"]).await;
+        story(&engine, 2, "wire.example", &["roundup.example"]).await;
+        story(&engine, 3, "agency.example", &["roundup.example"]).await;
+        let counts = engine.source_counts(100).await.expect("counts");
+        assert_eq!(counts.events, 4);
+        let pairs = |counts: &[SourceCount]| -> Vec<(String, usize)> {
+            counts.iter().map(|c| (c.source.clone(), c.count)).collect()
+        };
+        let expected = |pairs: &[(&str, usize)]| -> Vec<(String, usize)> {
+            pairs.iter().map(|&(source, count)| (source.to_string(), count)).collect()
+        };
+        assert_eq!(pairs(&counts.copiers), expected(&[("roundup.example", 3), ("digest.example", 1)]));
+        assert_eq!(pairs(&counts.copied), expected(&[("wire.example", 3), ("agency.example", 1)]));
+
+        let latest = engine.source_counts(1).await.expect("counts");
+        assert_eq!(latest.events, 1, "only the newest event");
+        assert_eq!(pairs(&latest.copied), expected(&[("agency.example", 1)]));
+
+        // an original arriving after its copy: an event, but no copier
+        let body = text(4, 400);
+        engine.ingest(article("early-copy", "fast.example", spun(&body, 10, 9), 5_000)).await.expect("ingest");
+        engine.ingest(article("late-original", "slow.example", body, 1_000)).await.expect("ingest");
+        let counts = engine.source_counts(100).await.expect("counts");
+        assert_eq!(counts.events, 5);
+        assert_eq!(counts.copiers.iter().map(|c| c.count).sum::<usize>(), 4);
+    }
+
+    /// A filter that skips most of the log still pages to the end, each page a token to go on from,
+    /// and together they are exactly what the filter admits.
+    #[tokio::test]
+    async fn a_sparse_filter_pages_through_the_whole_log() {
+        let engine = engine();
+        story(&engine, 5, "wire.example", &["a.example", "b.example", "rare.example", "c.example"]).await;
+        let query = FeedQuery {
+            filter: FeedFilter::new("rare.example", 0.0).expect("filter"),
+            page_size: 1,
+            ..FeedQuery::default()
+        };
+        let first = engine.list_duplicates(&query).await.expect("list");
+        assert_eq!(first.duplicates.len(), 1);
+        assert_eq!(first.duplicates[0].event.article.source, "rare.example");
+        let token = first.next_page_token.expect("a full page has a token");
+        let rest = engine.list_duplicates(&FeedQuery { page_token: Some(token), ..query }).await.expect("list");
+        assert!(rest.duplicates.is_empty() && rest.next_page_token.is_none(), "{rest:?}");
+        assert!(FeedFilter::new("", 1.5).is_err() && FeedFilter::new("", f64::NAN).is_err());
+        assert_eq!(FeedFilter::new("  ", 0.5).expect("filter").source, None);
+    }
+
+    /// A watch sees what the engine records after it opened, and ends when stopped.
+    #[tokio::test]
+    async fn a_watch_follows_appends_and_ends_when_stopped() {
+        let engine = engine();
+        story(&engine, 6, "wire.example", &["before.example"]).await;
+        let stop = CancellationToken::new();
+        let mut events =
+            Box::pin(engine.watch_duplicates(None, FeedFilter::default(), stop.clone()).await.expect("watch"));
+        story(&engine, 7, "wire.example", &["after.example"]).await;
+        let event = events.next().await.expect("an event").expect("no error");
+        assert_eq!(event.article.source, "after.example");
+        stop.cancel();
+        assert!(events.next().await.is_none(), "stopping ends the stream");
+
+        let far_future = EventCursor::at_ms(u64::MAX / 2);
+        assert!(
+            engine.watch_duplicates(Some(far_future), FeedFilter::default(), CancellationToken::new()).await.is_ok()
+        );
+    }
+}
