@@ -32,6 +32,11 @@ const TRIM_PER_APPEND: usize = 100;
 static APPEND: LazyLock<Script> = LazyLock::new(|| super::script(&[], &[include_str!("lua/feed/append.lua")]));
 static BOUNDS: LazyLock<Script> = LazyLock::new(|| super::script(&[], &[include_str!("lua/feed/bounds.lua")]));
 
+/// The feed's scripts, for [`super::load_scripts`] when a store connects.
+pub(super) fn scripts() -> [&'static Script; 2] {
+    [&APPEND, &BOUNDS]
+}
+
 /// The feed's keys in one namespace.
 pub(super) struct FeedKeys {
     stream: String,

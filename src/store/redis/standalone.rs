@@ -1,9 +1,10 @@
 //! `redis://` / `rediss://`: the index in one Redis.
 //!
 //! Every [`Store`] call is one Lua script (or one command), so each is atomic on the Redis side and
-//! costs one round trip whatever the corpus size: an ingest is two (`insert`, `assign`). The scripts
-//! compute key names inside Lua from the namespace, which standalone Redis allows; a Redis Cluster
-//! does not, hence its own backend ([`super::RedisClusterStore`]).
+//! costs one round trip whatever the corpus size: an ingest is two (`insert`, `assign`), and one that
+//! finds a duplicate a third (the duplicate feed's append, `feed.rs`). The scripts compute key names
+//! inside Lua from the namespace, which standalone Redis allows; a Redis Cluster does not, hence its
+//! own backend ([`super::RedisClusterStore`]).
 //!
 //! # Key layout
 //!
@@ -145,6 +146,7 @@ impl RedisStore {
             .map_err(|e| unreachable(e.to_string()))?;
         let scripts = Scripts::new();
         load_scripts(&mut connection, &scripts.all()).await?;
+        load_scripts(&mut connection, &super::feed::scripts()).await?;
         claim_layout(&mut connection, namespace, "redis").await?;
         tracing::info!(%address, namespace, "redis store connected");
         Ok(RedisStore { connection, namespace: namespace.to_string(), scripts })

@@ -224,6 +224,7 @@ impl RedisClusterStore {
             .map_err(|e| unreachable(e.to_string()))?;
         let scripts = Scripts::new();
         load_scripts(&mut connection, &scripts.all()).await?;
+        load_scripts(&mut connection, &super::feed::scripts()).await?;
         claim_layout(&mut connection, namespace, "redis-cluster").await?;
         tracing::info!(url = %redact(url), namespace, "redis cluster store connected");
         Ok(RedisClusterStore { connection, namespace: namespace.to_string(), scripts, expire_from: Mutex::new(0) })
