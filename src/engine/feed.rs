@@ -6,8 +6,9 @@
 //! **Recording.** An ingest that places an article in a cluster with other members (it joined at
 //! least one verified match) appends an event after the store accepted the article and before the
 //! ingest answers; a failed append fails the ingest with `UNAVAILABLE`. The retry finds the article
-//! stored (`Unchanged`) and appends again: the store records each article version once within
-//! [`crate::store::feed::DEDUP_WINDOW`], so a retry fills the gap and a re-sent article adds nothing.
+//! stored (`Unchanged`) and, within [`DEDUP_WINDOW`] of the article's ingest, appends again: the store
+//! records each article version once within that window, so a retry fills the gap and a re-sent
+//! article adds nothing (and after the window, a re-send does not append at all).
 //!
 //! **Watching.** Watchers read the store themselves, each from its own cursor, so a watcher misses
 //! nothing and sees nothing twice whatever it raced. They wait on a [`FeedHub`], which this server's
@@ -25,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use crate::domain::{ClusterId, Micros, StoredArticle};
 use crate::error::{Error, Result};
 use crate::store::Lookup;
-use crate::store::feed::{DuplicateEvent, EventCursor};
+use crate::store::feed::{DEDUP_WINDOW, DuplicateEvent, EventCursor};
 
 use super::Engine;
 use super::decide::Decided;
@@ -159,6 +160,14 @@ pub struct SourceCounts {
 /// Parses a cursor a client sent in `field`.
 pub fn parse_cursor(field: &'static str, text: &str) -> Result<EventCursor> {
     EventCursor::parse(text).ok_or_else(|| Error::invalid(field, format!("{text:?} is not a feed cursor (MS-SEQ)")))
+}
+
+/// Whether re-sending a stored article may append its event: only within [`DEDUP_WINDOW`] of its
+/// ingest, while the store still knows whether it recorded that version. So a retry after a failed
+/// append records the event, and a backfill that re-sends older articles adds nothing.
+pub(super) fn retry_may_record(article: &StoredArticle, now: Micros) -> bool {
+    let window = i64::try_from(DEDUP_WINDOW.as_micros()).unwrap_or(i64::MAX);
+    now.saturating_sub(article.ingested_us) < window
 }
 
 /// The first millisecond at or after `micros`.
@@ -574,6 +583,17 @@ mod tests {
         assert!(rest.duplicates.is_empty() && rest.next_page_token.is_none(), "{rest:?}");
         assert!(FeedFilter::new("", 1.5).is_err() && FeedFilter::new("", f64::NAN).is_err());
         assert_eq!(FeedFilter::new("  ", 0.5).expect("filter").source, None);
+    }
+
+    /// Re-sending a stored article appends again only within the window of its ingest, while the
+    /// store still tells a recorded version from a new one.
+    #[test]
+    fn only_a_prompt_retry_may_record() {
+        let mut record = crate::engine::record(article("a", "s.example", text(8, 50), 0), 0);
+        let window = DEDUP_WINDOW.as_micros() as i64;
+        record.ingested_us = 10 * window;
+        assert!(retry_may_record(&record, 10 * window + 1_000_000));
+        assert!(!retry_may_record(&record, 11 * window));
     }
 
     /// A watch sees what the engine records after it opened, and ends when stopped.

@@ -243,7 +243,9 @@ impl Engine {
     async fn replay(&self, article: StoredArticle, canonical_id: String) -> Result<Decision> {
         let lookup = self.lookup_others(&article).await?;
         let decided = self.decide(&article, &lookup);
-        if let Some(cluster_id) = &article.cluster_id {
+        if let Some(cluster_id) = &article.cluster_id
+            && feed::retry_may_record(&article, now_micros())
+        {
             // a retry of an ingest whose feed append failed records it now (the store keeps one per
             // article version)
             self.record_duplicate(&article, &decided, &lookup, cluster_id, &canonical_id).await?;
