@@ -506,6 +506,7 @@ async fn a_failed_append_fails_the_ingest_and_the_retry_records_it_once() {
     let request = IngestRequest { article: Some(article("copy", "roundup.example", &body, 10)) };
     let status = client.ingest(request.clone()).await.expect_err("the append failed");
     assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("duplicate feed: injected outage"), "{}", status.message());
     assert!(list_all(&mut client, ListDuplicatesRequest::default()).await.is_empty());
 
     let retried = client.ingest(request.clone()).await.expect("the retry succeeds").into_inner();

@@ -221,7 +221,10 @@ impl Engine {
                 Ok(())
             }
             Ok(None) => Ok(()),
-            Err(error) => Err(Error::Unavailable(format!("duplicate feed: {error}"))),
+            Err(Error::Unavailable(reason) | Error::Internal(reason)) => {
+                Err(Error::Unavailable(format!("duplicate feed: {reason}")))
+            }
+            Err(other) => Err(Error::Unavailable(format!("duplicate feed: {other}"))),
         }
     }
 
