@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, Verdict, now_micros};
 use crate::error::{Error, Result};
 
+use super::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim, LocalFeed};
 use super::local::LocalIndex;
 use super::verify::{Inventory, Problem, Verify};
 use super::{Assigned, Expired, Inserted, Lookup, Split, Store, Visitor};
@@ -18,6 +19,8 @@ use super::{Assigned, Expired, Inserted, Lookup, Split, Store, Visitor};
 #[derive(Default)]
 pub struct MemoryStore {
     index: Mutex<LocalIndex>,
+    /// The duplicate feed, apart from the index: appends do not wait for ingests.
+    feed: Mutex<LocalFeed>,
 }
 
 impl MemoryStore {
@@ -29,6 +32,11 @@ impl MemoryStore {
     fn with<T>(&self, f: impl FnOnce(&mut LocalIndex) -> T) -> Result<T> {
         let mut index = self.index.lock().map_err(|_| Error::Internal("memory store lock poisoned".into()))?;
         Ok(f(&mut index))
+    }
+
+    fn with_feed<T>(&self, f: impl FnOnce(&mut LocalFeed) -> T) -> Result<T> {
+        let mut feed = self.feed.lock().map_err(|_| Error::Internal("memory store feed lock poisoned".into()))?;
+        Ok(f(&mut feed))
     }
 }
 
@@ -97,6 +105,25 @@ impl Store for MemoryStore {
 
     async fn verdicts(&self, before: Option<u64>, limit: usize) -> Result<Vec<Verdict>> {
         self.with(|index| index.verdicts(before, limit))
+    }
+
+    // the duplicate feed
+
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>> {
+        let now_ms = now_micros().div_euclid(1000).max(0) as u64;
+        self.with_feed(|feed| feed.append(event, trim, now_ms).cursor)
+    }
+
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        self.with_feed(|feed| feed.before(before, limit))
+    }
+
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        self.with_feed(|feed| feed.after(after, limit))
+    }
+
+    async fn feed_bounds(&self) -> Result<FeedBounds> {
+        self.with_feed(|feed| feed.bounds())
     }
 }
 

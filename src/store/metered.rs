@@ -11,6 +11,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use tracing::Instrument;
 
+use super::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim};
 use super::{Assigned, Expired, Inserted, Lookup, Split, Store, Visitor};
 use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, Verdict};
 use crate::error::{Error, Result};
@@ -115,5 +116,23 @@ impl Store for Metered {
 
     async fn verdicts(&self, before: Option<u64>, limit: usize) -> Result<Vec<Verdict>> {
         self.timed("verdicts", self.inner.verdicts(before, limit)).await
+    }
+
+    // the duplicate feed
+
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>> {
+        self.timed("append_duplicate", self.inner.append_duplicate(event, trim)).await
+    }
+
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        self.timed("duplicates_before", self.inner.duplicates_before(before, limit)).await
+    }
+
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        self.timed("duplicates_after", self.inner.duplicates_after(after, limit)).await
+    }
+
+    async fn feed_bounds(&self) -> Result<FeedBounds> {
+        self.timed("feed_bounds", self.inner.feed_bounds()).await
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use dedupd::domain::{ArticleMeta, ClusterId, ClusterView, Deleted, Micros, SourceTier, StoredArticle, Verdict};
 use dedupd::error::Result;
+use dedupd::store::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim};
 use dedupd::store::{Assigned, Expired, Inserted, Lookup, Split, Store, Visitor};
 
 /// A call to a [`Store`], as a [`Hook`] sees it before it is passed on.
@@ -21,6 +22,9 @@ pub enum Call<'a> {
     VisitRecent,
     /// Any of the verdict calls, by the name of the `Store` method.
     Verdict(&'static str),
+    // the duplicate feed
+    AppendDuplicate(&'a DuplicateEvent),
+    ReadDuplicates,
 }
 
 /// What a [`Hooked`] store runs before each call: it may hold the call back, change the store under
@@ -120,6 +124,28 @@ impl<H: Hook> Store for Hooked<H> {
     async fn verdicts(&self, before: Option<u64>, limit: usize) -> Result<Vec<Verdict>> {
         self.hook.before(Call::Verdict("verdicts"), &*self.inner).await?;
         self.inner.verdicts(before, limit).await
+    }
+
+    // the duplicate feed
+
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>> {
+        self.hook.before(Call::AppendDuplicate(event), &*self.inner).await?;
+        self.inner.append_duplicate(event, trim).await
+    }
+
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        self.hook.before(Call::ReadDuplicates, &*self.inner).await?;
+        self.inner.duplicates_before(before, limit).await
+    }
+
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        self.hook.before(Call::ReadDuplicates, &*self.inner).await?;
+        self.inner.duplicates_after(after, limit).await
+    }
+
+    async fn feed_bounds(&self) -> Result<FeedBounds> {
+        self.hook.before(Call::ReadDuplicates, &*self.inner).await?;
+        self.inner.feed_bounds().await
     }
 }
 

@@ -60,6 +60,7 @@
 //! error, so each script checks everything it can before its first write.
 
 mod cluster;
+mod feed;
 mod record;
 mod standalone;
 mod verify;

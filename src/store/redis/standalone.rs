@@ -1,9 +1,10 @@
 //! `redis://` / `rediss://`: the index in one Redis.
 //!
 //! Every [`Store`] call is one Lua script (or one command), so each is atomic on the Redis side and
-//! costs one round trip whatever the corpus size: an ingest is two (`insert`, `assign`). The scripts
-//! compute key names inside Lua from the namespace, which standalone Redis allows; a Redis Cluster
-//! does not, hence its own backend ([`super::RedisClusterStore`]).
+//! costs one round trip whatever the corpus size: an ingest is two (`insert`, `assign`), and one that
+//! finds a duplicate a third (the duplicate feed's append, `feed.rs`). The scripts compute key names
+//! inside Lua from the namespace, which standalone Redis allows; a Redis Cluster does not, hence its
+//! own backend ([`super::RedisClusterStore`]).
 //!
 //! # Key layout
 //!
@@ -66,9 +67,11 @@ use redis::{RedisError, Script, Value};
 
 use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, Verdict, now_micros};
 use crate::error::{Error, Result};
+use crate::store::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim};
 use crate::store::verify::{Inventory, Problem, Verify};
 use crate::store::{Assigned, Candidate, ClusterHead, Expired, Inserted, Lookup, Split, Store, Visitor};
 
+use super::feed::FeedKeys;
 use super::verify::{Key, Layout};
 use super::{
     CALL_DEADLINE, CONNECTION_TIMEOUT, DEFAULT_NAMESPACE, Lib, RESPONSE_TIMEOUT, array, bytes, claim_layout, integer,
@@ -179,6 +182,7 @@ impl RedisStore {
             .map_err(|e| unreachable(e.to_string()))?;
         let scripts = Scripts::new();
         load_scripts(&mut connection, &scripts.all()).await?;
+        load_scripts(&mut connection, &super::feed::scripts()).await?;
         claim_layout(&mut connection, namespace, "redis").await?;
         tracing::info!(%address, namespace, "redis store connected");
         Ok(RedisStore { connection, namespace: namespace.to_string(), scripts })
@@ -501,6 +505,28 @@ impl Store for RedisStore {
         read.arg(&key).arg(range.start - 1).arg(range.end - 2);
         let entries: Vec<Vec<u8>> = self.call("verdicts", read.query_async(&mut connection)).await?;
         super::decode_verdicts(range.start, &entries)
+    }
+
+    // the duplicate feed (`feed.rs`)
+
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>> {
+        let mut connection = self.connection.clone();
+        super::feed::append(&mut connection, &FeedKeys::new(&self.namespace), event, trim).await
+    }
+
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        let mut connection = self.connection.clone();
+        super::feed::before(&mut connection, &FeedKeys::new(&self.namespace), before, limit).await
+    }
+
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        let mut connection = self.connection.clone();
+        super::feed::after(&mut connection, &FeedKeys::new(&self.namespace), after, limit).await
+    }
+
+    async fn feed_bounds(&self) -> Result<FeedBounds> {
+        let mut connection = self.connection.clone();
+        super::feed::bounds(&mut connection, &FeedKeys::new(&self.namespace)).await
     }
 }
 

@@ -62,8 +62,10 @@ use redis::{Script, Value};
 
 use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, Verdict};
 use crate::error::{Error, Result};
+use crate::store::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim};
 use crate::store::{Assigned, Expired, Inserted, Lookup, Split, Store, Visitor};
 
+use super::feed::FeedKeys;
 use super::{
     CALL_DEADLINE, CONNECTION_TIMEOUT, DEFAULT_NAMESPACE, Lib, NUMBERS_PER_HASH, RESPONSE_TIMEOUT, bytes, claim_layout,
     load_scripts, member, member_id, record, redact, tcp_settings, validate_namespace, within_deadline,
@@ -239,6 +241,7 @@ impl RedisClusterStore {
             .map_err(|e| unreachable(e.to_string()))?;
         let scripts = Scripts::new();
         load_scripts(&mut connection, &scripts.all()).await?;
+        load_scripts(&mut connection, &super::feed::scripts()).await?;
         claim_layout(&mut connection, namespace, "redis-cluster").await?;
         tracing::info!(url = %redact(url), namespace, "redis cluster store connected");
         Ok(RedisClusterStore { connection, namespace: namespace.to_string(), scripts, expire_from: Mutex::new(0) })
@@ -454,6 +457,28 @@ impl Store for RedisClusterStore {
 
     async fn verdicts(&self, before: Option<u64>, limit: usize) -> Result<Vec<Verdict>> {
         self.read_verdicts(before, limit).await
+    }
+
+    // the duplicate feed (`feed.rs`)
+
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>> {
+        let mut connection = self.connection.clone();
+        super::feed::append(&mut connection, &FeedKeys::new(&self.namespace), event, trim).await
+    }
+
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        let mut connection = self.connection.clone();
+        super::feed::before(&mut connection, &FeedKeys::new(&self.namespace), before, limit).await
+    }
+
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        let mut connection = self.connection.clone();
+        super::feed::after(&mut connection, &FeedKeys::new(&self.namespace), after, limit).await
+    }
+
+    async fn feed_bounds(&self) -> Result<FeedBounds> {
+        let mut connection = self.connection.clone();
+        super::feed::bounds(&mut connection, &FeedKeys::new(&self.namespace)).await
     }
 }
 
