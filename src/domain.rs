@@ -218,7 +218,7 @@ pub struct Match {
 
 /// The rule that verified a match (see [`crate::engine::rules::MatchRule`]): the evidence a caller
 /// such as a moderation page shows beside the similarity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MatchReason {
     /// Word-shingle containment alone.
     Words,
@@ -266,6 +266,58 @@ pub struct Deleted {
     pub deleted: bool,
     /// The canonical of the article's cluster after the delete, if the cluster still has members.
     pub canonical_id: Option<String>,
+}
+
+// -------------------------------------------------------------------------------------------------
+// moderation verdicts
+
+/// What a moderator decided (see `docs/moderation.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum VerdictKind {
+    /// `MarkDistinct`: the article is not a copy of `other_id`; its side of the cluster was split off
+    /// into `cluster_id`, and the two sides are kept apart.
+    Distinct,
+    /// `MarkDuplicate`: the article is a copy of `other_id`; their clusters were united into
+    /// `cluster_id`, and any apartness between them lifted.
+    Duplicate,
+    /// `SetCanonical`: the article was pinned as the canonical of `cluster_id`.
+    Canonical,
+}
+
+impl VerdictKind {
+    /// The name the API and logs use.
+    pub fn name(self) -> &'static str {
+        match self {
+            VerdictKind::Distinct => "distinct",
+            VerdictKind::Duplicate => "duplicate",
+            VerdictKind::Canonical => "canonical",
+        }
+    }
+}
+
+/// A verdict as the store's log keeps it: who decided what, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    /// Its place in the log, from 1, assigned by the store when it is recorded (0 before).
+    pub seq: u64,
+    /// What was decided.
+    pub kind: VerdictKind,
+    /// The article the verdict is about.
+    pub article_id: String,
+    /// `from_id` of a [`VerdictKind::Distinct`], `of_id` of a [`VerdictKind::Duplicate`]; empty for a
+    /// [`VerdictKind::Canonical`].
+    pub other_id: String,
+    /// The cluster the verdict left the article in (for a split: the new cluster).
+    pub cluster_id: ClusterId,
+    /// For a split, the cluster it was split from; otherwise `None`.
+    pub from_cluster_id: Option<ClusterId>,
+    /// Who decided: the caller's identity when the server checks keys, else the `reviewer` the
+    /// caller named.
+    pub reviewer: String,
+    /// Why, in the reviewer's words.
+    pub reason: String,
+    /// When the verdict took effect.
+    pub at: Micros,
 }
 
 #[cfg(test)]

@@ -32,6 +32,10 @@ pub enum Error {
         /// The id asked for.
         id: String,
     },
+    /// The request names things that exist, but not in the state it needs (e.g. splitting two articles
+    /// that are not in one cluster). Retrying the same request does not help.
+    #[error("failed precondition: {0}")]
+    FailedPrecondition(String),
     /// The store cannot be reached right now (Redis down, connection lost); retrying later may work.
     #[error("store unavailable: {0}")]
     Unavailable(String),

@@ -104,6 +104,14 @@ conformance!(
     expiring_every_member_removes_the_cluster,
     expire_goes_by_the_current_version,
     expire_is_idempotent_and_safe_to_run_concurrently,
+    // moderation verdicts
+    a_split_moves_its_members_and_keeps_the_clusters_apart,
+    a_split_of_an_unknown_cluster_is_not_found,
+    apartness_follows_merges,
+    join_lifts_apartness_and_unites,
+    a_pinned_member_is_the_canonical_until_removed,
+    pins_go_with_their_articles_through_merges_and_splits,
+    the_verdict_log_pages_newest_first,
 );
 
 // ---------------------------------------------------------------------------------------------------
@@ -722,6 +730,197 @@ async fn expire_is_idempotent_and_safe_to_run_concurrently(store: Arc<dyn Store>
 }
 
 // ---------------------------------------------------------------------------------------------------
+// moderation verdicts
+
+/// A cluster of `ids`, each with a text of its own and published in that order, linked to the first.
+async fn cluster_of_ids(store: &dyn Store, ids: &[&str], seed: u64) -> ClusterId {
+    let mut cluster = None;
+    for (n, id) in ids.iter().enumerate() {
+        let links: &[&str] = if n == 0 { &[] } else { &ids[..1] };
+        let published = 1_000 * (n as Micros + 1);
+        let assigned = ingest_linked(store, article(id, seed + n as u64, published, published), links).await;
+        cluster.get_or_insert(assigned.cluster_id);
+    }
+    cluster.expect("at least one id")
+}
+
+async fn stored_now(store: &dyn Store, id: &str) -> StoredArticle {
+    store.get(id).await.expect("get").unwrap_or_else(|| panic!("{id} is stored"))
+}
+
+fn pair_of(pairs: &[(ClusterId, ClusterId)], a: &ClusterId, b: &ClusterId) -> bool {
+    pairs.iter().any(|(x, y)| (x == a && y == b) || (x == b && y == a))
+}
+
+/// A split moves exactly the members named that are still in the cluster (not one that left), both
+/// sides elect their canonical, the two are kept apart (and no other pair is), and repeating the
+/// split changes nothing.
+async fn a_split_moves_its_members_and_keeps_the_clusters_apart(store: Arc<dyn Store>) {
+    let from = cluster_of_ids(&*store, &["a", "b", "c", "d", "gone"], 400).await;
+    let moving = [stored_now(&*store, "c").await, stored_now(&*store, "d").await, stored_now(&*store, "gone").await];
+    store.delete("gone").await.expect("delete");
+    tick().await;
+    let into = ClusterId::new(dedupd::domain::now_micros(), "c");
+    let refs: Vec<&StoredArticle> = moving.iter().collect();
+    let split = store.split(&from, &refs, &into).await.expect("split");
+    assert_eq!(split.from, from);
+    assert_eq!(split.into, into);
+    assert_eq!(split.from_canonical.as_deref(), Some("a"));
+    assert_eq!(split.into_canonical.as_deref(), Some("c"));
+    assert_eq!(member_ids(&*store, &from).await, ["a", "b"]);
+    assert_eq!(member_ids(&*store, &into).await, ["c", "d"]);
+    for (id, cluster) in [("a", &from), ("b", &from), ("c", &into), ("d", &into)] {
+        assert_eq!(&cluster_of(&*store, id).await, cluster, "{id}");
+    }
+    assert_eq!(store.get("gone").await.unwrap(), None, "a removed article is not brought back");
+    let other = ingest_linked(&*store, article("other", 409, 0, 0), &[]).await.cluster_id;
+    let pairs = store.kept_apart(&[from.clone(), into.clone(), other.clone()]).await.expect("kept apart");
+    assert_eq!(pairs.len(), 1, "{pairs:?}");
+    assert!(pair_of(&pairs, &from, &into));
+    assert!(
+        store.kept_apart(&[from.clone(), from.clone()]).await.unwrap().is_empty(),
+        "a cluster is never apart from itself"
+    );
+
+    let again = store.split(&from, &[], &into).await.expect("a repeated split");
+    assert_eq!(again, split);
+    assert_eq!(member_ids(&*store, &from).await, ["a", "b"]);
+    assert_eq!(member_ids(&*store, &into).await, ["c", "d"]);
+    // the lookup shows the new cluster's own canonical
+    let keys = article("x", 402, 0, 0).band_keys.clone();
+    let lookup = store.lookup(&keys, LIMIT).await.expect("lookup");
+    let head = lookup.clusters.iter().find(|h| h.cluster_id == into).expect("the new cluster is a head");
+    assert_eq!(head.canonical.meta.id, "c");
+}
+
+async fn a_split_of_an_unknown_cluster_is_not_found(store: Arc<dyn Store>) {
+    let moving = article("m", 410, 0, 0);
+    let unknown = ClusterId::new(1, "nobody");
+    let error = store.split(&unknown, &[&moving], &ClusterId::new(2, "m")).await.expect_err("an unknown cluster");
+    assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
+    let error = store.join(&unknown, &unknown).await.expect_err("an unknown cluster");
+    assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
+}
+
+/// A cluster merged into another passes its apartness on: the survivor is kept apart from what the
+/// absorbed one was, and the absorbed id still answers for it.
+async fn apartness_follows_merges(store: Arc<dyn Store>) {
+    let older = ingest_linked(&*store, article("x", 420, 0, 0), &[]).await.cluster_id;
+    tick().await;
+    let from = cluster_of_ids(&*store, &["a", "b"], 421).await;
+    tick().await;
+    let into = ClusterId::new(dedupd::domain::now_micros(), "b");
+    store.split(&from, &[&stored_now(&*store, "b").await], &into).await.expect("split");
+    // a copy of both x and b unites their clusters: the older (x's) survives
+    let united = ingest_linked(&*store, article("y", 425, 0, 0), &["x", "b"]).await;
+    assert_eq!(united.cluster_id, older);
+    let pairs = store.kept_apart(&[older.clone(), from.clone()]).await.expect("kept apart");
+    assert!(pair_of(&pairs, &older, &from), "the survivor inherits the apartness: {pairs:?}");
+    let pairs = store.kept_apart(&[into.clone(), from.clone()]).await.expect("kept apart");
+    assert!(pair_of(&pairs, &into, &from), "the absorbed id resolves to the survivor: {pairs:?}");
+    assert!(store.kept_apart(&[into.clone(), older.clone()]).await.unwrap().is_empty(), "one live cluster");
+}
+
+/// Joining two clusters kept apart lifts the apartness and unites them into the older one.
+async fn join_lifts_apartness_and_unites(store: Arc<dyn Store>) {
+    let from = cluster_of_ids(&*store, &["a", "b", "c"], 430).await;
+    tick().await;
+    let into = ClusterId::new(dedupd::domain::now_micros(), "c");
+    store.split(&from, &[&stored_now(&*store, "c").await], &into).await.expect("split");
+    let joined = store.join(&into, &from).await.expect("join");
+    assert_eq!(joined, Assigned { cluster_id: from.clone(), canonical_id: "a".into() });
+    assert_eq!(member_ids(&*store, &from).await, ["a", "b", "c"]);
+    assert_eq!(cluster_of(&*store, "c").await, from);
+    assert!(store.kept_apart(&[from.clone(), into.clone()]).await.unwrap().is_empty());
+    // joining one cluster with itself changes nothing
+    assert_eq!(store.join(&from, &into).await.expect("join again"), joined);
+}
+
+/// A pinned member is its cluster's canonical for every reader (the cluster, a lookup's head,
+/// assign) whatever joins later, until another member is pinned or it is removed; a pin of a record
+/// that is not the stored version pins nothing.
+async fn a_pinned_member_is_the_canonical_until_removed(store: Arc<dyn Store>) {
+    let cluster = cluster_of_ids(&*store, &["a", "b", "c"], 440).await;
+    let pinned = store.pin(&stored_now(&*store, "c").await).await.expect("pin");
+    assert_eq!(pinned, Some(Assigned { cluster_id: cluster.clone(), canonical_id: "c".into() }));
+    assert_eq!(member_ids(&*store, &cluster).await, ["c", "a", "b"]);
+    let keys = article("x", 440, 0, 0).band_keys.clone();
+    let lookup = store.lookup(&keys, LIMIT).await.expect("lookup");
+    assert_eq!(lookup.clusters.iter().map(|h| h.canonical.meta.id.as_str()).collect::<Vec<_>>(), ["c"]);
+    // an earlier article joining does not take over
+    let joined = ingest_linked(&*store, article("early", 443, -5, -5), &["a"]).await;
+    assert_eq!(joined.canonical_id, "c");
+    // pinning another member unpins the first
+    store.pin(&stored_now(&*store, "b").await).await.expect("pin b");
+    assert_eq!(member_ids(&*store, &cluster).await, ["b", "early", "a", "c"]);
+    // a stale version pins nothing
+    let stale = StoredArticle { ingested_us: 77, ..stored_now(&*store, "a").await };
+    assert_eq!(store.pin(&stale).await.expect("pin a stale version"), None);
+    // removing the pinned member brings back the automatic order
+    assert_eq!(store.delete("b").await.expect("delete").canonical_id.as_deref(), Some("early"));
+    assert_eq!(member_ids(&*store, &cluster).await, ["early", "a", "c"]);
+    // a cluster of one can be pinned, and keeps its pin when others join
+    let alone = ingest_linked(&*store, article("alone", 445, 50, 50), &[]).await.cluster_id;
+    store.pin(&stored_now(&*store, "alone").await).await.expect("pin alone");
+    let joined = ingest_linked(&*store, article("earlier", 446, -9, -9), &["alone"]).await;
+    assert_eq!((joined.cluster_id, joined.canonical_id.as_str()), (alone.clone(), "alone"));
+    assert_eq!(member_ids(&*store, &alone).await, ["alone", "earlier"]);
+}
+
+/// Pins go with their articles: a split carries a pinned member to the new cluster, and when two
+/// clusters with pins merge, the pinned member first in canonical order leads.
+async fn pins_go_with_their_articles_through_merges_and_splits(store: Arc<dyn Store>) {
+    let first = cluster_of_ids(&*store, &["a", "b"], 450).await;
+    tick().await;
+    let second = cluster_of_ids(&*store, &["c", "d"], 460).await;
+    store.pin(&stored_now(&*store, "b").await).await.expect("pin b");
+    store.pin(&stored_now(&*store, "d").await).await.expect("pin d");
+    // b (published 2000 in its cluster) and d (2000 too, ingested 2000): ids break the tie
+    let merged = ingest_linked(&*store, article("e", 470, 9_000, 9_000), &["a", "c"]).await;
+    assert_eq!((merged.cluster_id.clone(), merged.canonical_id.as_str()), (first.clone(), "b"));
+    assert_eq!(member_ids(&*store, &first).await, ["b", "d", "a", "c", "e"]);
+    // the leading pin leaves: the other pin leads
+    store.delete("b").await.expect("delete");
+    assert_eq!(member_ids(&*store, &second).await, ["d", "a", "c", "e"]);
+    // a split carries d's pin along
+    tick().await;
+    let into = ClusterId::new(dedupd::domain::now_micros(), "d");
+    let moving = [stored_now(&*store, "d").await, stored_now(&*store, "c").await];
+    let split = store.split(&first, &moving.iter().collect::<Vec<_>>(), &into).await.expect("split");
+    assert_eq!(split.into_canonical.as_deref(), Some("d"));
+    assert_eq!(split.from_canonical.as_deref(), Some("a"));
+    assert_eq!(member_ids(&*store, &into).await, ["d", "c"]);
+}
+
+/// The log gives each verdict the next `seq` and pages newest first by it; every field is kept.
+async fn the_verdict_log_pages_newest_first(store: Arc<dyn Store>) {
+    use dedupd::domain::{Verdict, VerdictKind};
+    assert!(store.verdicts(None, 10).await.expect("an empty log").is_empty());
+    let verdict = |n: u64| Verdict {
+        seq: 0,
+        kind: [VerdictKind::Distinct, VerdictKind::Duplicate, VerdictKind::Canonical][n as usize % 3],
+        article_id: format!("article-{n}"),
+        other_id: format!("other-{n}"),
+        cluster_id: ClusterId::new(n as Micros, "x"),
+        from_cluster_id: n.is_multiple_of(2).then(|| ClusterId::new(7, "y")),
+        reviewer: "moderator@example".into(),
+        reason: format!("reason {n}: «spun» ✓"),
+        at: 1_000 + n as Micros,
+    };
+    for n in 1..=5 {
+        let recorded = store.record_verdict(verdict(n)).await.expect("record");
+        assert_eq!(recorded, Verdict { seq: n, ..verdict(n) });
+    }
+    let seqs = |page: Vec<Verdict>| page.into_iter().map(|v| v.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(store.verdicts(None, 2).await.unwrap()), [5, 4]);
+    assert_eq!(seqs(store.verdicts(Some(4), 2).await.unwrap()), [3, 2]);
+    assert_eq!(seqs(store.verdicts(Some(2), 10).await.unwrap()), [1]);
+    assert_eq!(seqs(store.verdicts(Some(1), 10).await.unwrap()), Vec::<u64>::new());
+    assert_eq!(seqs(store.verdicts(Some(99), 10).await.unwrap()), [5, 4, 3, 2, 1]);
+    assert_eq!(store.verdicts(None, 10).await.unwrap()[2], Verdict { seq: 3, ..verdict(3) });
+}
+
+// ---------------------------------------------------------------------------------------------------
 // embedded only
 
 /// Articles, clusters and forwards survive a close and reopen.
@@ -745,6 +944,44 @@ async fn embedded_data_survives_reopen() {
     assert_eq!(view.members.len(), 3);
     let keys = article("x", 31, 0, 0).band_keys.clone();
     assert_eq!(ids(&store.lookup(&keys, LIMIT).await.unwrap()), ["a"], "postings are rebuilt");
+}
+
+/// Verdicts survive a close and reopen: a split's clusters and their apartness, a pin, the log.
+#[tokio::test]
+async fn embedded_verdicts_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (from, into) = {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let from = cluster_of_ids(&store, &["a", "b", "c"], 480).await;
+        tick().await;
+        let into = ClusterId::new(dedupd::domain::now_micros(), "c");
+        store.split(&from, &[&stored_now(&store, "c").await], &into).await.expect("split");
+        store.pin(&stored_now(&store, "b").await).await.expect("pin");
+        let verdict = dedupd::domain::Verdict {
+            seq: 0,
+            kind: dedupd::domain::VerdictKind::Distinct,
+            article_id: "c".into(),
+            other_id: "a".into(),
+            cluster_id: into.clone(),
+            from_cluster_id: Some(from.clone()),
+            reviewer: "r".into(),
+            reason: "not a copy".into(),
+            at: 5,
+        };
+        store.record_verdict(verdict).await.expect("record");
+        (from, into)
+    };
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(member_ids(&store, &from).await, ["b", "a"], "the pin survives");
+    assert_eq!(member_ids(&store, &into).await, ["c"]);
+    assert!(pair_of(&store.kept_apart(&[from.clone(), into.clone()]).await.unwrap(), &from, &into));
+    let log = store.verdicts(None, 10).await.unwrap();
+    assert_eq!(
+        log.iter().map(|v| (v.seq, v.article_id.as_str(), v.reason.as_str())).collect::<Vec<_>>(),
+        [(1, "c", "not a copy")]
+    );
+    let next = store.record_verdict(log[0].clone()).await.unwrap();
+    assert_eq!(next.seq, 2, "the log goes on after its last entry");
 }
 
 /// Every store shows a starting engine its most recently published articles, oldest of them first
@@ -930,10 +1167,10 @@ async fn redis_refuses_an_article_number_past_five_bytes() {
 }
 
 /// The round-trip budget on standalone Redis: an ingest through the engine, here a copy joining its
-/// original's cluster in an index that holds more, sends two commands (the `insert` and `assign`
-/// scripts) and nothing else.
+/// original's cluster in an index that holds more, sends three commands (the `insert` and `assign`
+/// scripts, and the duplicate feed's `append`) and nothing else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_ingest_takes_two_round_trips() {
+async fn redis_ingest_of_a_copy_takes_three_round_trips() {
     // a private server: MONITOR shows every client's commands
     let server = RedisServer::start();
     let store = RedisStore::connect_with_namespace(&server.url(), "trips").await.unwrap();
@@ -992,7 +1229,7 @@ async fn redis_ingest_takes_two_round_trips() {
         .filter(|(client, _)| *client != "lua" && Some(*client) != marker)
         .map(|(_, command)| command.as_str())
         .collect();
-    assert_eq!(sent, ["evalsha", "evalsha"]);
+    assert_eq!(sent, ["evalsha", "evalsha", "evalsha"]);
 }
 
 /// Two namespaces on one Redis do not see each other's articles.
@@ -1368,6 +1605,43 @@ async fn redis_cluster_finishes_a_merge_cut_short() {
     assert_eq!(joined.cluster_id, older);
 }
 
+/// A split cut short after its first step (the new cluster lists a member whose record still names
+/// the old cluster, which still lists it too) is finished when the verdict is given again: the engine
+/// finds the two articles in clusters kept apart, and the store moves what the new cluster lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_finishes_a_split_cut_short() {
+    use dedupd::engine::verdicts::Review;
+    let cluster = tokio::task::spawn_blocking(shared_cluster).await.expect("start the cluster");
+    let store: Arc<dyn Store> =
+        Arc::new(RedisClusterStore::connect_with_namespace(&cluster.url(), "cutsplit").await.unwrap());
+    let from = cluster_of_ids(&*store, &["a", "b", "c"], 490).await;
+    tick().await;
+    let into = ClusterId::new(dedupd::domain::now_micros(), "b");
+    store.split(&from, &[&stored_now(&*store, "b").await], &into).await.expect("split");
+
+    // what the first step of a split moving c too would have left: c listed in the new cluster only
+    let client =
+        ::redis::cluster::ClusterClient::new(vec![format!("redis://127.0.0.1:{}", cluster.ports()[0])]).unwrap();
+    let mut connection = client.get_async_connection().await.unwrap();
+    let zset = |cluster_id: &ClusterId| {
+        let id = cluster_id.as_str();
+        format!("cutsplit:c:{{{}}}{id}", slot_tag(&id[id.len() - 8..]))
+    };
+    let listed: Vec<String> =
+        ::redis::cmd("ZRANGE").arg(zset(&from)).arg(0).arg(-1).query_async(&mut connection).await.unwrap();
+    let c_member = listed.iter().find(|m| m.ends_with('c')).expect("c is listed in the old cluster").clone();
+    let _: i64 =
+        ::redis::cmd("ZADD").arg(zset(&into)).arg(0).arg(&c_member).query_async(&mut connection).await.unwrap();
+
+    let engine = Engine::new(store.clone(), EngineConfig::default());
+    let review = Review { reviewer: "r".into(), reason: "retry".into() };
+    let done = engine.mark_distinct("b", "a", review).await.expect("the repeated verdict");
+    assert_eq!(done.verdict.cluster_id, into);
+    assert_eq!(member_ids(&*store, &from).await, ["a"]);
+    assert_eq!(member_ids(&*store, &into).await, ["b", "c"]);
+    assert_eq!(cluster_of(&*store, "c").await, into, "c's record was moved");
+}
+
 /// An ingest cut short after its claim but before its add leaves an article whose record names a
 /// cluster that does not list it: the retry sees it unassigned, and its assign makes it a member.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1415,4 +1689,157 @@ async fn redis_cluster_connect_to_closed_ports_fails_fast() {
     assert!(elapsed < Duration::from_secs(10), "connect took {elapsed:?}");
     let outcome = RedisClusterStore::connect("redis+cluster://").await;
     assert!(matches!(outcome, Err(Error::InvalidArgument { .. })), "{:?}", outcome.err());
+}
+
+// ---------------------------------------------------------------------------------------------------
+// the duplicate feed: `Store::append_duplicate` and its readers, on every backend (`feed::redis::…`)
+
+mod feed {
+    use super::*;
+    use dedupd::domain::{ArticleMeta, MatchReason};
+    use dedupd::store::feed::{DEDUP_WINDOW, DuplicateEvent, EventCursor, FeedBounds, FeedTrim};
+
+    conformance!(
+        feed_appends_in_order_and_reads_both_ways,
+        feed_records_an_article_version_once,
+        feed_trims_the_oldest_by_length_and_remembers_them,
+        feed_trims_by_age,
+        an_empty_feed_has_no_bounds,
+    );
+
+    const KEEP_ALL: FeedTrim = FeedTrim { max_len: 1_000, max_age: None };
+
+    fn event(id: &str, version: Micros) -> DuplicateEvent {
+        DuplicateEvent {
+            cursor: EventCursor::ZERO,
+            article: ArticleMeta {
+                id: id.into(),
+                url: format!("https://copies.example/{id}"),
+                source: "copies.example".into(),
+                title: format!("A copy, {id}"),
+            },
+            published_us: 1_700_000_000_000_000 + version,
+            version,
+            cluster_id: ClusterId::new(1_700_000_000_000_000, "original"),
+            canonical_id: "original".into(),
+            canonical_source: "wire.example".into(),
+            matched_id: "original".into(),
+            similarity: 0.875,
+            reason: MatchReason::Skeleton,
+        }
+    }
+
+    async fn append(store: &dyn Store, id: &str, trim: &FeedTrim) -> EventCursor {
+        store.append_duplicate(&event(id, 1), trim).await.expect("append").expect("a new event")
+    }
+
+    fn cursors(events: &[DuplicateEvent]) -> Vec<EventCursor> {
+        events.iter().map(|e| e.cursor).collect()
+    }
+
+    /// Cursors grow with every append; readers go newest first before a cursor and oldest first after
+    /// one, both exclusive; an event reads back as it was appended.
+    async fn feed_appends_in_order_and_reads_both_ways(store: Arc<dyn Store>) {
+        let mut appended = Vec::new();
+        for i in 0..5 {
+            appended.push(append(&*store, &format!("copy-{i}"), &KEEP_ALL).await);
+        }
+        assert!(appended.windows(2).all(|pair| pair[0] < pair[1]), "{appended:?}");
+
+        let newest_first = store.duplicates_before(None, 10).await.unwrap();
+        let reversed: Vec<EventCursor> = appended.iter().rev().copied().collect();
+        assert_eq!(cursors(&newest_first), reversed);
+        assert_eq!(newest_first[0], DuplicateEvent { cursor: appended[4], ..event("copy-4", 1) });
+        assert_eq!(cursors(&store.duplicates_before(Some(appended[3]), 2).await.unwrap()), [appended[2], appended[1]]);
+        assert_eq!(cursors(&store.duplicates_before(Some(appended[0]), 2).await.unwrap()), []);
+        assert_eq!(cursors(&store.duplicates_after(appended[1], 2).await.unwrap()), [appended[2], appended[3]]);
+        assert_eq!(cursors(&store.duplicates_after(EventCursor::ZERO, 1).await.unwrap()), [appended[0]]);
+        assert_eq!(cursors(&store.duplicates_after(appended[4], 10).await.unwrap()), []);
+        assert!(store.duplicates_after(EventCursor::ZERO, 0).await.unwrap().is_empty());
+
+        let bounds = store.feed_bounds().await.unwrap();
+        assert_eq!(bounds, FeedBounds { oldest: Some(appended[0]), newest: Some(appended[4]), trimmed: None });
+    }
+
+    /// A retried ingest appends the same article version again: it is recorded once. Another version
+    /// of the article is another event.
+    async fn feed_records_an_article_version_once(store: Arc<dyn Store>) {
+        let first = store.append_duplicate(&event("copy", 10), &KEEP_ALL).await.unwrap();
+        assert!(first.is_some());
+        assert_eq!(store.append_duplicate(&event("copy", 10), &KEEP_ALL).await.unwrap(), None);
+        let other = store.append_duplicate(&event("other", 10), &KEEP_ALL).await.unwrap();
+        let second = store.append_duplicate(&event("copy", 11), &KEEP_ALL).await.unwrap();
+        assert!(first < other && other < second, "{first:?} {other:?} {second:?}");
+        assert_eq!(store.duplicates_before(None, 10).await.unwrap().len(), 3);
+        assert!(DEDUP_WINDOW.as_secs() >= 60, "a retry a minute later is still recognised");
+    }
+
+    /// Past its length the log drops its oldest events; the largest dropped is remembered, so a
+    /// reader knows whether it missed any.
+    async fn feed_trims_the_oldest_by_length_and_remembers_them(store: Arc<dyn Store>) {
+        let trim = FeedTrim { max_len: 3, max_age: None };
+        let mut appended = Vec::new();
+        for i in 0..7 {
+            appended.push(append(&*store, &format!("copy-{i}"), &trim).await);
+        }
+        let kept = store.duplicates_before(None, 10).await.unwrap();
+        assert_eq!(cursors(&kept), [appended[6], appended[5], appended[4]]);
+        let bounds = store.feed_bounds().await.unwrap();
+        assert_eq!(
+            bounds,
+            FeedBounds { oldest: Some(appended[4]), newest: Some(appended[6]), trimmed: Some(appended[3]) }
+        );
+        assert!(bounds.missed_after(appended[2]), "a reader at copy-2 missed copy-3");
+        assert!(!bounds.missed_after(appended[3]) && !bounds.missed_after(appended[5]));
+        assert_eq!(cursors(&store.duplicates_after(appended[1], 10).await.unwrap()), &appended[4..]);
+    }
+
+    /// Events older than the age limit go at the next append.
+    async fn feed_trims_by_age(store: Arc<dyn Store>) {
+        let old = append(&*store, "old", &KEEP_ALL).await;
+        // the next cursor's millisecond is past the age limit of the old one
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let trim = FeedTrim { max_len: 1_000, max_age: Some(Duration::from_millis(10)) };
+        let new = append(&*store, "new", &trim).await;
+        assert_eq!(cursors(&store.duplicates_before(None, 10).await.unwrap()), [new]);
+        let bounds = store.feed_bounds().await.unwrap();
+        assert_eq!((bounds.oldest, bounds.trimmed), (Some(new), Some(old)));
+    }
+
+    /// A feed that never had an event has no bounds, and reads are empty.
+    async fn an_empty_feed_has_no_bounds(store: Arc<dyn Store>) {
+        assert_eq!(store.feed_bounds().await.unwrap(), FeedBounds::default());
+        assert!(store.duplicates_before(None, 10).await.unwrap().is_empty());
+        assert!(store.duplicates_after(EventCursor::ZERO, 10).await.unwrap().is_empty());
+    }
+
+    /// The embedded store's feed survives a reopen: events, cursors going on from the last, the
+    /// trimmed cursor, and the versions already recorded.
+    #[tokio::test]
+    async fn embedded_feed_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let trim = FeedTrim { max_len: 2, max_age: None };
+        let appended = {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            let mut appended = Vec::new();
+            for i in 0..3 {
+                appended.push(append(&store, &format!("copy-{i}"), &trim).await);
+            }
+            appended
+        };
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(cursors(&store.duplicates_before(None, 10).await.unwrap()), [appended[2], appended[1]]);
+        let bounds = store.feed_bounds().await.unwrap();
+        assert_eq!(
+            bounds,
+            FeedBounds { oldest: Some(appended[1]), newest: Some(appended[2]), trimmed: Some(appended[0]) }
+        );
+        assert_eq!(store.append_duplicate(&event("copy-2", 1), &trim).await.unwrap(), None, "recorded before");
+        let next = append(&store, "copy-3", &trim).await;
+        assert!(next > appended[2]);
+        drop(store);
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(cursors(&store.duplicates_before(None, 10).await.unwrap()), [next, appended[2]]);
+        assert_eq!(store.feed_bounds().await.unwrap().trimmed, Some(appended[1]));
+    }
 }

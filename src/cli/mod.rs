@@ -1,5 +1,5 @@
 //! The `dedupd` command line: `serve`, the client commands, `eval`, `bench` (a load generator), and
-//! the operator commands `health` and `config check`.
+//! the operator commands `health`, `config check` and `verify`.
 //!
 //! Client commands talk to a running server over gRPC (`--server`, env `DEDUPD_SERVER`) and print
 //! readable text, or JSON with `--json`.
@@ -8,6 +8,7 @@ pub mod bench;
 mod client;
 mod eval;
 pub mod operate;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -129,6 +130,9 @@ pub enum Command {
     /// Ask a server's gRPC health service whether it is serving: exits 0 if so, 1 otherwise (for
     /// container and orchestrator health checks).
     Health(operate::HealthArgs),
+    /// Check a store's invariants, and with `--repair` fix what a crash left half-done: exits 1 when
+    /// a problem is left.
+    Verify(verify::VerifyArgs),
     /// Work with configurations (`dedupd config check FILE`).
     Config {
         /// What to do.
@@ -186,6 +190,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args).await,
         Command::Health(args) => operate::health(&args).await,
         Command::Config { command } => operate::config(&command),
+        Command::Verify(args) => verify::run(args).await,
     }
 }
 

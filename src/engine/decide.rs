@@ -47,6 +47,21 @@ pub(super) struct Verified {
     pub comparison: Comparison,
 }
 
+/// How close two articles are, in the order verification ranks matches: similarity, then (among
+/// equal similarities: containment saturates when one text lies wholly inside the other) the
+/// resemblance of their words.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub(super) struct Closeness {
+    similarity: f64,
+    resemblance: f64,
+}
+
+impl Closeness {
+    fn of(comparison: &Comparison) -> Closeness {
+        Closeness { similarity: comparison.similarity(), resemblance: comparison.words.resemblance() }
+    }
+}
+
 /// What the engine decided for an article.
 pub(super) struct Decided {
     /// The verified candidates, best first.
@@ -62,12 +77,23 @@ impl Decided {
         self.links.iter().map(|&index| &self.matches[index].article)
     }
 
+    /// Keeps only the links to articles `keep` accepts (the best match first still).
+    pub fn retain_links(&mut self, keep: impl Fn(&StoredArticle) -> bool) {
+        let matches = &self.matches;
+        self.links.retain(|&index| keep(&matches[index].article));
+    }
+
     /// What assigning `record` with these links leads to in the clusters `lookup` saw: the answer of
     /// a check.
     pub fn assignment(&self, record: &StoredArticle, lookup: &Lookup) -> Assignment {
         Assignment::new(record, self.linked(), |cluster_id| {
             lookup.clusters.iter().find(|head| &head.cluster_id == cluster_id).map(|head| &head.canonical)
         })
+    }
+
+    /// The best verified match the article joined (the duplicate feed's evidence), if it joined any.
+    pub fn best_link(&self) -> Option<&Verified> {
+        self.links.first().map(|&index| &self.matches[index])
     }
 
     /// The reported form of the verified matches: best first, at most [`MAX_MATCHES`].
@@ -106,6 +132,19 @@ impl Engine {
     /// How two articles compare, the boilerplate of both sources left out.
     pub(super) fn compare(&self, a: &StoredArticle, b: &StoredArticle) -> Comparison {
         Decider { engine: self, learning: None }.compare(a, b)
+    }
+
+    /// How close `a` and `b` are, when they verify as copies of each other (the rule, and between two
+    /// articles of one source the same-source rule: the merge check of an ingest), else `None`.
+    pub(super) fn verifies(&self, a: &StoredArticle, b: &StoredArticle) -> Option<Closeness> {
+        let decider = Decider { engine: self, learning: None };
+        let comparison = decider.compare(a, b);
+        decider.matches(a, b, &comparison).then(|| Closeness::of(&comparison))
+    }
+
+    /// How close `a` and `b` are, whether or not they verify.
+    pub(super) fn closeness(&self, a: &StoredArticle, b: &StoredArticle) -> Closeness {
+        Closeness::of(&self.compare(a, b))
     }
 
     /// Runs `f` with the boilerplate filter of a comparison between articles of sources `a` and `b`,

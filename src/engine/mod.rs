@@ -15,16 +15,19 @@
 //!   see [`sources`]), which the store maintains.
 //!
 //! This file is the engine's API: ingest, check, reading articles and clusters, delete and the
-//! boilerplate warm-up; `retention.rs` refuses and expires articles outside the window, and
+//! boilerplate warm-up; `retention.rs` refuses and expires articles outside the window,
+//! [`verdicts`] holds the moderation verdicts (and the apartness every ingest honours), and
 //! `tests.rs` holds the engine's tests.
 
 pub mod boilerplate;
 mod decide;
+pub mod feed;
 mod retention;
 pub mod rules;
 pub mod sources;
 pub mod templates;
 pub mod validate;
+pub mod verdicts;
 
 #[cfg(test)]
 mod tests;
@@ -39,6 +42,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::fingerprint::{self, FINGERPRINT_VERSION};
+use crate::store::feed::FeedTrim;
 use crate::store::{Inserted, Lookup, Store};
 
 use self::boilerplate::Boilerplate;
@@ -65,6 +69,8 @@ pub struct EngineConfig {
     pub sources: SourceTiers,
     /// How long after its (effective) publication an article is kept; `None`: forever.
     pub retention: Option<Duration>,
+    /// How the duplicate feed is trimmed (see [`feed`]).
+    pub feed: FeedTrim,
 }
 
 impl Default for EngineConfig {
@@ -75,6 +81,7 @@ impl Default for EngineConfig {
             rule: MatchRule::default(),
             sources: SourceTiers::default(),
             retention: None,
+            feed: FeedTrim::default(),
         }
     }
 }
@@ -108,6 +115,8 @@ pub struct Engine {
     boilerplate: Arc<RwLock<Boilerplate>>,
     /// Striped locks that order the ingests of one id (see [`Engine::ingest`]).
     id_locks: Arc<[tokio::sync::Mutex<()>]>,
+    /// Wakes the duplicate feed's watchers (see [`feed`]).
+    feed: Arc<feed::FeedHub>,
 }
 
 /// Number of [`Engine::id_locks`] stripes: two different ids share one rarely enough not to matter.
@@ -121,7 +130,7 @@ impl Engine {
     /// An engine over `store`, with an empty boilerplate model (see [`Engine::warm_up`]).
     pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Self {
         let id_locks = (0..ID_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
-        Engine { store, config, boilerplate: Arc::default(), id_locks }
+        Engine { store, config, boilerplate: Arc::default(), id_locks, feed: Arc::default() }
     }
 
     /// Learns the boilerplate model from the up to `limit` most recently published articles the store
@@ -182,7 +191,8 @@ impl Engine {
                 (*article, lookup)
             }
         };
-        let decided = self.decide(&record, &lookup);
+        let mut decided = self.decide(&record, &lookup);
+        self.honour_apartness(&mut decided).await?;
         let linked: Vec<&StoredArticle> = decided.linked().collect();
         let assigned = match self.store.assign(&record, &linked).await {
             Ok(assigned) => assigned,
@@ -194,6 +204,7 @@ impl Engine {
             }
             Err(error) => return Err(error),
         };
+        self.record_duplicate(&record, &decided, &lookup, &assigned.cluster_id, &assigned.canonical_id).await?;
         metrics::counter!("dedupd_ingested_total").increment(1);
         if assigned.canonical_id != id {
             metrics::counter!("dedupd_duplicates_total").increment(1);
@@ -218,7 +229,8 @@ impl Engine {
         let mut record = self.prepare(article).await?;
         record.band_keys = self.band_keys(&record);
         let lookup = self.lookup_others(&record).await?;
-        let decided = self.decide_as_ingest(&record, &lookup);
+        let mut decided = self.decide_as_ingest(&record, &lookup);
+        self.honour_apartness(&mut decided).await?;
         let assignment = decided.assignment(&record, &lookup);
         Ok(Decision {
             duplicate: assignment.canonical_id != record.meta.id,
@@ -235,6 +247,13 @@ impl Engine {
     async fn replay(&self, article: StoredArticle, canonical_id: String) -> Result<Decision> {
         let lookup = self.lookup_others(&article).await?;
         let decided = self.decide(&article, &lookup);
+        if let Some(cluster_id) = &article.cluster_id
+            && feed::retry_may_record(&article, now_micros())
+        {
+            // a retry of an ingest whose feed append failed records it now (the store keeps one per
+            // article version)
+            self.record_duplicate(&article, &decided, &lookup, cluster_id, &canonical_id).await?;
+        }
         Ok(Decision {
             duplicate: canonical_id != article.meta.id,
             id: article.meta.id.clone(),

@@ -2,10 +2,13 @@
 
 use prost_types::Timestamp;
 
-use crate::domain::{Article, Decision, Micros, StoredArticle};
+use crate::domain::{Article, Decision, MatchReason, Micros, StoredArticle, Verdict, VerdictKind};
+use crate::engine::feed::{FeedFilter, FeedPage, FeedQuery, parse_cursor};
+use crate::engine::verdicts::Verdicted;
 use crate::engine::{ArticleView, MemberView};
 use crate::error::{Error, Result};
 use crate::proto;
+use crate::store::feed::DuplicateEvent;
 
 /// The range protobuf allows for `Timestamp.seconds`: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
@@ -112,6 +115,116 @@ pub fn cluster(cluster_id: String, members: Vec<MemberView>) -> proto::Cluster {
     }
 }
 
+/// A verdict as the log keeps it.
+pub fn verdict(verdict: Verdict) -> proto::Verdict {
+    let kind = match verdict.kind {
+        VerdictKind::Distinct => proto::VerdictKind::Distinct,
+        VerdictKind::Duplicate => proto::VerdictKind::Duplicate,
+        VerdictKind::Canonical => proto::VerdictKind::Canonical,
+    };
+    proto::Verdict {
+        seq: verdict.seq,
+        kind: kind.into(),
+        article_id: verdict.article_id,
+        other_id: verdict.other_id,
+        cluster_id: verdict.cluster_id.0,
+        from_cluster_id: verdict.from_cluster_id.map(|c| c.0).unwrap_or_default(),
+        reviewer: verdict.reviewer,
+        reason: verdict.reason,
+        at: Some(timestamp_from_micros(verdict.at)),
+    }
+}
+
+/// The answer to a verdict.
+pub fn verdict_response(verdicted: Verdicted) -> proto::VerdictResponse {
+    proto::VerdictResponse {
+        verdict: Some(verdict(verdicted.verdict)),
+        canonical_id: verdicted.canonical_id,
+        moved_ids: verdicted.moved,
+        from_canonical_id: verdicted.from_canonical_id.unwrap_or_default(),
+    }
+}
+
+/// A `ListVerdicts` page token: the `seq` to list below. Empty: from the newest.
+pub fn page_token(token: &str) -> Result<Option<u64>> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    match token.parse::<u64>() {
+        Ok(seq) if seq > 0 => Ok(Some(seq)),
+        _ => Err(Error::invalid("page_token", "is not a token a previous page returned")),
+    }
+}
+
+/// The `ListVerdicts` answer for a page of `page_size` asked for: the next token is the last
+/// verdict's `seq` while older ones may remain.
+pub fn verdicts_page(verdicts: Vec<Verdict>, page_size: usize) -> proto::ListVerdictsResponse {
+    let next_page_token = match verdicts.last() {
+        Some(last) if verdicts.len() == page_size && last.seq > 1 => last.seq.to_string(),
+        _ => String::new(),
+    };
+    proto::ListVerdictsResponse { verdicts: verdicts.into_iter().map(verdict).collect(), next_page_token }
+}
+
+// -------------------------------------------------------------------------------------------------
+// the duplicate feed
+
+/// The wire form of a rule.
+pub fn match_reason(reason: MatchReason) -> proto::MatchReason {
+    match reason {
+        MatchReason::Words => proto::MatchReason::Words,
+        MatchReason::Skeleton => proto::MatchReason::Skeleton,
+        MatchReason::ShortWords => proto::MatchReason::ShortWords,
+        MatchReason::ShortSkeleton => proto::MatchReason::ShortSkeleton,
+        MatchReason::Distinctive => proto::MatchReason::Distinctive,
+    }
+}
+
+/// The wire form of a feed event; `removed` as `ListDuplicates` found it.
+pub fn duplicate_event(event: DuplicateEvent, removed: bool) -> proto::DuplicateEvent {
+    proto::DuplicateEvent {
+        cursor: event.cursor.to_string(),
+        found_at: Some(timestamp_from_micros(event.found_us())),
+        article: Some(proto::FeedArticle {
+            id: event.article.id,
+            url: event.article.url,
+            source: event.article.source,
+            title: event.article.title,
+            published_at: Some(timestamp_from_micros(event.published_us)),
+        }),
+        canonical_id: event.canonical_id,
+        cluster_id: event.cluster_id.0,
+        similarity: event.similarity,
+        rule: match_reason(event.reason).into(),
+        matched_id: event.matched_id,
+        canonical_source: event.canonical_source,
+        removed,
+    }
+}
+
+/// The engine's query for a `ListDuplicates` request.
+pub fn feed_query(request: proto::ListDuplicatesRequest) -> Result<FeedQuery> {
+    let page_token = match request.page_token.as_str() {
+        "" => None,
+        token => Some(parse_cursor("page_token", token)?),
+    };
+    Ok(FeedQuery {
+        since: request.since.as_ref().map(|t| micros_from_timestamp("since", t)).transpose()?,
+        until: request.until.as_ref().map(|t| micros_from_timestamp("until", t)).transpose()?,
+        filter: FeedFilter::new(&request.source, request.min_similarity)?,
+        page_size: request.page_size as usize,
+        page_token,
+    })
+}
+
+/// The `ListDuplicates` answer.
+pub fn feed_page(page: FeedPage) -> proto::ListDuplicatesResponse {
+    proto::ListDuplicatesResponse {
+        duplicates: page.duplicates.into_iter().map(|listed| duplicate_event(listed.event, listed.removed)).collect(),
+        next_page_token: page.next_page_token.map(|token| token.to_string()).unwrap_or_default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,5 +251,14 @@ mod tests {
     #[test]
     fn a_missing_article_is_an_invalid_argument() {
         assert!(matches!(article(None), Err(Error::InvalidArgument { field: "article", .. })));
+    }
+
+    #[test]
+    fn page_tokens_are_seqs() {
+        assert_eq!(page_token("").ok(), Some(None));
+        assert_eq!(page_token("17").ok(), Some(Some(17)));
+        for bad in ["0", "-3", "x", "1.5"] {
+            assert!(matches!(page_token(bad), Err(Error::InvalidArgument { field: "page_token", .. })), "{bad}");
+        }
     }
 }

@@ -13,9 +13,13 @@ use std::time::Instant;
 
 use futures::{Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::auth::Identity;
 use crate::engine::Engine;
+use crate::engine::feed::{FeedFilter, parse_cursor};
+use crate::engine::verdicts::Review;
 use crate::error::{Error, Result};
 use crate::proto;
 use crate::proto::deduplicator_server::Deduplicator;
@@ -33,12 +37,24 @@ pub struct DedupService {
     /// Requests (and stream items) served at once, server-wide: past it, callers wait, and a stream
     /// stops reading its input, which pushes back on the client through HTTP/2 flow control.
     limit: Arc<Semaphore>,
+    /// Cancelled at server shutdown: ends the streams that would run forever (`WatchDuplicates`).
+    stopping: CancellationToken,
 }
 
 impl DedupService {
     /// A service over `engine` serving at most `concurrency_limit` requests (and stream items) at once.
     pub fn new(engine: Engine, concurrency_limit: usize) -> Self {
-        DedupService { engine, limit: Arc::new(Semaphore::new(concurrency_limit.max(1))) }
+        DedupService {
+            engine,
+            limit: Arc::new(Semaphore::new(concurrency_limit.max(1))),
+            stopping: CancellationToken::new(),
+        }
+    }
+
+    /// The service, with its endless streams ending when `stopping` is cancelled.
+    #[must_use]
+    pub fn with_shutdown(self, stopping: CancellationToken) -> Self {
+        DedupService { stopping, ..self }
     }
 
     async fn permit(&self) -> Result<OwnedSemaphorePermit> {
@@ -87,6 +103,7 @@ fn code_name(code: tonic::Code) -> &'static str {
 }
 
 type IngestStream = Pin<Box<dyn Stream<Item = std::result::Result<proto::IngestResponse, Status>> + Send>>;
+type DuplicateStream = Pin<Box<dyn Stream<Item = std::result::Result<proto::DuplicateEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Deduplicator for DedupService {
@@ -217,4 +234,138 @@ impl Deduplicator for DedupService {
             canonical_id: deleted.canonical_id.unwrap_or_default(),
         }))
     }
+
+    // ---------------------------------------------------------------------------------------------
+    // moderation verdicts
+
+    async fn mark_distinct(
+        &self,
+        request: Request<proto::MarkDistinctRequest>,
+    ) -> std::result::Result<Response<proto::VerdictResponse>, Status> {
+        let started = Instant::now();
+        let (identity, request) = identified(request);
+        let result = async {
+            let _permit = self.permit().await?;
+            let review = review(identity.as_ref(), request.reviewer, request.reason);
+            self.engine.mark_distinct(&request.article_id, &request.from_id, review).await
+        }
+        .await;
+        observe("MarkDistinct", started, &result);
+        Ok(Response::new(convert::verdict_response(result?)))
+    }
+
+    async fn mark_duplicate(
+        &self,
+        request: Request<proto::MarkDuplicateRequest>,
+    ) -> std::result::Result<Response<proto::VerdictResponse>, Status> {
+        let started = Instant::now();
+        let (identity, request) = identified(request);
+        let result = async {
+            let _permit = self.permit().await?;
+            let review = review(identity.as_ref(), request.reviewer, request.reason);
+            self.engine.mark_duplicate(&request.article_id, &request.of_id, review).await
+        }
+        .await;
+        observe("MarkDuplicate", started, &result);
+        Ok(Response::new(convert::verdict_response(result?)))
+    }
+
+    async fn set_canonical(
+        &self,
+        request: Request<proto::SetCanonicalRequest>,
+    ) -> std::result::Result<Response<proto::VerdictResponse>, Status> {
+        let started = Instant::now();
+        let (identity, request) = identified(request);
+        let result = async {
+            let _permit = self.permit().await?;
+            let review = review(identity.as_ref(), request.reviewer, request.reason);
+            self.engine.set_canonical(&request.cluster_id, &request.article_id, review).await
+        }
+        .await;
+        observe("SetCanonical", started, &result);
+        Ok(Response::new(convert::verdict_response(result?)))
+    }
+
+    async fn list_verdicts(
+        &self,
+        request: Request<proto::ListVerdictsRequest>,
+    ) -> std::result::Result<Response<proto::ListVerdictsResponse>, Status> {
+        let started = Instant::now();
+        let request = request.into_inner();
+        let page_size = match request.page_size {
+            0 => DEFAULT_VERDICTS_PER_PAGE,
+            n => (n as usize).min(crate::engine::verdicts::MAX_VERDICTS_PER_PAGE),
+        };
+        let result = async {
+            let before = convert::page_token(&request.page_token)?;
+            self.engine.verdicts(before, page_size).await
+        }
+        .await;
+        observe("ListVerdicts", started, &result);
+        Ok(Response::new(convert::verdicts_page(result?, page_size)))
+    }
+
+    // the duplicate feed
+
+    async fn list_duplicates(
+        &self,
+        request: Request<proto::ListDuplicatesRequest>,
+    ) -> std::result::Result<Response<proto::ListDuplicatesResponse>, Status> {
+        let started = Instant::now();
+        let result = async {
+            let query = convert::feed_query(request.into_inner())?;
+            let _permit = self.permit().await?;
+            self.engine.list_duplicates(&query).await
+        }
+        .await;
+        observe("ListDuplicates", started, &result);
+        Ok(Response::new(convert::feed_page(result?)))
+    }
+
+    type WatchDuplicatesStream = DuplicateStream;
+
+    /// The request metrics count the opening of a watch, not its lifetime.
+    async fn watch_duplicates(
+        &self,
+        request: Request<proto::WatchDuplicatesRequest>,
+    ) -> std::result::Result<Response<Self::WatchDuplicatesStream>, Status> {
+        let started = Instant::now();
+        let result = async {
+            let request = request.into_inner();
+            let after = match request.after_cursor.as_str() {
+                "" => None,
+                cursor => Some(parse_cursor("after_cursor", cursor)?),
+            };
+            let filter = FeedFilter::new(&request.source, request.min_similarity)?;
+            self.engine.watch_duplicates(after, filter, self.stopping.clone()).await
+        }
+        .await;
+        observe("WatchDuplicates", started, &result);
+        let events =
+            result?.map(|event| event.map(|event| convert::duplicate_event(event, false)).map_err(Status::from));
+        Ok(Response::new(Box::pin(events)))
+    }
 }
+
+/// Verdicts a `ListVerdicts` page holds when the request names no size.
+pub const DEFAULT_VERDICTS_PER_PAGE: usize = 50;
+
+/// The identity a request was made as (see [`crate::auth`]), and the request.
+fn identified<T>(request: Request<T>) -> (Option<Identity>, T) {
+    let identity = request.extensions().get::<Identity>().cloned();
+    (identity, request.into_inner())
+}
+
+/// Who gives a verdict: the caller's verified identity (an API key's name, or a client certificate's
+/// subject under mutual TLS), else the `reviewer` the request names.
+fn review(identity: Option<&Identity>, reviewer: String, reason: String) -> Review {
+    match identity {
+        Some(identity) if identity.role.is_some() || identity.name != ANONYMOUS => {
+            Review { reviewer: identity.name.clone(), reason }
+        }
+        _ => Review { reviewer, reason },
+    }
+}
+
+/// The name [`crate::auth`] gives a caller it knows nothing about.
+const ANONYMOUS: &str = "anonymous";

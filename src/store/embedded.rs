@@ -23,16 +23,29 @@ use async_trait::async_trait;
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition};
 use tokio::sync::oneshot;
 
-use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_micros};
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, Verdict, now_micros};
 use crate::error::{Error, Result};
 
+use super::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim, LocalFeed};
 use super::local::{Change, LocalIndex};
-use super::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
+use super::verify::{Inventory, Problem, Verify};
+use super::{Assigned, Expired, Inserted, Lookup, Split, Store, Visitor};
 
 /// Article id → postcard-encoded [`StoredArticle`].
 const ARTICLES: TableDefinition<&str, &[u8]> = TableDefinition::new("articles");
 /// Merged cluster id → the cluster it was merged into.
 const FORWARDS: TableDefinition<&str, &str> = TableDefinition::new("forwards");
+/// Ids of the articles pinned as their cluster's canonical.
+const PINS: TableDefinition<&str, ()> = TableDefinition::new("pins");
+/// (cluster, cluster) pairs kept apart, both ways.
+const APART: TableDefinition<(&str, &str), ()> = TableDefinition::new("apart");
+/// The verdict log: seq → postcard-encoded [`Verdict`].
+const VERDICTS: TableDefinition<u64, &[u8]> = TableDefinition::new("verdicts");
+
+/// The duplicate feed: cursor ([`EventCursor::as_u128`]) → [`DuplicateEvent::encode`].
+const FEED_EVENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("feed_events");
+/// The duplicate feed's bookkeeping: `trimmed` → the largest cursor trimmed away.
+const FEED_META: TableDefinition<&str, u128> = TableDefinition::new("feed_meta");
 
 /// The file inside the data directory.
 pub const DATA_FILE: &str = "dedupd.redb";
@@ -52,6 +65,8 @@ pub struct EmbeddedStore {
     /// Set when a commit failed: memory is then ahead of the disk, so every later call is refused.
     failed: std::sync::Arc<AtomicBool>,
     path: PathBuf,
+    /// The duplicate feed, all in memory like the index, journalled to [`FEED_EVENTS`].
+    feed: Mutex<LocalFeed>,
 }
 
 fn storage_error(path: &Path, error: impl std::fmt::Display) -> Error {
@@ -59,8 +74,19 @@ fn storage_error(path: &Path, error: impl std::fmt::Display) -> Error {
 }
 
 impl EmbeddedStore {
-    /// Opens (creating if needed) the store in `data_dir`, loading the index into memory.
+    /// Opens (creating if needed) the store in `data_dir`, loading the index into memory. Articles
+    /// whose ingest was cut short between its two steps (never acknowledged) are dropped.
     pub fn open(data_dir: &Path) -> Result<Self> {
+        Self::open_with(data_dir, Interrupted::Drop)
+    }
+
+    /// Opens the store for `dedupd verify`: articles whose ingest was cut short stay, unassigned, for
+    /// the check to report and a repair to remove.
+    pub fn open_for_verify(data_dir: &Path) -> Result<Self> {
+        Self::open_with(data_dir, Interrupted::Keep)
+    }
+
+    fn open_with(data_dir: &Path, interrupted: Interrupted) -> Result<Self> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| Error::Unavailable(format!("cannot create data directory {}: {e}", data_dir.display())))?;
         let path = data_dir.join(DATA_FILE);
@@ -70,8 +96,9 @@ impl EmbeddedStore {
             }
             other => storage_error(&path, other),
         })?;
-        let index = load(&db, &path)?;
-        tracing::info!(path = %path.display(), articles = index.len(), "embedded store opened");
+        let index = load(&db, &path, interrupted)?;
+        let feed = load_feed(&db, &path)?;
+        tracing::info!(path = %path.display(), articles = index.len(), feed_events = feed.len(), "embedded store opened");
         let (journal, queue) = mpsc::channel::<Batch>();
         let failed = std::sync::Arc::new(AtomicBool::new(false));
         let writer_failed = failed.clone();
@@ -80,7 +107,14 @@ impl EmbeddedStore {
             .name("dedupd-journal".into())
             .spawn(move || write_journal(db, queue, writer_failed, writer_path))
             .map_err(|e| storage_error(&path, e))?;
-        Ok(EmbeddedStore { index: Mutex::new(index), journal: Some(journal), writer: Some(writer), failed, path })
+        Ok(EmbeddedStore {
+            index: Mutex::new(index),
+            journal: Some(journal),
+            writer: Some(writer),
+            failed,
+            path,
+            feed: Mutex::new(feed),
+        })
     }
 
     /// Runs `f` on the index, hands the changes it made to the journal, and waits until they are
@@ -134,22 +168,33 @@ async fn wait(durable: oneshot::Receiver<Result<()>>, path: &Path) -> Result<()>
     durable.await.map_err(|_| storage_error(path, "journal thread stopped"))?
 }
 
-fn load(db: &Database, path: &Path) -> Result<LocalIndex> {
+/// What opening does with articles whose ingest was cut short.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interrupted {
+    Drop,
+    Keep,
+}
+
+fn load(db: &Database, path: &Path, interrupted: Interrupted) -> Result<LocalIndex> {
     // create the tables on first open, so the read below finds them
     let txn = db.begin_write().map_err(|e| storage_error(path, e))?;
     txn.open_table(ARTICLES).map_err(|e| storage_error(path, e))?;
     txn.open_table(FORWARDS).map_err(|e| storage_error(path, e))?;
+    txn.open_table(PINS).map_err(|e| storage_error(path, e))?;
+    txn.open_table(APART).map_err(|e| storage_error(path, e))?;
+    txn.open_table(VERDICTS).map_err(|e| storage_error(path, e))?;
     txn.commit().map_err(|e| storage_error(path, e))?;
 
     let mut index = LocalIndex::default();
     let mut unassigned: Vec<String> = Vec::new();
     let read = db.begin_read().map_err(|e| storage_error(path, e))?;
+    load_verdicts(&read, &mut index).map_err(|e| storage_error(path, e))?;
     let articles = read.open_table(ARTICLES).map_err(|e| storage_error(path, e))?;
     for entry in articles.iter().map_err(|e| storage_error(path, e))? {
         let (id, bytes) = entry.map_err(|e| storage_error(path, e))?;
         let article: StoredArticle = postcard::from_bytes(bytes.value())
             .map_err(|e| storage_error(path, format!("article {:?} is corrupt: {e}", id.value())))?;
-        if article.cluster_id.is_none() {
+        if article.cluster_id.is_none() && interrupted == Interrupted::Drop {
             // inserted but never assigned: the ingest was cut short and never acknowledged
             unassigned.push(article.meta.id);
             continue;
@@ -177,7 +222,7 @@ fn commit(db: &Database, batches: &[Vec<Change>]) -> std::result::Result<(), Str
         match change {
             Change::Put(article) => last_write.insert(article.meta.id.as_str(), position),
             Change::Remove(id) => last_write.insert(id.as_str(), position),
-            Change::Forward { .. } => None,
+            _ => None,
         };
     }
     let superseded = |position: usize, id: &str| last_write.get(id).is_some_and(|&last| last != position);
@@ -185,6 +230,7 @@ fn commit(db: &Database, batches: &[Vec<Change>]) -> std::result::Result<(), Str
     {
         let mut articles = txn.open_table(ARTICLES).map_err(|e| e.to_string())?;
         let mut forwards = txn.open_table(FORWARDS).map_err(|e| e.to_string())?;
+        let mut verdicts = Verdicts::open(&txn)?;
         for (position, change) in batches.iter().flatten().enumerate() {
             match change {
                 Change::Put(article) if superseded(position, &article.meta.id) => {}
@@ -199,9 +245,12 @@ fn commit(db: &Database, batches: &[Vec<Change>]) -> std::result::Result<(), Str
                 Change::Forward { from, into } => {
                     forwards.insert(from.as_str(), into.as_str()).map_err(|e| e.to_string())?;
                 }
+                Change::FeedEvent { .. } | Change::FeedTrim(_) => {}
+                other => verdicts.write(other)?,
             }
         }
     }
+    commit_feed(&txn, batches)?;
     txn.commit().map_err(|e| e.to_string())
 }
 
@@ -279,4 +328,201 @@ impl Store for EmbeddedStore {
         self.lock()?.visit_recent(limit, visit);
         Ok(())
     }
+
+    // ---------------------------------------------------------------------------------------------
+    // moderation verdicts
+
+    async fn split(&self, from: &ClusterId, moving: &[&StoredArticle], into: &ClusterId) -> Result<Split> {
+        let moving: Vec<&str> = moving.iter().map(|article| article.meta.id.as_str()).collect();
+        self.write(|index, changes| index.split(from, &moving, into, changes)).await?
+    }
+
+    async fn kept_apart(&self, clusters: &[ClusterId]) -> Result<Vec<(ClusterId, ClusterId)>> {
+        Ok(self.lock()?.kept_apart(clusters))
+    }
+
+    async fn join(&self, a: &ClusterId, b: &ClusterId) -> Result<Assigned> {
+        self.write(|index, changes| index.join(a, b, changes)).await?
+    }
+
+    async fn pin(&self, article: &StoredArticle) -> Result<Option<Assigned>> {
+        self.write(|index, changes| index.pin(article, changes)).await
+    }
+
+    async fn record_verdict(&self, verdict: Verdict) -> Result<Verdict> {
+        self.write(|index, changes| index.record_verdict(verdict, changes)).await
+    }
+
+    async fn verdicts(&self, before: Option<u64>, limit: usize) -> Result<Vec<Verdict>> {
+        Ok(self.lock()?.verdicts(before, limit))
+    }
+
+    // the duplicate feed
+
+    /// The event is in memory (and visible) at once, in cursor order, and journalled; this returns
+    /// once it is durable.
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>> {
+        let bytes = event.encode()?;
+        let now_ms = now_micros().div_euclid(1000).max(0) as u64;
+        let (cursor, durable) = {
+            let mut feed = self.lock_feed()?;
+            let appended = feed.append(event, trim, now_ms);
+            let Some(cursor) = appended.cursor else { return Ok(None) };
+            let mut changes = vec![Change::FeedEvent { key: cursor.as_u128(), bytes }];
+            changes.extend(appended.trimmed_through.map(Change::FeedTrim));
+            let (done, durable) = oneshot::channel();
+            // sent while the feed's lock is held, so the journal writes events in cursor order
+            let journal = self.journal.as_ref().ok_or_else(|| storage_error(&self.path, "journal closed"))?;
+            journal.send(Batch { changes, done }).map_err(|_| storage_error(&self.path, "journal thread stopped"))?;
+            (cursor, durable)
+        };
+        wait(durable, &self.path).await?;
+        Ok(Some(cursor))
+    }
+
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        Ok(self.lock_feed()?.before(before, limit))
+    }
+
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        Ok(self.lock_feed()?.after(after, limit))
+    }
+
+    async fn feed_bounds(&self) -> Result<FeedBounds> {
+        Ok(self.lock_feed()?.bounds())
+    }
+}
+
+// -------------------------------------------------------------------------------------------------
+// moderation verdicts
+
+/// Loads pins, apartness and the verdict log (pins before the articles, which are ranked with them).
+fn load_verdicts(read: &redb::ReadTransaction, index: &mut LocalIndex) -> std::result::Result<(), String> {
+    let pins = read.open_table(PINS).map_err(|e| e.to_string())?;
+    for entry in pins.iter().map_err(|e| e.to_string())? {
+        let (id, _) = entry.map_err(|e| e.to_string())?;
+        index.restore_pin(id.value().to_string());
+    }
+    let apart = read.open_table(APART).map_err(|e| e.to_string())?;
+    for entry in apart.iter().map_err(|e| e.to_string())? {
+        let (pair, _) = entry.map_err(|e| e.to_string())?;
+        let (a, b) = pair.value();
+        index.restore_apart(ClusterId(a.to_string()), ClusterId(b.to_string()));
+    }
+    let verdicts = read.open_table(VERDICTS).map_err(|e| e.to_string())?;
+    for entry in verdicts.iter().map_err(|e| e.to_string())? {
+        let (seq, bytes) = entry.map_err(|e| e.to_string())?;
+        let verdict: Verdict =
+            postcard::from_bytes(bytes.value()).map_err(|e| format!("verdict {} is corrupt: {e}", seq.value()))?;
+        index.restore_verdict(verdict);
+    }
+    Ok(())
+}
+
+/// The verdict tables of one write transaction.
+struct Verdicts<'t> {
+    pins: redb::Table<'t, &'static str, ()>,
+    apart: redb::Table<'t, (&'static str, &'static str), ()>,
+    log: redb::Table<'t, u64, &'static [u8]>,
+}
+
+impl<'t> Verdicts<'t> {
+    fn open(txn: &'t redb::WriteTransaction) -> std::result::Result<Self, String> {
+        Ok(Verdicts {
+            pins: txn.open_table(PINS).map_err(|e| e.to_string())?,
+            apart: txn.open_table(APART).map_err(|e| e.to_string())?,
+            log: txn.open_table(VERDICTS).map_err(|e| e.to_string())?,
+        })
+    }
+
+    /// Writes a change of the verdict kinds (the others are written by `commit` itself).
+    fn write(&mut self, change: &Change) -> std::result::Result<(), String> {
+        match change {
+            Change::Pin(id) => self.pins.insert(id.as_str(), ()).map(drop),
+            Change::Unpin(id) => self.pins.remove(id.as_str()).map(drop),
+            Change::Apart(a, b) => self.apart.insert((a.as_str(), b.as_str()), ()).map(drop),
+            Change::Unapart(a, b) => self.apart.remove((a.as_str(), b.as_str())).map(drop),
+            Change::Verdict(verdict) => {
+                let bytes = postcard::to_stdvec(verdict).map_err(|e| e.to_string())?;
+                self.log.insert(verdict.seq, bytes.as_slice()).map(drop)
+            }
+            Change::Put(_)
+            | Change::Remove(_)
+            | Change::Forward { .. }
+            | Change::FeedEvent { .. }
+            | Change::FeedTrim(_) => Ok(()),
+        }
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// Reads the index as loaded; one process holds the store at a time, so nothing is in flight.
+#[async_trait]
+impl Verify for EmbeddedStore {
+    async fn inventory(&self) -> Result<Inventory> {
+        let mut inventory = self.lock()?.inventory();
+        inventory.name = format!("embedded store {}", self.path.display());
+        inventory.exclusive = true;
+        Ok(inventory)
+    }
+
+    /// Journals the repair, like any write, before it returns.
+    async fn repair(&self, problem: &Problem) -> Result<bool> {
+        self.write(|index, changes| index.repair(problem, changes)).await
+    }
+}
+
+// the duplicate feed
+
+impl EmbeddedStore {
+    fn lock_feed(&self) -> Result<std::sync::MutexGuard<'_, LocalFeed>> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(storage_error(&self.path, "a previous write failed; restart dedupd to reload from disk"));
+        }
+        self.feed.lock().map_err(|_| storage_error(&self.path, "feed lock poisoned"))
+    }
+}
+
+/// Reads the duplicate feed back into memory (creating its tables on first open).
+fn load_feed(db: &Database, path: &Path) -> Result<LocalFeed> {
+    let txn = db.begin_write().map_err(|e| storage_error(path, e))?;
+    txn.open_table(FEED_EVENTS).map_err(|e| storage_error(path, e))?;
+    txn.open_table(FEED_META).map_err(|e| storage_error(path, e))?;
+    txn.commit().map_err(|e| storage_error(path, e))?;
+
+    let mut feed = LocalFeed::default();
+    let now_ms = now_micros().div_euclid(1000).max(0) as u64;
+    let read = db.begin_read().map_err(|e| storage_error(path, e))?;
+    let meta = read.open_table(FEED_META).map_err(|e| storage_error(path, e))?;
+    if let Some(trimmed) = meta.get("trimmed").map_err(|e| storage_error(path, e))? {
+        feed.restore_trimmed(EventCursor::from_u128(trimmed.value()));
+    }
+    let events = read.open_table(FEED_EVENTS).map_err(|e| storage_error(path, e))?;
+    for entry in events.iter().map_err(|e| storage_error(path, e))? {
+        let (key, bytes) = entry.map_err(|e| storage_error(path, e))?;
+        feed.restore(DuplicateEvent::decode(EventCursor::from_u128(key.value()), bytes.value())?, now_ms);
+    }
+    Ok(feed)
+}
+
+/// Writes the feed's changes of a group commit into its transaction.
+fn commit_feed(txn: &redb::WriteTransaction, batches: &[Vec<Change>]) -> std::result::Result<(), String> {
+    let mut changes = batches.iter().flatten().filter(|c| matches!(c, Change::FeedEvent { .. } | Change::FeedTrim(_)));
+    let Some(first) = changes.next() else { return Ok(()) };
+    let mut events = txn.open_table(FEED_EVENTS).map_err(|e| e.to_string())?;
+    let mut meta = txn.open_table(FEED_META).map_err(|e| e.to_string())?;
+    for change in std::iter::once(first).chain(changes) {
+        match change {
+            Change::FeedEvent { key, bytes } => {
+                events.insert(*key, bytes.as_slice()).map_err(|e| e.to_string())?;
+            }
+            Change::FeedTrim(through) => {
+                let through = through.as_u128();
+                events.retain_in(..=through, |_, _| false).map_err(|e| e.to_string())?;
+                meta.insert("trimmed", through).map_err(|e| e.to_string())?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

@@ -11,13 +11,16 @@
 //! on every place and delete (~16 bytes and a share of a B-tree node per article), so an expiry pops
 //! the oldest entries and never scans.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-use crate::domain::{Assignment, ClusterId, ClusterView, Deleted, Micros, SourceTier, StoredArticle};
+use crate::domain::{Assignment, ClusterId, ClusterView, Deleted, Micros, SourceTier, StoredArticle, Verdict};
 use crate::error::{Error, Result};
 use crate::int_map::IntMap;
 
-use super::{Assigned, Candidate, ClusterHead, Expired, Inserted, Lookup, MIN_SHARED_KEYS, POSTINGS_READ_PER_KEY};
+use super::verify::{Inventory, Member, Posted, Problem, Record};
+use super::{
+    Assigned, Candidate, ClusterHead, Expired, Inserted, Lookup, MIN_SHARED_KEYS, POSTINGS_READ_PER_KEY, Split,
+};
 
 /// A durable effect of a call, for the embedded store's journal.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,6 +36,26 @@ pub enum Change {
         /// The survivor.
         into: ClusterId,
     },
+    /// The article with this id was pinned as its cluster's canonical.
+    Pin(String),
+    /// The article with this id is no longer pinned.
+    Unpin(String),
+    /// Two clusters are kept apart (recorded under the first).
+    Apart(ClusterId, ClusterId),
+    /// Two clusters are no longer kept apart (removed under the first).
+    Unapart(ClusterId, ClusterId),
+    /// A verdict was appended to the log.
+    Verdict(Box<Verdict>),
+    // the duplicate feed (the embedded store's journal only; the index never makes these)
+    /// Write an event of the duplicate feed.
+    FeedEvent {
+        /// Its cursor ([`super::feed::EventCursor::as_u128`]).
+        key: u128,
+        /// [`super::feed::DuplicateEvent::encode`].
+        bytes: Vec<u8>,
+    },
+    /// Remove the feed's events up to and including this cursor, and remember it as trimmed.
+    FeedTrim(super::feed::EventCursor),
 }
 
 type Slot = u32;
@@ -72,8 +95,9 @@ impl Posting {
     }
 }
 
-/// A cluster member in canonical order: (tier, published, ingested, id).
-type Rank = (SourceTier, Micros, Micros, String);
+/// A cluster member in canonical order: (not pinned, tier, published, ingested, id), so that a pinned
+/// member comes first.
+type Rank = (bool, SourceTier, Micros, Micros, String);
 
 /// The in-process index: articles in a slab, band-key postings, clusters, forwards and the time
 /// index, implementing the [`super::Store`] contract synchronously.
@@ -87,10 +111,12 @@ pub struct LocalIndex {
     forwards: HashMap<ClusterId, ClusterId>,
     /// Every stored article by effective publication time, oldest first: what expiry pops.
     by_time: BTreeSet<(Micros, Slot)>,
-}
-
-fn rank(article: &StoredArticle) -> Rank {
-    (article.tier, article.published_us, article.ingested_us, article.meta.id.clone())
+    /// Ids of the articles pinned as their cluster's canonical.
+    pinned: HashSet<String>,
+    /// Clusters kept apart, both ways; ids as recorded (resolve them through forwards).
+    apart: HashMap<ClusterId, BTreeSet<ClusterId>>,
+    /// The verdict log, oldest first: `verdicts[i].seq == i + 1`.
+    verdicts: Vec<Verdict>,
 }
 
 impl LocalIndex {
@@ -114,7 +140,13 @@ impl LocalIndex {
     }
 
     fn canonical_id(&self, cluster_id: &ClusterId) -> Option<String> {
-        self.clusters.get(cluster_id)?.first().map(|(_, _, _, id)| id.clone())
+        self.clusters.get(cluster_id)?.first().map(|(_, _, _, _, id)| id.clone())
+    }
+
+    /// The article's place in its cluster's canonical order.
+    fn rank(&self, article: &StoredArticle) -> Rank {
+        let pinned = self.pinned.contains(&article.meta.id);
+        (!pinned, article.tier, article.published_us, article.ingested_us, article.meta.id.clone())
     }
 
     fn resolve(&self, cluster_id: &ClusterId) -> ClusterId {
@@ -153,7 +185,8 @@ impl LocalIndex {
             }
         }
         if let Some(cluster_id) = &article.cluster_id {
-            self.clusters.entry(cluster_id.clone()).or_default().insert(rank(&article));
+            let rank = self.rank(&article);
+            self.clusters.entry(cluster_id.clone()).or_default().insert(rank);
         }
         self.by_id.insert(article.meta.id.clone(), slot);
         self.by_time.insert((article.published_us, slot));
@@ -246,39 +279,48 @@ impl LocalIndex {
         for member in &assignment.joining {
             self.set_cluster(member, &survivor, changes);
         }
-        debug_assert_eq!(self.canonical_id(&survivor).as_ref(), Some(&assignment.canonical_id));
-        Ok(Assigned { cluster_id: survivor, canonical_id: assignment.canonical_id })
+        // the assignment's canonical, unless a pinned member leads
+        let canonical_id = self.canonical_id(&survivor).unwrap_or(assignment.canonical_id);
+        Ok(Assigned { cluster_id: survivor, canonical_id })
     }
 
     fn set_cluster(&mut self, id: &str, cluster_id: &ClusterId, changes: &mut Vec<Change>) {
         let Some(&slot) = self.by_id.get(id) else { return };
+        let pinned = self.pinned.contains(id);
         let Some(article) = self.slots[slot as usize].as_mut() else {
             return;
         };
+        let rank = (!pinned, article.tier, article.published_us, article.ingested_us, article.meta.id.clone());
         if let Some(old) = article.cluster_id.replace(cluster_id.clone())
             && let Some(members) = self.clusters.get_mut(&old)
         {
-            members.remove(&rank(article));
+            members.remove(&rank);
         }
-        self.clusters.entry(cluster_id.clone()).or_default().insert(rank(article));
+        self.clusters.entry(cluster_id.clone()).or_default().insert(rank);
         changes.push(Change::Put(Box::new(article.clone())));
     }
 
     fn merge(&mut self, absorbed: &ClusterId, survivor: &ClusterId, changes: &mut Vec<Change>) {
         debug_assert!(absorbed > survivor, "the older (smaller) cluster id survives");
         let members = self.clusters.remove(absorbed).unwrap_or_default();
-        for (_, _, _, member) in members {
+        for (_, _, _, _, member) in members {
             self.set_cluster(&member, survivor, changes);
         }
         self.forwards.insert(absorbed.clone(), survivor.clone());
         changes.push(Change::Forward { from: absorbed.clone(), into: survivor.clone() });
+        // the survivor is kept apart from whatever the absorbed cluster was
+        let partners: Vec<ClusterId> =
+            self.apart.get(absorbed).map(|p| p.iter().cloned().collect()).unwrap_or_default();
+        for partner in partners {
+            self.keep_apart(survivor, &partner, changes);
+        }
     }
 
     /// [`super::Store::cluster`].
     pub fn cluster(&self, cluster_id: &ClusterId) -> Option<ClusterView> {
         let cluster_id = self.resolve(cluster_id);
         let members: Vec<StoredArticle> =
-            self.clusters.get(&cluster_id)?.iter().filter_map(|(_, _, _, id)| self.get(id)).collect();
+            self.clusters.get(&cluster_id)?.iter().filter_map(|(_, _, _, _, id)| self.get(id)).collect();
         if members.is_empty() {
             return None;
         }
@@ -287,12 +329,19 @@ impl LocalIndex {
 
     /// [`super::Store::delete`], recording what to persist in `changes`.
     pub fn delete(&mut self, id: &str, changes: &mut Vec<Change>) -> Deleted {
-        let Some(slot) = self.by_id.remove(id) else {
+        let Some(&slot) = self.by_id.get(id) else {
             return Deleted::default();
         };
+        let Some(rank) = self.article(slot).map(|article| self.rank(article)) else {
+            return Deleted::default();
+        };
+        self.by_id.remove(id);
         let Some(article) = self.slots[slot as usize].take() else {
             return Deleted::default();
         };
+        if self.pinned.remove(id) {
+            changes.push(Change::Unpin(id.to_string()));
+        }
         self.free.push(slot);
         self.by_time.remove(&(article.published_us, slot));
         for key in &article.band_keys {
@@ -307,7 +356,7 @@ impl LocalIndex {
         let Some(members) = self.clusters.get_mut(&cluster_id) else {
             return Deleted { deleted: true, canonical_id: None };
         };
-        members.remove(&rank(&article));
+        members.remove(&rank);
         if members.is_empty() {
             self.clusters.remove(&cluster_id);
         }
@@ -346,5 +395,267 @@ impl LocalIndex {
         }
         let more = self.by_time.first().is_some_and(|&(published, _)| published < cutoff);
         Expired { removed, more }
+    }
+}
+
+impl LocalIndex {
+    /// Everything the index holds, for [`super::verify`]: records, postings by slot (a slot that
+    /// holds no article shows as an id no record has), member lists in canonical order, forwards.
+    pub fn inventory(&self) -> Inventory {
+        let mut inventory = Inventory::default();
+        for (id, &slot) in &self.by_id {
+            match self.article(slot) {
+                Some(article) => {
+                    inventory.records.insert(id.clone(), Record { article: article.clone(), number: None });
+                }
+                None => inventory.problems.push(Problem::Unreadable {
+                    key: id.clone(),
+                    detail: format!("indexed at slot {slot}, which holds no article"),
+                }),
+            }
+        }
+        for (&band, posting) in &self.postings {
+            for &slot in posting.as_slice() {
+                let id = self.article(slot).map_or_else(|| format!("(empty slot {slot})"), |a| a.meta.id.clone());
+                inventory.postings.push((band, Posted::Id(id)));
+            }
+        }
+        for (cluster, members) in &self.clusters {
+            let members = members
+                .iter()
+                .map(|(not_pinned, tier, published, ingested, id)| Member {
+                    id: id.clone(),
+                    rank: Some((*tier, *published, *ingested)),
+                    pinned: !not_pinned,
+                    raw: id.clone(),
+                })
+                .collect();
+            inventory.clusters.insert(cluster.clone(), members);
+        }
+        inventory.forwards = self.forwards.iter().map(|(from, into)| (from.clone(), into.clone())).collect();
+        inventory
+    }
+
+    /// Repairs one problem [`super::verify::check`] found, recording what to persist in `changes`;
+    /// `false` for a problem this index cannot have been left with and does not repair.
+    pub fn repair(&mut self, problem: &Problem, changes: &mut Vec<Change>) -> bool {
+        match problem {
+            Problem::Unassigned { id } => {
+                // only if still unassigned: never remove what an ingest has placed since
+                if self.get(id).is_some_and(|article| article.cluster_id.is_none()) {
+                    self.delete(id, changes);
+                }
+                true
+            }
+            Problem::UnclaimedMember { id, cluster } | Problem::NotAMember { id, cluster } => {
+                self.set_cluster(id, cluster, changes);
+                true
+            }
+            Problem::UnfinishedMerge { from, into } => {
+                let into = self.resolve(into);
+                self.merge(from, &into, changes);
+                true
+            }
+            Problem::Ghost { cluster, member: id } | Problem::StrayMember { cluster, id, .. } => {
+                // a ghost is any member of that id but the stored version; a stray is every one
+                let keep = match problem {
+                    Problem::Ghost { .. } => self.get(id).map(|article| self.rank(&article)),
+                    _ => None,
+                };
+                if let Some(members) = self.clusters.get_mut(cluster) {
+                    members.retain(|member| &member.4 != id || Some(member) == keep.as_ref());
+                    if members.is_empty() {
+                        self.clusters.remove(cluster);
+                    }
+                }
+                true
+            }
+            Problem::DanglingPosting { band, .. } => {
+                let Some(posting) = self.postings.get(band) else { return true };
+                let stale: Vec<Slot> = posting
+                    .as_slice()
+                    .iter()
+                    .copied()
+                    .filter(|&slot| !self.article(slot).is_some_and(|article| article.band_keys.contains(band)))
+                    .collect();
+                for slot in stale {
+                    if self.postings.get_mut(band).is_some_and(|posting| posting.remove(slot)) {
+                        self.postings.remove(band);
+                    }
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+// -------------------------------------------------------------------------------------------------
+// moderation verdicts
+
+impl LocalIndex {
+    /// Restores a pin read back from disk (before the articles, so that they are ranked with it).
+    pub fn restore_pin(&mut self, id: String) {
+        self.pinned.insert(id);
+    }
+
+    /// Restores an apartness read back from disk.
+    pub fn restore_apart(&mut self, a: ClusterId, b: ClusterId) {
+        self.apart.entry(a).or_default().insert(b);
+    }
+
+    /// Restores a verdict read back from disk (in `seq` order).
+    pub fn restore_verdict(&mut self, verdict: Verdict) {
+        self.verdicts.push(verdict);
+    }
+
+    /// Keeps `a` and `b` apart, both ways.
+    fn keep_apart(&mut self, a: &ClusterId, b: &ClusterId, changes: &mut Vec<Change>) {
+        for (x, y) in [(a, b), (b, a)] {
+            if self.apart.entry(x.clone()).or_default().insert(y.clone()) {
+                changes.push(Change::Apart(x.clone(), y.clone()));
+            }
+        }
+    }
+
+    /// Whether the live clusters `a` and `b` are kept apart.
+    fn is_apart(&self, a: &ClusterId, b: &ClusterId) -> bool {
+        self.apart.get(a).is_some_and(|partners| partners.iter().any(|p| &self.resolve(p) == b))
+    }
+
+    /// [`super::Store::split`], recording what to persist in `changes`.
+    pub fn split(
+        &mut self,
+        from: &ClusterId,
+        moving: &[&str],
+        into: &ClusterId,
+        changes: &mut Vec<Change>,
+    ) -> Result<Split> {
+        let from = self.resolve(from);
+        if !self.clusters.contains_key(&from) {
+            return Err(Error::NotFound { what: "cluster", id: from.0 });
+        }
+        if &from == into {
+            return Err(Error::Internal(format!("split of cluster {from} into itself")));
+        }
+        for id in moving {
+            if self.get(id).is_some_and(|article| article.cluster_id.as_ref() == Some(&from)) {
+                self.set_cluster(id, into, changes);
+            }
+        }
+        if self.clusters.get(&from).is_some_and(BTreeSet::is_empty) {
+            self.clusters.remove(&from);
+        }
+        self.keep_apart(&from, into, changes);
+        Ok(Split {
+            from_canonical: self.canonical_id(&from),
+            from,
+            into_canonical: self.canonical_id(into),
+            into: into.clone(),
+        })
+    }
+
+    /// [`super::Store::kept_apart`].
+    pub fn kept_apart(&self, clusters: &[ClusterId]) -> Vec<(ClusterId, ClusterId)> {
+        let live: Vec<ClusterId> = clusters.iter().map(|c| self.resolve(c)).collect();
+        let mut pairs = Vec::new();
+        for (i, a) in live.iter().enumerate() {
+            for (j, b) in live.iter().enumerate().skip(i + 1) {
+                let named = (&clusters[i], &clusters[j]);
+                if a != b && self.is_apart(a, b) && !pairs.iter().any(|(x, y)| (x, y) == named || (y, x) == named) {
+                    pairs.push((named.0.clone(), named.1.clone()));
+                }
+            }
+        }
+        pairs
+    }
+
+    /// [`super::Store::join`], recording what to persist in `changes`.
+    pub fn join(&mut self, a: &ClusterId, b: &ClusterId, changes: &mut Vec<Change>) -> Result<Assigned> {
+        let (a, b) = (self.resolve(a), self.resolve(b));
+        for cluster in [&a, &b] {
+            if self.clusters.get(cluster).is_none_or(BTreeSet::is_empty) {
+                return Err(Error::NotFound { what: "cluster", id: cluster.0.clone() });
+            }
+        }
+        for (x, y) in [(&a, &b), (&b, &a)] {
+            let lifted: Vec<ClusterId> = self
+                .apart
+                .get(x)
+                .map(|partners| partners.iter().filter(|p| &self.resolve(p) == y).cloned().collect())
+                .unwrap_or_default();
+            for partner in lifted {
+                if let Some(partners) = self.apart.get_mut(x) {
+                    partners.remove(&partner);
+                }
+                changes.push(Change::Unapart(x.clone(), partner));
+            }
+        }
+        let (survivor, absorbed) = if a <= b { (a, b) } else { (b, a) };
+        if survivor != absorbed {
+            self.merge(&absorbed, &survivor, changes);
+        }
+        let canonical_id = self.canonical_id(&survivor).unwrap_or_default();
+        Ok(Assigned { cluster_id: survivor, canonical_id })
+    }
+
+    /// [`super::Store::pin`], recording what to persist in `changes`.
+    pub fn pin(&mut self, article: &StoredArticle, changes: &mut Vec<Change>) -> Option<Assigned> {
+        let id = article.meta.id.as_str();
+        let current = self.get(id)?;
+        if current.ingested_us != article.ingested_us || current.content_hash != article.content_hash {
+            return None;
+        }
+        let cluster_id = current.cluster_id?;
+        let pinned: Vec<String> = self
+            .clusters
+            .get(&cluster_id)?
+            .iter()
+            .take_while(|rank| !rank.0)
+            .map(|rank| rank.4.clone())
+            .filter(|other| other != id)
+            .collect();
+        for other in pinned {
+            self.repin(&other, false, &cluster_id, changes);
+        }
+        self.repin(id, true, &cluster_id, changes);
+        Some(Assigned { canonical_id: self.canonical_id(&cluster_id)?, cluster_id })
+    }
+
+    /// Pins or unpins a member of `cluster_id`, moving it in the cluster's order.
+    fn repin(&mut self, id: &str, pin: bool, cluster_id: &ClusterId, changes: &mut Vec<Change>) {
+        let Some(article) = self.get(id) else { return };
+        if self.pinned.contains(id) == pin {
+            return;
+        }
+        let old = self.rank(&article);
+        if pin {
+            self.pinned.insert(id.to_string());
+            changes.push(Change::Pin(id.to_string()));
+        } else {
+            self.pinned.remove(id);
+            changes.push(Change::Unpin(id.to_string()));
+        }
+        let new = self.rank(&article);
+        if let Some(members) = self.clusters.get_mut(cluster_id)
+            && members.remove(&old)
+        {
+            members.insert(new);
+        }
+    }
+
+    /// [`super::Store::record_verdict`], recording what to persist in `changes`.
+    pub fn record_verdict(&mut self, mut verdict: Verdict, changes: &mut Vec<Change>) -> Verdict {
+        verdict.seq = self.verdicts.len() as u64 + 1;
+        self.verdicts.push(verdict.clone());
+        changes.push(Change::Verdict(Box::new(verdict.clone())));
+        verdict
+    }
+
+    /// [`super::Store::verdicts`].
+    pub fn verdicts(&self, before: Option<u64>, limit: usize) -> Vec<Verdict> {
+        let end =
+            before.map_or(self.verdicts.len(), |before| (before.saturating_sub(1) as usize).min(self.verdicts.len()));
+        self.verdicts[..end].iter().rev().take(limit).cloned().collect()
     }
 }

@@ -7,16 +7,20 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_micros};
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, Verdict, now_micros};
 use crate::error::{Error, Result};
 
+use super::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim, LocalFeed};
 use super::local::LocalIndex;
-use super::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
+use super::verify::{Inventory, Problem, Verify};
+use super::{Assigned, Expired, Inserted, Lookup, Split, Store, Visitor};
 
 /// `memory://`: the in-process index behind a mutex; nothing survives the process.
 #[derive(Default)]
 pub struct MemoryStore {
     index: Mutex<LocalIndex>,
+    /// The duplicate feed, apart from the index: appends do not wait for ingests.
+    feed: Mutex<LocalFeed>,
 }
 
 impl MemoryStore {
@@ -28,6 +32,11 @@ impl MemoryStore {
     fn with<T>(&self, f: impl FnOnce(&mut LocalIndex) -> T) -> Result<T> {
         let mut index = self.index.lock().map_err(|_| Error::Internal("memory store lock poisoned".into()))?;
         Ok(f(&mut index))
+    }
+
+    fn with_feed<T>(&self, f: impl FnOnce(&mut LocalFeed) -> T) -> Result<T> {
+        let mut feed = self.feed.lock().map_err(|_| Error::Internal("memory store feed lock poisoned".into()))?;
+        Ok(f(&mut feed))
     }
 }
 
@@ -68,5 +77,65 @@ impl Store for MemoryStore {
 
     async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
         self.with(|index| index.visit_recent(limit, visit))
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // moderation verdicts
+
+    async fn split(&self, from: &ClusterId, moving: &[&StoredArticle], into: &ClusterId) -> Result<Split> {
+        let moving: Vec<&str> = moving.iter().map(|article| article.meta.id.as_str()).collect();
+        self.with(|index| index.split(from, &moving, into, &mut Vec::new()))?
+    }
+
+    async fn kept_apart(&self, clusters: &[ClusterId]) -> Result<Vec<(ClusterId, ClusterId)>> {
+        self.with(|index| index.kept_apart(clusters))
+    }
+
+    async fn join(&self, a: &ClusterId, b: &ClusterId) -> Result<Assigned> {
+        self.with(|index| index.join(a, b, &mut Vec::new()))?
+    }
+
+    async fn pin(&self, article: &StoredArticle) -> Result<Option<Assigned>> {
+        self.with(|index| index.pin(article, &mut Vec::new()))
+    }
+
+    async fn record_verdict(&self, verdict: Verdict) -> Result<Verdict> {
+        self.with(|index| index.record_verdict(verdict, &mut Vec::new()))
+    }
+
+    async fn verdicts(&self, before: Option<u64>, limit: usize) -> Result<Vec<Verdict>> {
+        self.with(|index| index.verdicts(before, limit))
+    }
+
+    // the duplicate feed
+
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>> {
+        let now_ms = now_micros().div_euclid(1000).max(0) as u64;
+        self.with_feed(|feed| feed.append(event, trim, now_ms).cursor)
+    }
+
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        self.with_feed(|feed| feed.before(before, limit))
+    }
+
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        self.with_feed(|feed| feed.after(after, limit))
+    }
+
+    async fn feed_bounds(&self) -> Result<FeedBounds> {
+        self.with_feed(|feed| feed.bounds())
+    }
+}
+
+#[async_trait]
+impl Verify for MemoryStore {
+    async fn inventory(&self) -> Result<Inventory> {
+        let mut inventory = self.with(|index| index.inventory())?;
+        inventory.name = "memory store".to_string();
+        Ok(inventory)
+    }
+
+    async fn repair(&self, problem: &Problem) -> Result<bool> {
+        self.with(|index| index.repair(problem, &mut Vec::new()))
     }
 }

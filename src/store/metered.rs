@@ -11,8 +11,9 @@ use std::time::Instant;
 use async_trait::async_trait;
 use tracing::Instrument;
 
-use super::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
-use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle};
+use super::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim};
+use super::{Assigned, Expired, Inserted, Lookup, Split, Store, Visitor};
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, Verdict};
 use crate::error::{Error, Result};
 
 /// Wraps a store; forwards every call unchanged and records how long it took and how it failed.
@@ -46,6 +47,7 @@ fn error_label(error: &Error) -> &'static str {
         Error::InvalidArgument { .. } => "invalid_argument",
         Error::OutOfRange { .. } => "out_of_range",
         Error::NotFound { .. } => "not_found",
+        Error::FailedPrecondition(_) => "failed_precondition",
         Error::Unavailable(_) => "unavailable",
         Error::Internal(_) => "internal",
     }
@@ -87,5 +89,50 @@ impl Store for Metered {
 
     async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
         self.timed("visit_recent", self.inner.visit_recent(limit, visit)).await
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // moderation verdicts
+
+    async fn split(&self, from: &ClusterId, moving: &[&StoredArticle], into: &ClusterId) -> Result<Split> {
+        self.timed("split", self.inner.split(from, moving, into)).await
+    }
+
+    async fn kept_apart(&self, clusters: &[ClusterId]) -> Result<Vec<(ClusterId, ClusterId)>> {
+        self.timed("kept_apart", self.inner.kept_apart(clusters)).await
+    }
+
+    async fn join(&self, a: &ClusterId, b: &ClusterId) -> Result<Assigned> {
+        self.timed("join", self.inner.join(a, b)).await
+    }
+
+    async fn pin(&self, article: &StoredArticle) -> Result<Option<Assigned>> {
+        self.timed("pin", self.inner.pin(article)).await
+    }
+
+    async fn record_verdict(&self, verdict: Verdict) -> Result<Verdict> {
+        self.timed("record_verdict", self.inner.record_verdict(verdict)).await
+    }
+
+    async fn verdicts(&self, before: Option<u64>, limit: usize) -> Result<Vec<Verdict>> {
+        self.timed("verdicts", self.inner.verdicts(before, limit)).await
+    }
+
+    // the duplicate feed
+
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>> {
+        self.timed("append_duplicate", self.inner.append_duplicate(event, trim)).await
+    }
+
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        self.timed("duplicates_before", self.inner.duplicates_before(before, limit)).await
+    }
+
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        self.timed("duplicates_after", self.inner.duplicates_after(after, limit)).await
+    }
+
+    async fn feed_bounds(&self) -> Result<FeedBounds> {
+        self.timed("feed_bounds", self.inner.feed_bounds()).await
     }
 }

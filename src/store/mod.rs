@@ -9,7 +9,8 @@
 //! - [`redis`]: Redis or a Redis Cluster, for several replicas sharing one index (`redis://`,
 //!   `rediss://`, `redis+cluster://`).
 //!
-//! [`open`] picks the backend from a URL, the way a user configures it.
+//! [`open`] picks the backend from a URL, the way a user configures it; [`verify`] checks a store's
+//! invariants and repairs what a crash left half-done (`dedupd verify`).
 //!
 //! # The clustering protocol
 //!
@@ -25,18 +26,22 @@
 //!    other.
 
 pub mod embedded;
+pub mod feed;
 pub mod local;
 pub mod memory;
 pub mod metered;
 pub mod redis;
+pub mod verify;
 
 use std::path::Path;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle};
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, Verdict};
 use crate::error::{Error, Result};
+
+use self::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim};
 
 /// An article found under at least one of the band keys looked up.
 #[derive(Debug, Clone, PartialEq)]
@@ -208,6 +213,87 @@ pub trait Store: Send + Sync + 'static {
     async fn visit_recent(&self, _limit: usize, _visit: &mut Visitor<'_>) -> Result<()> {
         Ok(())
     }
+
+    // ---------------------------------------------------------------------------------------------
+    // moderation verdicts (see `docs/moderation.md`)
+    //
+    // A cluster's canonical is its first *pinned* member in canonical order, else its first member:
+    // a pin belongs to the article (it goes with it through merges and splits) and lasts until the
+    // article is removed (deleted, expired or re-ingested with other content) or another member of
+    // its cluster is pinned. Every reader of a cluster (`cluster`, the heads a lookup returns,
+    // `assign`'s and `delete`'s canonical) follows this order. Two clusters are *kept apart* by a
+    // split; apartness is recorded between cluster ids and follows merges: a cluster merged into
+    // another passes its apartness on, and an id is resolved through forwards when read.
+
+    /// Splits `moving` (articles as read from the store) off the live cluster `from` resolves to, into
+    /// the new cluster `into` (an id no cluster has, `ClusterId::new(now, first moving id)`), and keeps
+    /// the two apart from then on. A moving article that is no longer a member of `from` (deleted,
+    /// re-ingested, moved) is left where it is. Pins go with their articles.
+    ///
+    /// Calling it again with the same `from` and `into` (and any `moving`, even none) is safe and
+    /// completes a split cut short: a backend that splits in several steps (Redis Cluster) records
+    /// `into`'s members first, and this moves whatever `into` holds. Fails with `NotFound` if `from`
+    /// names no cluster.
+    async fn split(&self, from: &ClusterId, moving: &[&StoredArticle], into: &ClusterId) -> Result<Split>;
+
+    /// The pairs among `clusters` (ids as given, each resolved through forwards) whose live clusters
+    /// are kept apart, each pair once, in no particular order. Two ids of one live cluster are never
+    /// a pair. Writes nothing.
+    async fn kept_apart(&self, clusters: &[ClusterId]) -> Result<Vec<(ClusterId, ClusterId)>>;
+
+    /// Lifts any apartness between the live clusters of `a` and `b`, then unites them as
+    /// [`Store::assign`] merges: the oldest id survives and the other forwards to it. Returns the
+    /// survivor and its canonical. Fails with `NotFound` if either names no cluster.
+    async fn join(&self, a: &ClusterId, b: &ClusterId) -> Result<Assigned>;
+
+    /// Pins `article` as the canonical of its live cluster, unpinning any other member of it.
+    /// Returns the cluster (live id) and its canonical afterwards (`article`), or `None` when the
+    /// article is not (or no longer) stored as it was passed, or is in no cluster.
+    async fn pin(&self, article: &StoredArticle) -> Result<Option<Assigned>>;
+
+    /// Appends `verdict` to the verdict log, giving it the next `seq` (from 1), and returns it.
+    /// Verdicts stay in the log whatever happens to their articles.
+    async fn record_verdict(&self, verdict: Verdict) -> Result<Verdict>;
+
+    /// Up to `limit` verdicts of the log, newest first, starting below `before` (a `seq`; `None`:
+    /// from the newest). A verdict's `seq` never changes, so paging by it is stable.
+    async fn verdicts(&self, before: Option<u64>, limit: usize) -> Result<Vec<Verdict>>;
+
+    // The duplicate feed (see [`feed`]): a log of the duplicates found, newest last.
+
+    /// Appends `event` to the duplicate feed (its `cursor` is ignored) and returns the cursor it got,
+    /// larger than every cursor handed out before; then trims the log by `trim`, oldest first,
+    /// remembering the largest cursor trimmed ([`FeedBounds::trimmed`]). A store may trim a bounded
+    /// number of events per append, so the log may exceed `trim.max_len` for a while after the limit
+    /// is lowered.
+    ///
+    /// Idempotent per article version: when an event with the same article id and `version` was
+    /// appended within [`feed::DEDUP_WINDOW`], appends nothing and returns `None`, so that a retried
+    /// ingest records its duplicate once. Once this returns, every reader sees the event.
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>>;
+
+    /// Up to `limit` events, newest first, each with a cursor smaller than `before` (`None`: from the
+    /// newest).
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>>;
+
+    /// Up to `limit` events, oldest first, each with a cursor larger than `after`.
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>>;
+
+    /// The oldest and newest cursors of the log and the largest one trimmed away.
+    async fn feed_bounds(&self) -> Result<FeedBounds>;
+}
+
+/// The outcome of [`Store::split`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    /// The live cluster split from.
+    pub from: ClusterId,
+    /// Its canonical afterwards; `None` if nothing is left in it.
+    pub from_canonical: Option<String>,
+    /// The cluster split off.
+    pub into: ClusterId,
+    /// Its canonical; `None` if nothing moved.
+    pub into_canonical: Option<String>,
 }
 
 /// Opens the store a URL names: `memory://`, `embedded://` (or empty) for the embedded store in

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use dedupd::domain::{ArticleMeta, ClusterId, ClusterView, Deleted, Micros, SourceTier, StoredArticle};
+use dedupd::domain::{ArticleMeta, ClusterId, ClusterView, Deleted, Micros, SourceTier, StoredArticle, Verdict};
 use dedupd::error::Result;
-use dedupd::store::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
+use dedupd::store::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim};
+use dedupd::store::{Assigned, Expired, Inserted, Lookup, Split, Store, Visitor};
 
 /// A call to a [`Store`], as a [`Hook`] sees it before it is passed on.
 #[derive(Debug, Clone, Copy)]
@@ -19,6 +20,11 @@ pub enum Call<'a> {
     Delete(&'a str),
     Expire(Micros),
     VisitRecent,
+    /// Any of the verdict calls, by the name of the `Store` method.
+    Verdict(&'static str),
+    // the duplicate feed
+    AppendDuplicate(&'a DuplicateEvent),
+    ReadDuplicates,
 }
 
 /// What a [`Hooked`] store runs before each call: it may hold the call back, change the store under
@@ -88,6 +94,58 @@ impl<H: Hook> Store for Hooked<H> {
     async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
         self.hook.before(Call::VisitRecent, &*self.inner).await?;
         self.inner.visit_recent(limit, visit).await
+    }
+
+    async fn split(&self, from: &ClusterId, moving: &[&StoredArticle], into: &ClusterId) -> Result<Split> {
+        self.hook.before(Call::Verdict("split"), &*self.inner).await?;
+        self.inner.split(from, moving, into).await
+    }
+
+    async fn kept_apart(&self, clusters: &[ClusterId]) -> Result<Vec<(ClusterId, ClusterId)>> {
+        self.hook.before(Call::Verdict("kept_apart"), &*self.inner).await?;
+        self.inner.kept_apart(clusters).await
+    }
+
+    async fn join(&self, a: &ClusterId, b: &ClusterId) -> Result<Assigned> {
+        self.hook.before(Call::Verdict("join"), &*self.inner).await?;
+        self.inner.join(a, b).await
+    }
+
+    async fn pin(&self, article: &StoredArticle) -> Result<Option<Assigned>> {
+        self.hook.before(Call::Verdict("pin"), &*self.inner).await?;
+        self.inner.pin(article).await
+    }
+
+    async fn record_verdict(&self, verdict: Verdict) -> Result<Verdict> {
+        self.hook.before(Call::Verdict("record_verdict"), &*self.inner).await?;
+        self.inner.record_verdict(verdict).await
+    }
+
+    async fn verdicts(&self, before: Option<u64>, limit: usize) -> Result<Vec<Verdict>> {
+        self.hook.before(Call::Verdict("verdicts"), &*self.inner).await?;
+        self.inner.verdicts(before, limit).await
+    }
+
+    // the duplicate feed
+
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>> {
+        self.hook.before(Call::AppendDuplicate(event), &*self.inner).await?;
+        self.inner.append_duplicate(event, trim).await
+    }
+
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        self.hook.before(Call::ReadDuplicates, &*self.inner).await?;
+        self.inner.duplicates_before(before, limit).await
+    }
+
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        self.hook.before(Call::ReadDuplicates, &*self.inner).await?;
+        self.inner.duplicates_after(after, limit).await
+    }
+
+    async fn feed_bounds(&self) -> Result<FeedBounds> {
+        self.hook.before(Call::ReadDuplicates, &*self.inner).await?;
+        self.inner.feed_bounds().await
     }
 }
 

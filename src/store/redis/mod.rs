@@ -34,7 +34,8 @@
 //!   canonical order, so the first member is the canonical. (Scores as doubles would lose
 //!   microseconds beyond 2^53, about 285 years from 1970.)
 //!
-//! No call uses `KEYS` or `SCAN`. The first server to use a namespace writes its layout into
+//! No call of the [`crate::store::Store`] trait uses `KEYS` or `SCAN`: only `dedupd verify` lists a
+//! namespace (`verify.rs`). The first server to use a namespace writes its layout into
 //! `ns:layout` (`LAYOUT_VERSION`); a server that finds another layout there refuses to start. The
 //! measurements behind these choices (bytes per key, Redis CPU per article) are in `docs/redis.md`.
 //!
@@ -59,8 +60,10 @@
 //! error, so each script checks everything it can before its first write.
 
 mod cluster;
+mod feed;
 mod record;
 mod standalone;
+mod verify;
 
 pub use cluster::RedisClusterStore;
 pub use standalone::RedisStore;
@@ -70,7 +73,7 @@ use std::time::Duration;
 
 use redis::{RedisError, Script, ServerErrorKind, Value};
 
-use crate::domain::{Micros, StoredArticle};
+use crate::domain::{Micros, StoredArticle, Verdict};
 use crate::error::{Error, Result};
 
 use super::{MIN_SHARED_KEYS, POSTINGS_READ_PER_KEY};
@@ -337,3 +340,38 @@ fn tuple<const N: usize>(what: &str, value: Value) -> Result<[Value; N]> {
 
 #[cfg(test)]
 mod tests;
+
+// -------------------------------------------------------------------------------------------------
+// the verdict log: a list of postcard-encoded verdicts (written with `seq` 0), whose `seq` is the
+// entry's position from 1
+
+/// The `RPUSH` that appends `verdict` to the log at `key`; it answers the verdict's `seq`.
+fn push_verdict(key: &str, verdict: &Verdict) -> Result<redis::Cmd> {
+    let encoded = postcard::to_stdvec(&Verdict { seq: 0, ..verdict.clone() })
+        .map_err(|e| Error::Internal(format!("cannot encode a verdict: {e}")))?;
+    let mut command = redis::cmd("RPUSH");
+    command.arg(key).arg(encoded);
+    Ok(command)
+}
+
+/// The `seq`s to read, `start..end`, for up to `limit` verdicts before `before` of a log of `length`;
+/// `None` when there are none.
+fn verdict_range(length: u64, before: Option<u64>, limit: usize) -> Option<std::ops::Range<u64>> {
+    let end = before.map_or(length + 1, |before| before.min(length + 1));
+    let start = end.saturating_sub(limit as u64).max(1);
+    (start < end).then_some(start..end)
+}
+
+/// Decodes log entries read from `seq` `first` on, newest first.
+fn decode_verdicts(first: u64, entries: &[Vec<u8>]) -> Result<Vec<Verdict>> {
+    let mut verdicts = entries
+        .iter()
+        .zip(first..)
+        .map(|(entry, seq)| {
+            let verdict: Verdict = postcard::from_bytes(entry).map_err(|e| protocol_error("verdicts", e))?;
+            Ok(Verdict { seq, ..verdict })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    verdicts.reverse();
+    Ok(verdicts)
+}

@@ -76,7 +76,7 @@ pub(super) fn sortable(micros: i64) -> [u8; 8] {
     ((micros as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-fn unsortable(bytes: [u8; 8]) -> i64 {
+pub(super) fn unsortable(bytes: [u8; 8]) -> i64 {
     (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64
 }
 
@@ -95,7 +95,7 @@ pub(super) fn band(key: u64) -> Result<[u8; BAND_WIDTH]> {
 const SCRAMBLE: u32 = 0x9E37_79B9;
 const UNSCRAMBLE: u32 = 0x144C_BC89;
 
-fn unband(bytes: &[u8]) -> u64 {
+pub(super) fn unband(bytes: &[u8]) -> u64 {
     let value = u32::from_be_bytes([bytes[1], bytes[2], bytes[3], bytes[4]]).wrapping_mul(UNSCRAMBLE);
     (u64::from(bytes[0]) << 32) | u64::from(value)
 }

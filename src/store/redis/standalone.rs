@@ -1,9 +1,10 @@
 //! `redis://` / `rediss://`: the index in one Redis.
 //!
 //! Every [`Store`] call is one Lua script (or one command), so each is atomic on the Redis side and
-//! costs one round trip whatever the corpus size: an ingest is two (`insert`, `assign`). The scripts
-//! compute key names inside Lua from the namespace, which standalone Redis allows; a Redis Cluster
-//! does not, hence its own backend ([`super::RedisClusterStore`]).
+//! costs one round trip whatever the corpus size: an ingest is two (`insert`, `assign`), and one that
+//! finds a duplicate a third (the duplicate feed's append, `feed.rs`). The scripts compute key names
+//! inside Lua from the namespace, which standalone Redis allows; a Redis Cluster does not, hence its
+//! own backend ([`super::RedisClusterStore`]).
 //!
 //! # Key layout
 //!
@@ -42,7 +43,19 @@
 //!   the edge, the articles of the hour the retention cutoff falls in that are not due yet. Only that
 //!   hour's articles pass through it, each once.
 //!
-//! Like the in-process stores, forwards are never deleted, even once their cluster is empty.
+//! Moderation verdicts (`docs/moderation.md`) add:
+//!
+//! - `ns:x:CLUSTER`, set: the clusters this one is kept apart from, as recorded (readers resolve them
+//!   through forwards); a merge adds the absorbed cluster's to the survivor's (`merge_cluster` in
+//!   `lua/standalone/common.lua`);
+//! - a pinned canonical is its cluster's member with score -1 (every other member has 0): the zset
+//!   orders by score first, so it comes first for every reader, and merges and splits move members
+//!   with their scores. A cluster of one gets its zset when its member is pinned;
+//! - `ns:v`, list: the verdict log, one postcard-encoded [`Verdict`] per entry; an entry's `seq` is
+//!   its position from 1 (`RPUSH` answers it).
+//!
+//! Like the in-process stores, forwards are never deleted, even once their cluster is empty, nor is
+//! apartness.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -52,10 +65,14 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script, Value};
 
-use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_micros};
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, Verdict, now_micros};
 use crate::error::{Error, Result};
-use crate::store::{Assigned, Candidate, ClusterHead, Expired, Inserted, Lookup, Store, Visitor};
+use crate::store::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim};
+use crate::store::verify::{Inventory, Problem, Verify};
+use crate::store::{Assigned, Candidate, ClusterHead, Expired, Inserted, Lookup, Split, Store, Visitor};
 
+use super::feed::FeedKeys;
+use super::verify::{Key, Layout};
 use super::{
     CALL_DEADLINE, CONNECTION_TIMEOUT, DEFAULT_NAMESPACE, Lib, RESPONSE_TIMEOUT, array, bytes, claim_layout, integer,
     load_scripts, protocol_error, record, redact, string, tcp_settings, tuple, validate_namespace, within_deadline,
@@ -87,6 +104,11 @@ struct Scripts {
     members: Script,
     delete: Script,
     expire: Script,
+    repair: Script,
+    split: Script,
+    apart: Script,
+    join: Script,
+    pin: Script,
 }
 
 impl Scripts {
@@ -100,11 +122,28 @@ impl Scripts {
             members: script(include_str!("lua/standalone/members.lua")),
             delete: script(include_str!("lua/standalone/delete.lua")),
             expire: script(include_str!("lua/standalone/expire.lua")),
+            repair: script(include_str!("lua/standalone/repair.lua")),
+            split: script(include_str!("lua/standalone/split.lua")),
+            apart: script(include_str!("lua/standalone/apart.lua")),
+            join: script(include_str!("lua/standalone/join.lua")),
+            pin: script(include_str!("lua/standalone/pin.lua")),
         }
     }
 
-    fn all(&self) -> [&Script; 6] {
-        [&self.insert, &self.lookup, &self.assign, &self.members, &self.delete, &self.expire]
+    fn all(&self) -> [&Script; 11] {
+        [
+            &self.insert,
+            &self.lookup,
+            &self.assign,
+            &self.members,
+            &self.delete,
+            &self.expire,
+            &self.repair,
+            &self.split,
+            &self.apart,
+            &self.join,
+            &self.pin,
+        ]
     }
 }
 
@@ -143,6 +182,7 @@ impl RedisStore {
             .map_err(|e| unreachable(e.to_string()))?;
         let scripts = Scripts::new();
         load_scripts(&mut connection, &scripts.all()).await?;
+        load_scripts(&mut connection, &super::feed::scripts()).await?;
         claim_layout(&mut connection, namespace, "redis").await?;
         tracing::info!(%address, namespace, "redis store connected");
         Ok(RedisStore { connection, namespace: namespace.to_string(), scripts })
@@ -361,5 +401,209 @@ impl Store for RedisStore {
             left -= batch;
         }
         Ok(expired)
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // moderation verdicts
+
+    async fn split(&self, from: &ClusterId, moving: &[&StoredArticle], into: &ClusterId) -> Result<Split> {
+        const WHAT: &str = "split";
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.split.prepare_invoke();
+        invocation.arg(&self.namespace).arg(from.as_str()).arg(into.as_str());
+        for article in moving {
+            invocation.arg(&article.meta.id);
+        }
+        let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        let mut items = array(WHAT, answer)?.into_iter();
+        let optional = |value: Option<Value>| match value {
+            None | Some(Value::Nil) => Ok(None),
+            Some(value) => string(WHAT, value).map(Some),
+        };
+        match items.next().map(|tag| string(WHAT, tag)).transpose()?.as_deref() {
+            Some("nf") => Err(Error::NotFound { what: "cluster", id: from.0.clone() }),
+            Some("ok") => {
+                let from = ClusterId(optional(items.next())?.unwrap_or_default());
+                let from_canonical = optional(items.next())?;
+                let into = ClusterId(optional(items.next())?.unwrap_or_default());
+                let into_canonical = optional(items.next())?;
+                Ok(Split { from, from_canonical, into, into_canonical })
+            }
+            _ => Err(protocol_error(WHAT, "expected an 'ok' or 'nf' answer")),
+        }
+    }
+
+    async fn kept_apart(&self, clusters: &[ClusterId]) -> Result<Vec<(ClusterId, ClusterId)>> {
+        const WHAT: &str = "kept apart";
+        if clusters.len() < 2 {
+            return Ok(Vec::new());
+        }
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.apart.prepare_invoke();
+        invocation.arg(&self.namespace);
+        for cluster in clusters {
+            invocation.arg(cluster.as_str());
+        }
+        let positions: Vec<usize> = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        positions
+            .chunks(2)
+            .map(|pair| match pair {
+                [i, j] => match (clusters.get(i.wrapping_sub(1)), clusters.get(j.wrapping_sub(1))) {
+                    (Some(a), Some(b)) => Ok((a.clone(), b.clone())),
+                    _ => Err(protocol_error(WHAT, "a position out of range")),
+                },
+                _ => Err(protocol_error(WHAT, "an odd number of positions")),
+            })
+            .collect()
+    }
+
+    async fn join(&self, a: &ClusterId, b: &ClusterId) -> Result<Assigned> {
+        const WHAT: &str = "join";
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.join.prepare_invoke();
+        invocation.arg(&self.namespace).arg(a.as_str()).arg(b.as_str());
+        let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        let mut items = array(WHAT, answer)?.into_iter();
+        let tag = items.next().map(|tag| string(WHAT, tag)).transpose()?;
+        match (tag.as_deref(), items.next(), items.next()) {
+            (Some("ok"), Some(cluster), Some(canonical)) => {
+                Ok(Assigned { cluster_id: ClusterId(string(WHAT, cluster)?), canonical_id: string(WHAT, canonical)? })
+            }
+            (Some("nf"), Some(cluster), None) => Err(Error::NotFound { what: "cluster", id: string(WHAT, cluster)? }),
+            _ => Err(protocol_error(WHAT, "expected an 'ok' or 'nf' answer")),
+        }
+    }
+
+    async fn pin(&self, article: &StoredArticle) -> Result<Option<Assigned>> {
+        const WHAT: &str = "pin";
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.pin.prepare_invoke();
+        invocation.arg(&self.namespace).arg(&article.meta.id).arg(super::member(article));
+        let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        if matches!(answer, Value::Nil) {
+            return Ok(None);
+        }
+        let [cluster, canonical] = tuple(WHAT, answer)?;
+        Ok(Some(Assigned { cluster_id: ClusterId(string(WHAT, cluster)?), canonical_id: string(WHAT, canonical)? }))
+    }
+
+    async fn record_verdict(&self, verdict: Verdict) -> Result<Verdict> {
+        let mut connection = self.connection.clone();
+        let command = super::push_verdict(&format!("{}:v", self.namespace), &verdict)?;
+        let seq: u64 = self.call("record verdict", command.query_async(&mut connection)).await?;
+        Ok(Verdict { seq, ..verdict })
+    }
+
+    async fn verdicts(&self, before: Option<u64>, limit: usize) -> Result<Vec<Verdict>> {
+        let mut connection = self.connection.clone();
+        let key = format!("{}:v", self.namespace);
+        let mut length = redis::cmd("LLEN");
+        length.arg(&key);
+        let length: u64 = self.call("verdicts", length.query_async(&mut connection)).await?;
+        let Some(range) = super::verdict_range(length, before, limit) else { return Ok(Vec::new()) };
+        let mut read = redis::cmd("LRANGE");
+        read.arg(&key).arg(range.start - 1).arg(range.end - 2);
+        let entries: Vec<Vec<u8>> = self.call("verdicts", read.query_async(&mut connection)).await?;
+        super::decode_verdicts(range.start, &entries)
+    }
+
+    // the duplicate feed (`feed.rs`)
+
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>> {
+        let mut connection = self.connection.clone();
+        super::feed::append(&mut connection, &FeedKeys::new(&self.namespace), event, trim).await
+    }
+
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        let mut connection = self.connection.clone();
+        super::feed::before(&mut connection, &FeedKeys::new(&self.namespace), before, limit).await
+    }
+
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        let mut connection = self.connection.clone();
+        super::feed::after(&mut connection, &FeedKeys::new(&self.namespace), after, limit).await
+    }
+
+    async fn feed_bounds(&self) -> Result<FeedBounds> {
+        let mut connection = self.connection.clone();
+        super::feed::bounds(&mut connection, &FeedKeys::new(&self.namespace)).await
+    }
+}
+
+/// `dedupd verify` on one Redis: `SCAN` of the namespace, its values read `verify::BATCH` keys to a
+/// pipeline; repairs are `repair.lua` (and `ZREM` of a member).
+#[async_trait]
+impl Verify for RedisStore {
+    async fn inventory(&self) -> Result<Inventory> {
+        const WHAT: &str = "verify";
+        let mut connection = self.connection.clone();
+        let mut keys: Vec<(String, Key)> = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let answer: Value =
+                self.call(WHAT, super::verify::scan(&self.namespace, cursor).query_async(&mut connection)).await?;
+            let (next, names) = super::verify::scanned(WHAT, answer)?;
+            for name in names {
+                if let Some(key) = super::verify::classify(&self.namespace, Layout::Standalone, &name) {
+                    keys.push((name, key));
+                }
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        // SCAN may list a key twice
+        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        keys.dedup_by(|a, b| a.0 == b.0);
+        let mut read = Vec::with_capacity(keys.len());
+        for batch in keys.chunks(super::verify::BATCH) {
+            let mut pipe = redis::pipe();
+            for (name, key) in batch {
+                pipe.add_command(key.read(name));
+            }
+            let values: Vec<Value> = self.call(WHAT, pipe.query_async(&mut connection)).await?;
+            read.extend(batch.iter().cloned().zip(values).map(|((name, key), value)| (name, key, value)));
+        }
+        let (mut inventory, singletons) = super::verify::build(read, 1);
+        super::verify::add_singletons(&mut inventory, singletons);
+        inventory.name = format!("redis namespace {:?}", self.namespace);
+        Ok(inventory)
+    }
+
+    /// What one script leaves: a crash between an ingest's two scripts leaves an unassigned article,
+    /// and nothing else is ever half-done here. The other kinds, should a bug leave them, are
+    /// repaired where that is one safe step (a ghost or stray member, a posting or number of a
+    /// record that is gone, a stale singleton entry) and reported otherwise.
+    async fn repair(&self, problem: &Problem) -> Result<bool> {
+        const WHAT: &str = "repair";
+        let run = |what: &'static str, args: Vec<Vec<u8>>| async move {
+            let mut invocation = self.scripts.repair.prepare_invoke();
+            invocation.arg(&self.namespace).arg(what);
+            for arg in args {
+                invocation.arg(arg);
+            }
+            let mut connection = self.connection.clone();
+            self.call(WHAT, invocation.invoke_async::<i64>(&mut connection)).await.map(|_| true)
+        };
+        match problem {
+            Problem::Unassigned { id } => run("unassigned", vec![id.clone().into_bytes()]).await,
+            Problem::DanglingPosting { band, posted: super::super::verify::Posted::Number(number) } => {
+                let number = super::verify::number_bytes(*number).to_vec();
+                run("unpost", vec![record::band(*band)?.to_vec(), number]).await
+            }
+            Problem::StaleNumber { number, .. } => {
+                run("unnumber", vec![super::verify::number_bytes(*number).to_vec()]).await
+            }
+            Problem::StaleSingleton { cluster } => run("unsingleton", vec![cluster.0.clone().into_bytes()]).await,
+            Problem::Ghost { cluster, member } | Problem::StrayMember { cluster, member, .. } => {
+                let mut connection = self.connection.clone();
+                let mut command = redis::cmd("ZREM");
+                command.arg(format!("{}:c:{}", self.namespace, cluster)).arg(member);
+                self.call(WHAT, command.query_async::<i64>(&mut connection)).await?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

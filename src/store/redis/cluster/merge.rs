@@ -44,6 +44,11 @@ use crate::error::{Error, Result};
 use crate::store::Assigned;
 use crate::store::redis::{array, integer, member, member_id, protocol_error, string};
 
+/// An array of strings.
+pub(super) fn strings(what: &str, value: Value) -> Result<Vec<String>> {
+    array(what, value)?.into_iter().map(|item| string(what, item)).collect()
+}
+
 use super::{MAX_HOPS, RedisClusterStore};
 
 /// A live cluster and its first member (`""` when empty).
@@ -202,11 +207,19 @@ impl RedisClusterStore {
         Err(Error::Internal(format!("redis resolve: cluster {cluster_id} forwards more than {MAX_HOPS} times")))
     }
 
-    /// Adds members to a cluster, following its forwards; returns the live cluster they are in.
-    async fn add(&self, cluster_id: &ClusterId, members: &[String]) -> Result<Head> {
+    /// Adds members (unpinned) to a cluster, following its forwards; returns the live cluster they
+    /// are in.
+    pub(super) async fn add(&self, cluster_id: &ClusterId, members: &[String]) -> Result<Head> {
+        let scored: Vec<(String, String)> = members.iter().map(|m| ("0".to_string(), m.clone())).collect();
+        self.add_scored(cluster_id, &scored).await
+    }
+
+    /// Adds members with their scores (a pin is -1) to a cluster, following its forwards; returns the
+    /// live cluster they are in.
+    pub(super) async fn add_scored(&self, cluster_id: &ClusterId, members: &[(String, String)]) -> Result<Head> {
         const WHAT: &str = "add";
         let mut current = cluster_id.clone();
-        let args: Vec<&[u8]> = members.iter().map(String::as_bytes).collect();
+        let args: Vec<&[u8]> = members.iter().flat_map(|(score, m)| [score.as_bytes(), m.as_bytes()]).collect();
         for _ in 0..MAX_HOPS {
             let keys = self.cluster_keys(&current);
             let answer = array(WHAT, self.run(WHAT, &self.scripts.add, &keys, &args).await?)?;
@@ -227,29 +240,35 @@ impl RedisClusterStore {
         self.move_members(absorbed, survivor).await
     }
 
-    /// `close`, `add` to the survivor, `finish`: each step idempotent, so this also completes a merge
-    /// that was cut short.
-    async fn move_members(&self, absorbed: &ClusterId, survivor: &ClusterId) -> Result<()> {
+    /// `close`, `add` to the survivor (members with their pins), pass the absorbed cluster's
+    /// apartness on to the live survivor, `finish`: each step idempotent, so this also completes a
+    /// merge that was cut short.
+    pub(super) async fn move_members(&self, absorbed: &ClusterId, survivor: &ClusterId) -> Result<()> {
         const WHAT: &str = "merge";
-        let keys = self.cluster_keys(absorbed);
+        let [zset, forward] = self.cluster_keys(absorbed);
+        let keys = [zset, forward, self.apart_key(absorbed)];
         let answer = array(WHAT, self.run(WHAT, &self.scripts.close, &keys, &[survivor.as_str().as_bytes()]).await?)?;
         let mut items = answer.into_iter();
-        let members = match (items.next().map(|t| string(WHAT, t)).transpose()?.as_deref(), items.next()) {
-            (Some("m"), Some(members)) => {
-                array(WHAT, members)?.into_iter().map(|m| string(WHAT, m)).collect::<Result<Vec<_>>>()?
-            }
-            (Some("f"), Some(_)) => return Ok(()),
+        let tag = items.next().map(|t| string(WHAT, t)).transpose()?;
+        let (members, partners) = match (tag.as_deref(), items.next(), items.next()) {
+            (Some("m"), Some(members), Some(partners)) => (strings(WHAT, members)?, strings(WHAT, partners)?),
+            (Some("f"), Some(_), None) => return Ok(()),
             _ => return Err(protocol_error(WHAT, "expected an 'm' or 'f' answer")),
         };
-        if !members.is_empty() {
-            self.add(survivor, &members).await?;
+        // WITHSCORES: member, score, member, score…
+        let scored: Vec<(String, String)> =
+            members.chunks(2).filter_map(|pair| Some((pair.get(1)?.clone(), pair.first()?.clone()))).collect();
+        // with no member to add, `add` only follows the survivor's forwards to the live cluster
+        let live = self.add_scored(survivor, &scored).await?;
+        if !partners.is_empty() {
+            self.keep_apart(&live.cluster_id, &partners).await?;
         }
-        self.run(WHAT, &self.scripts.finish, &keys, &[]).await?;
+        self.run(WHAT, &self.scripts.finish, &keys[..2], &[]).await?;
         Ok(())
     }
 
     /// Unites clusters until one live cluster is left: the smallest id.
-    async fn unite(&self, targets: &BTreeSet<ClusterId>) -> Result<Head> {
+    pub(super) async fn unite(&self, targets: &BTreeSet<ClusterId>) -> Result<Head> {
         let mut targets = targets.clone();
         for _ in 0..MAX_HOPS {
             let heads = try_join_all(targets.iter().map(|t| self.resolve(t))).await?;

@@ -39,11 +39,16 @@
 //! - `ns:t:{S}`, zset: the slot's days that have a list (score = the day);
 //! - `ns:t:{S}e`, zset (score 0, members are the list entries, so bytewise order is time order): the
 //!   slot's edge, the entries of past days that `expire` is working through, among them those of the
-//!   day the cutoff falls in that are not due yet.
+//!   day the cutoff falls in that are not due yet;
+//! - moderation verdicts ([`verdicts`]): `ns:x:{S}CLUSTER`, set, the clusters this one is kept apart
+//!   from, in the zset's slot; a pinned canonical is the member with score -1 in its zset (every other
+//!   member has 0, and the zset orders by score first); `ns:v`, list, the verdict log.
 
 mod ingest;
 mod merge;
 mod retention;
+mod verdicts;
+mod verify;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -55,10 +60,12 @@ use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
 use redis::{Script, Value};
 
-use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle};
+use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, Verdict};
 use crate::error::{Error, Result};
-use crate::store::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
+use crate::store::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim};
+use crate::store::{Assigned, Expired, Inserted, Lookup, Split, Store, Visitor};
 
+use super::feed::FeedKeys;
 use super::{
     CALL_DEADLINE, CONNECTION_TIMEOUT, DEFAULT_NAMESPACE, Lib, NUMBERS_PER_HASH, RESPONSE_TIMEOUT, bytes, claim_layout,
     load_scripts, member, member_id, record, redact, tcp_settings, validate_namespace, within_deadline,
@@ -94,6 +101,10 @@ struct Scripts {
     due: Script,
     spill: Script,
     lapse: Script,
+    rift: Script,
+    move_to: Script,
+    part: Script,
+    pin: Script,
 }
 
 impl Scripts {
@@ -116,10 +127,14 @@ impl Scripts {
             due: script(&[], include_str!("../lua/cluster/due.lua")),
             spill: script(&[], include_str!("../lua/cluster/spill.lua")),
             lapse: script(&[Record, Numbers], include_str!("../lua/cluster/lapse.lua")),
+            rift: script(&[], include_str!("../lua/cluster/rift.lua")),
+            move_to: script(&[Record], include_str!("../lua/cluster/move.lua")),
+            part: script(&[], include_str!("../lua/cluster/part.lua")),
+            pin: script(&[], include_str!("../lua/cluster/pin.lua")),
         }
     }
 
-    fn all(&self) -> [&Script; 15] {
+    fn all(&self) -> [&Script; 19] {
         [
             &self.insert,
             &self.post,
@@ -136,6 +151,10 @@ impl Scripts {
             &self.due,
             &self.spill,
             &self.lapse,
+            &self.rift,
+            &self.move_to,
+            &self.part,
+            &self.pin,
         ]
     }
 }
@@ -222,6 +241,7 @@ impl RedisClusterStore {
             .map_err(|e| unreachable(e.to_string()))?;
         let scripts = Scripts::new();
         load_scripts(&mut connection, &scripts.all()).await?;
+        load_scripts(&mut connection, &super::feed::scripts()).await?;
         claim_layout(&mut connection, namespace, "redis-cluster").await?;
         tracing::info!(url = %redact(url), namespace, "redis cluster store connected");
         Ok(RedisClusterStore { connection, namespace: namespace.to_string(), scripts, expire_from: Mutex::new(0) })
@@ -283,6 +303,11 @@ impl RedisClusterStore {
     fn cluster_keys(&self, cluster_id: &ClusterId) -> [String; 2] {
         let [_, zset, forward] = self.slot_prefixes(&cluster_tag(cluster_id));
         [zset + cluster_id.as_str(), forward + cluster_id.as_str()]
+    }
+
+    /// The set of clusters a cluster is kept apart from, in the cluster's slot.
+    fn apart_key(&self, cluster_id: &ClusterId) -> String {
+        format!("{}:x:{{{}}}{}", self.namespace, cluster_tag(cluster_id), cluster_id.as_str())
     }
 
     /// The time-index list of an article's publication day and its slot's list of days, both in the
@@ -405,6 +430,55 @@ impl Store for RedisClusterStore {
 
     async fn expire(&self, cutoff: Micros, limit: usize) -> Result<Expired> {
         self.expire_slots(cutoff, limit).await
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // moderation verdicts (`verdicts.rs`)
+
+    async fn split(&self, from: &ClusterId, moving: &[&StoredArticle], into: &ClusterId) -> Result<Split> {
+        self.split_off(from, moving, into).await
+    }
+
+    async fn kept_apart(&self, clusters: &[ClusterId]) -> Result<Vec<(ClusterId, ClusterId)>> {
+        self.apart_pairs(clusters).await
+    }
+
+    async fn join(&self, a: &ClusterId, b: &ClusterId) -> Result<Assigned> {
+        self.join_clusters(a, b).await
+    }
+
+    async fn pin(&self, article: &StoredArticle) -> Result<Option<Assigned>> {
+        self.pin_canonical(article).await
+    }
+
+    async fn record_verdict(&self, verdict: Verdict) -> Result<Verdict> {
+        self.append_verdict(verdict).await
+    }
+
+    async fn verdicts(&self, before: Option<u64>, limit: usize) -> Result<Vec<Verdict>> {
+        self.read_verdicts(before, limit).await
+    }
+
+    // the duplicate feed (`feed.rs`)
+
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>> {
+        let mut connection = self.connection.clone();
+        super::feed::append(&mut connection, &FeedKeys::new(&self.namespace), event, trim).await
+    }
+
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        let mut connection = self.connection.clone();
+        super::feed::before(&mut connection, &FeedKeys::new(&self.namespace), before, limit).await
+    }
+
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        let mut connection = self.connection.clone();
+        super::feed::after(&mut connection, &FeedKeys::new(&self.namespace), after, limit).await
+    }
+
+    async fn feed_bounds(&self) -> Result<FeedBounds> {
+        let mut connection = self.connection.clone();
+        super::feed::bounds(&mut connection, &FeedKeys::new(&self.namespace)).await
     }
 }
 

@@ -62,30 +62,13 @@ end
 -- from here on the survivor has a second member, unless nothing joins it (then this changes nothing)
 if #targets > 1 or (#targets == 1 and #joining > 0) then grow(survivor) end
 
-local survivor_key = cluster_key(survivor)
-local survivor_sources = forwarded_from_key(survivor)
 for _, absorbed in ipairs(targets) do
-  if absorbed ~= survivor then
-    for _, member in ipairs(take_members(absorbed)) do
-      redis.call('ZADD', survivor_key, 0, member)
-      set_cluster(member_id(member), survivor)
-    end
-    -- clusters that forwarded to the absorbed one now forward to the survivor directly, so a
-    -- forward is always one hop
-    local absorbed_sources = forwarded_from_key(absorbed)
-    for _, source in ipairs(redis.call('SMEMBERS', absorbed_sources)) do
-      redis.call('SET', forward_key(source), survivor)
-      redis.call('SADD', survivor_sources, source)
-    end
-    redis.call('DEL', absorbed_sources)
-    redis.call('SET', forward_key(absorbed), survivor)
-    redis.call('SADD', survivor_sources, absorbed)
-  end
+  if absorbed ~= survivor then merge_cluster(absorbed, survivor) end
 end
 
 -- unassigned articles carry no cluster yet, so they only need adding
 for _, article in ipairs(joining) do
-  redis.call('ZADD', survivor_key, 0, record_member(records[article], article))
+  redis.call('ZADD', cluster_key(survivor), 0, record_member(records[article], article))
   set_cluster(article, survivor)
 end
 

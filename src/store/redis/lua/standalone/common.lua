@@ -150,10 +150,10 @@ local function grow(cid)
 end
 
 -- Empties cluster `cid` (zset or singleton entry) for a merge, and returns its members as zset
--- members, in canonical order.
+-- members, in canonical order, each followed by its score (-1 for a pinned member, else 0).
 local function take_members(cid)
   local key = cluster_key(cid)
-  local members = redis.call('ZRANGE', key, 0, -1)
+  local members = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
   if #members > 0 then
     redis.call('DEL', key)
     return members
@@ -162,7 +162,61 @@ local function take_members(cid)
   -- dropped even if it did not check out: the cluster is merged away either way
   remove_singleton(cid)
   if not founder then return {} end
-  return {record_member(record, founder)}
+  return {record_member(record, founder), 0}
+end
+
+-- The live cluster `cid` resolves to. Merges rewrite every forward to point at the survivor, so one
+-- hop is enough; the bound only guards against a cycle that a bug or a hand edit could create.
+local function resolve(cid)
+  for _ = 1, 8 do
+    local into = redis.call('GET', forward_key(cid))
+    if not into then break end
+    cid = into
+  end
+  return cid
+end
+
+-- Clusters kept apart (`ns:x:CID`, a set of the cluster ids `cid` is kept apart from, as recorded:
+-- readers resolve them). A merge passes the absorbed cluster's apartness on to the survivor.
+local function apart_key(cid) return ns .. ':x:' .. cid end
+
+-- Merges cluster `absorbed` into `survivor` (whose zset exists already, see `grow`): members move
+-- with their scores (pins), every forward to `absorbed` is rewritten to the survivor (so a forward is
+-- always one hop), and the survivor is kept apart from whatever `absorbed` was.
+local function merge_cluster(absorbed, survivor)
+  local survivor_key = cluster_key(survivor)
+  local survivor_sources = forwarded_from_key(survivor)
+  local members = take_members(absorbed)
+  for i = 1, #members, 2 do
+    redis.call('ZADD', survivor_key, members[i + 1], members[i])
+    set_cluster(member_id(members[i]), survivor)
+  end
+  local absorbed_sources = forwarded_from_key(absorbed)
+  for _, source in ipairs(redis.call('SMEMBERS', absorbed_sources)) do
+    redis.call('SET', forward_key(source), survivor)
+    redis.call('SADD', survivor_sources, source)
+  end
+  redis.call('DEL', absorbed_sources)
+  redis.call('SET', forward_key(absorbed), survivor)
+  redis.call('SADD', survivor_sources, absorbed)
+  for _, partner in ipairs(redis.call('SMEMBERS', apart_key(absorbed))) do
+    redis.call('SADD', apart_key(survivor), partner)
+    redis.call('SADD', apart_key(partner), survivor)
+  end
+end
+
+-- Whether live clusters `a` and `b` are kept apart.
+local function is_apart(a, b)
+  for _, partner in ipairs(redis.call('SMEMBERS', apart_key(a))) do
+    if resolve(partner) == b then return true end
+  end
+  return false
+end
+
+-- Whether cluster `cid` (live) has a member: a zset, or a singleton entry.
+local function has_members(cid)
+  if redis.call('EXISTS', cluster_key(cid)) == 1 then return true end
+  return singleton_member(cid) and true or false
 end
 
 -- Removes an article, its postings and its cluster membership. Returns whether it existed and its

@@ -1,14 +1,7 @@
 -- members (`Store::cluster`): ARGV = ns, cluster id. Returns false for an unknown or empty cluster, else
 -- {resolved cluster id, {record, ...}} with members in canonical order.
 
-local cid = ARGV[2]
--- merges rewrite every forward to point at the survivor, so one hop is enough; the bound only guards
--- against a cycle that a bug or a hand edit could create
-for _ = 1, 8 do
-  local into = redis.call('GET', forward_key(cid))
-  if not into then break end
-  cid = into
-end
+local cid = resolve(ARGV[2])
 
 local members = {}
 for _, member in ipairs(redis.call('ZRANGE', cluster_key(cid), 0, -1)) do
