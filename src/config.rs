@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::engine::{EngineConfig, MatchRule, SourceTiers, validate};
+use crate::store::feed::FeedTrim;
 
 /// Log output format: `text` (human-readable lines) or `json` (one JSON object per line, for log
 /// collectors).
@@ -140,6 +141,15 @@ pub struct ServeConfig {
     /// 0: no cap.
     #[arg(long, env = "DEDUPD_MAX_STREAMS_PER_IDENTITY", default_value_t = 0)]
     pub max_streams_per_identity: usize,
+
+    // the duplicate feed
+    /// Most events the duplicate feed keeps; appends trim the oldest past it.
+    #[arg(long, env = "DEDUPD_EVENTS_MAX_LEN", default_value_t = FeedTrim::default().max_len, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub events_max_len: usize,
+
+    /// How long the duplicate feed keeps an event (e.g. `7d`); off when not set.
+    #[arg(long, env = "DEDUPD_EVENTS_MAX_AGE", value_parser = positive_duration)]
+    pub events_max_age: Option<std::time::Duration>,
 }
 
 /// A humantime duration (`30d`, `90s`, `1h 30m`) greater than zero.
@@ -159,6 +169,7 @@ impl ServeConfig {
             rule: self.rule.rule(),
             sources: SourceTiers::new(&self.trusted_sources, &self.aggregator_sources),
             retention: self.retention,
+            feed: FeedTrim { max_len: self.events_max_len, max_age: self.events_max_age },
             ..EngineConfig::default()
         }
     }
@@ -193,6 +204,8 @@ impl Default for ServeConfig {
             rate_burst: None,
             max_connections: 0,
             max_streams_per_identity: 0,
+            events_max_len: FeedTrim::default().max_len,
+            events_max_age: None,
         }
     }
 }
@@ -364,6 +377,20 @@ mod tests {
             (5, Some(20), 100, 2)
         );
         assert!(serve(&["--rate-limit", "-1"]).is_err());
+    }
+
+    /// The feed keeps a million events and no age limit by default; a length of 0 is refused.
+    #[test]
+    fn feed_flags_parse() {
+        let config = serve(&[]).expect("defaults parse");
+        assert_eq!((config.events_max_len, config.events_max_age), (1_000_000, None));
+        assert_eq!(config.engine().feed, crate::store::feed::FeedTrim::default());
+        let config = serve(&["--events-max-len", "500", "--events-max-age", "7d"]).expect("parses");
+        let week = std::time::Duration::from_secs(7 * 86_400);
+        assert_eq!((config.engine().feed.max_len, config.engine().feed.max_age), (500, Some(week)));
+        for bad in [["--events-max-len", "0"], ["--events-max-age", "0s"], ["--events-max-len", "-3"]] {
+            assert!(serve(&bad).is_err(), "{bad:?} must be refused");
+        }
     }
 
     /// The warm-up is on by default, with the documented size, and 0 turns it off.

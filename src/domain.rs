@@ -218,7 +218,7 @@ pub struct Match {
 
 /// The rule that verified a match (see [`crate::engine::rules::MatchRule`]): the evidence a caller
 /// such as a moderation page shows beside the similarity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MatchReason {
     /// Word-shingle containment alone.
     Words,

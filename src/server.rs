@@ -167,15 +167,19 @@ impl Server {
             tracing::info!(retention = %humantime::format_duration(retention), %every, "retention on");
             spawn_sweeper(engine.clone(), config.retention_sweep, shutdown.clone())
         });
+        let feed_poller = {
+            let (engine, stopping) = (engine.clone(), shutdown.clone());
+            tokio::spawn(async move { engine.poll_feed(crate::engine::feed::POLL_INTERVAL, stopping).await })
+        };
         let http = match (http_listener, metrics_handle) {
             (Some(listener), Some(metrics)) => {
-                let review = ReviewPage::new(engine.clone(), auth.clone(), tls.is_some());
+                let review = ReviewPage::new(engine.clone(), auth.clone(), tls.is_some(), shutdown.clone());
                 let router = crate::http::router(metrics, review);
                 Some(tokio::spawn(crate::http::serve(listener, tls.clone(), router, shutdown.clone())))
             }
             _ => None,
         };
-        let service = DedupService::new(engine, config.concurrency_limit);
+        let service = DedupService::new(engine, config.concurrency_limit).with_shutdown(shutdown.clone());
         let max_message = max_message_bytes(&config);
         let dedup = DeduplicatorServer::new(service)
             .max_decoding_message_size(max_message)
@@ -256,6 +260,9 @@ impl Server {
                     Ok(())
                 }
             };
+            // the feed's poller holds the store too
+            stopping.cancel();
+            let _ = feed_poller.await;
             if let Some(sweeper) = sweeper {
                 // it holds the store too; the token stops it (cancelled here as well in case serving
                 // ended on its own, by an error)

@@ -1416,3 +1416,156 @@ async fn redis_cluster_connect_to_closed_ports_fails_fast() {
     let outcome = RedisClusterStore::connect("redis+cluster://").await;
     assert!(matches!(outcome, Err(Error::InvalidArgument { .. })), "{:?}", outcome.err());
 }
+
+// ---------------------------------------------------------------------------------------------------
+// the duplicate feed: `Store::append_duplicate` and its readers, on every backend (`feed::redis::…`)
+
+mod feed {
+    use super::*;
+    use dedupd::domain::{ArticleMeta, MatchReason};
+    use dedupd::store::feed::{DEDUP_WINDOW, DuplicateEvent, EventCursor, FeedBounds, FeedTrim};
+
+    conformance!(
+        feed_appends_in_order_and_reads_both_ways,
+        feed_records_an_article_version_once,
+        feed_trims_the_oldest_by_length_and_remembers_them,
+        feed_trims_by_age,
+        an_empty_feed_has_no_bounds,
+    );
+
+    const KEEP_ALL: FeedTrim = FeedTrim { max_len: 1_000, max_age: None };
+
+    fn event(id: &str, version: Micros) -> DuplicateEvent {
+        DuplicateEvent {
+            cursor: EventCursor::ZERO,
+            article: ArticleMeta {
+                id: id.into(),
+                url: format!("https://copies.example/{id}"),
+                source: "copies.example".into(),
+                title: format!("A copy, {id}"),
+            },
+            published_us: 1_700_000_000_000_000 + version,
+            version,
+            cluster_id: ClusterId::new(1_700_000_000_000_000, "original"),
+            canonical_id: "original".into(),
+            canonical_source: "wire.example".into(),
+            matched_id: "original".into(),
+            similarity: 0.875,
+            reason: MatchReason::Skeleton,
+        }
+    }
+
+    async fn append(store: &dyn Store, id: &str, trim: &FeedTrim) -> EventCursor {
+        store.append_duplicate(&event(id, 1), trim).await.expect("append").expect("a new event")
+    }
+
+    fn cursors(events: &[DuplicateEvent]) -> Vec<EventCursor> {
+        events.iter().map(|e| e.cursor).collect()
+    }
+
+    /// Cursors grow with every append; readers go newest first before a cursor and oldest first after
+    /// one, both exclusive; an event reads back as it was appended.
+    async fn feed_appends_in_order_and_reads_both_ways(store: Arc<dyn Store>) {
+        let mut appended = Vec::new();
+        for i in 0..5 {
+            appended.push(append(&*store, &format!("copy-{i}"), &KEEP_ALL).await);
+        }
+        assert!(appended.windows(2).all(|pair| pair[0] < pair[1]), "{appended:?}");
+
+        let newest_first = store.duplicates_before(None, 10).await.unwrap();
+        let reversed: Vec<EventCursor> = appended.iter().rev().copied().collect();
+        assert_eq!(cursors(&newest_first), reversed);
+        assert_eq!(newest_first[0], DuplicateEvent { cursor: appended[4], ..event("copy-4", 1) });
+        assert_eq!(cursors(&store.duplicates_before(Some(appended[3]), 2).await.unwrap()), [appended[2], appended[1]]);
+        assert_eq!(cursors(&store.duplicates_before(Some(appended[0]), 2).await.unwrap()), []);
+        assert_eq!(cursors(&store.duplicates_after(appended[1], 2).await.unwrap()), [appended[2], appended[3]]);
+        assert_eq!(cursors(&store.duplicates_after(EventCursor::ZERO, 1).await.unwrap()), [appended[0]]);
+        assert_eq!(cursors(&store.duplicates_after(appended[4], 10).await.unwrap()), []);
+        assert!(store.duplicates_after(EventCursor::ZERO, 0).await.unwrap().is_empty());
+
+        let bounds = store.feed_bounds().await.unwrap();
+        assert_eq!(bounds, FeedBounds { oldest: Some(appended[0]), newest: Some(appended[4]), trimmed: None });
+    }
+
+    /// A retried ingest appends the same article version again: it is recorded once. Another version
+    /// of the article is another event.
+    async fn feed_records_an_article_version_once(store: Arc<dyn Store>) {
+        let first = store.append_duplicate(&event("copy", 10), &KEEP_ALL).await.unwrap();
+        assert!(first.is_some());
+        assert_eq!(store.append_duplicate(&event("copy", 10), &KEEP_ALL).await.unwrap(), None);
+        let other = store.append_duplicate(&event("other", 10), &KEEP_ALL).await.unwrap();
+        let second = store.append_duplicate(&event("copy", 11), &KEEP_ALL).await.unwrap();
+        assert!(first < other && other < second, "{first:?} {other:?} {second:?}");
+        assert_eq!(store.duplicates_before(None, 10).await.unwrap().len(), 3);
+        assert!(DEDUP_WINDOW.as_secs() >= 60, "a retry a minute later is still recognised");
+    }
+
+    /// Past its length the log drops its oldest events; the largest dropped is remembered, so a
+    /// reader knows whether it missed any.
+    async fn feed_trims_the_oldest_by_length_and_remembers_them(store: Arc<dyn Store>) {
+        let trim = FeedTrim { max_len: 3, max_age: None };
+        let mut appended = Vec::new();
+        for i in 0..7 {
+            appended.push(append(&*store, &format!("copy-{i}"), &trim).await);
+        }
+        let kept = store.duplicates_before(None, 10).await.unwrap();
+        assert_eq!(cursors(&kept), [appended[6], appended[5], appended[4]]);
+        let bounds = store.feed_bounds().await.unwrap();
+        assert_eq!(
+            bounds,
+            FeedBounds { oldest: Some(appended[4]), newest: Some(appended[6]), trimmed: Some(appended[3]) }
+        );
+        assert!(bounds.missed_after(appended[2]), "a reader at copy-2 missed copy-3");
+        assert!(!bounds.missed_after(appended[3]) && !bounds.missed_after(appended[5]));
+        assert_eq!(cursors(&store.duplicates_after(appended[1], 10).await.unwrap()), &appended[4..]);
+    }
+
+    /// Events older than the age limit go at the next append.
+    async fn feed_trims_by_age(store: Arc<dyn Store>) {
+        let old = append(&*store, "old", &KEEP_ALL).await;
+        // the next cursor's millisecond is past the age limit of the old one
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let trim = FeedTrim { max_len: 1_000, max_age: Some(Duration::from_millis(10)) };
+        let new = append(&*store, "new", &trim).await;
+        assert_eq!(cursors(&store.duplicates_before(None, 10).await.unwrap()), [new]);
+        let bounds = store.feed_bounds().await.unwrap();
+        assert_eq!((bounds.oldest, bounds.trimmed), (Some(new), Some(old)));
+    }
+
+    /// A feed that never had an event has no bounds, and reads are empty.
+    async fn an_empty_feed_has_no_bounds(store: Arc<dyn Store>) {
+        assert_eq!(store.feed_bounds().await.unwrap(), FeedBounds::default());
+        assert!(store.duplicates_before(None, 10).await.unwrap().is_empty());
+        assert!(store.duplicates_after(EventCursor::ZERO, 10).await.unwrap().is_empty());
+    }
+
+    /// The embedded store's feed survives a reopen: events, cursors going on from the last, the
+    /// trimmed cursor, and the versions already recorded.
+    #[tokio::test]
+    async fn embedded_feed_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let trim = FeedTrim { max_len: 2, max_age: None };
+        let appended = {
+            let store = EmbeddedStore::open(dir.path()).unwrap();
+            let mut appended = Vec::new();
+            for i in 0..3 {
+                appended.push(append(&store, &format!("copy-{i}"), &trim).await);
+            }
+            appended
+        };
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(cursors(&store.duplicates_before(None, 10).await.unwrap()), [appended[2], appended[1]]);
+        let bounds = store.feed_bounds().await.unwrap();
+        assert_eq!(
+            bounds,
+            FeedBounds { oldest: Some(appended[1]), newest: Some(appended[2]), trimmed: Some(appended[0]) }
+        );
+        assert_eq!(store.append_duplicate(&event("copy-2", 1), &trim).await.unwrap(), None, "recorded before");
+        let next = append(&store, "copy-3", &trim).await;
+        assert!(next > appended[2]);
+        drop(store);
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(cursors(&store.duplicates_before(None, 10).await.unwrap()), [next, appended[2]]);
+        assert_eq!(store.feed_bounds().await.unwrap().trimmed, Some(appended[1]));
+    }
+}

@@ -70,6 +70,11 @@ impl Decided {
         })
     }
 
+    /// The best verified match the article joined (the duplicate feed's evidence), if it joined any.
+    pub fn best_link(&self) -> Option<&Verified> {
+        self.links.first().map(|&index| &self.matches[index])
+    }
+
     /// The reported form of the verified matches: best first, at most [`MAX_MATCHES`].
     pub fn report(&self, fingerprint: &Fingerprint) -> Vec<Match> {
         self.matches

@@ -20,6 +20,7 @@
 
 pub mod boilerplate;
 mod decide;
+pub mod feed;
 mod retention;
 pub mod rules;
 pub mod sources;
@@ -35,10 +36,11 @@ use std::time::Duration;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::domain::{
-    Article, ArticleMeta, ClusterId, ClusterView, Decision, Deleted, SourceTier, StoredArticle, now_micros,
+    Article, ArticleMeta, ClusterId, ClusterView, Decision, Deleted, MatchReason, SourceTier, StoredArticle, now_micros,
 };
 use crate::error::{Error, Result};
 use crate::fingerprint::{self, FINGERPRINT_VERSION};
+use crate::store::feed::FeedTrim;
 use crate::store::{Inserted, Lookup, Store};
 
 use self::boilerplate::Boilerplate;
@@ -65,6 +67,8 @@ pub struct EngineConfig {
     pub sources: SourceTiers,
     /// How long after its (effective) publication an article is kept; `None`: forever.
     pub retention: Option<Duration>,
+    /// How the duplicate feed is trimmed (see [`feed`]).
+    pub feed: FeedTrim,
 }
 
 impl Default for EngineConfig {
@@ -75,6 +79,7 @@ impl Default for EngineConfig {
             rule: MatchRule::default(),
             sources: SourceTiers::default(),
             retention: None,
+            feed: FeedTrim::default(),
         }
     }
 }
@@ -95,6 +100,9 @@ pub struct MemberView {
     pub article: StoredArticle,
     /// Its similarity to the canonical ([`rules::Comparison::similarity`]; 1 for the canonical itself).
     pub similarity: f64,
+    /// The rule by which it matches the canonical now ([`MatchRule::reason`]); `None` for the
+    /// canonical itself, and for a copy that matched another member rather than the canonical.
+    pub reason: Option<MatchReason>,
 }
 
 /// The dedup engine: ingests, checks, reads and deletes articles over one [`Store`]. Cheap to clone:
@@ -108,6 +116,8 @@ pub struct Engine {
     boilerplate: Arc<RwLock<Boilerplate>>,
     /// Striped locks that order the ingests of one id (see [`Engine::ingest`]).
     id_locks: Arc<[tokio::sync::Mutex<()>]>,
+    /// Wakes the duplicate feed's watchers (see [`feed`]).
+    feed: Arc<feed::FeedHub>,
 }
 
 /// Number of [`Engine::id_locks`] stripes: two different ids share one rarely enough not to matter.
@@ -121,7 +131,7 @@ impl Engine {
     /// An engine over `store`, with an empty boilerplate model (see [`Engine::warm_up`]).
     pub fn new(store: Arc<dyn Store>, config: EngineConfig) -> Self {
         let id_locks = (0..ID_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect();
-        Engine { store, config, boilerplate: Arc::default(), id_locks }
+        Engine { store, config, boilerplate: Arc::default(), id_locks, feed: Arc::default() }
     }
 
     /// Learns the boilerplate model from the up to `limit` most recently published articles the store
@@ -194,6 +204,7 @@ impl Engine {
             }
             Err(error) => return Err(error),
         };
+        self.record_duplicate(&record, &decided, &lookup, &assigned.cluster_id, &assigned.canonical_id).await?;
         metrics::counter!("dedupd_ingested_total").increment(1);
         if assigned.canonical_id != id {
             metrics::counter!("dedupd_duplicates_total").increment(1);
@@ -235,6 +246,11 @@ impl Engine {
     async fn replay(&self, article: StoredArticle, canonical_id: String) -> Result<Decision> {
         let lookup = self.lookup_others(&article).await?;
         let decided = self.decide(&article, &lookup);
+        if let Some(cluster_id) = &article.cluster_id {
+            // a retry of an ingest whose feed append failed records it now (the store keeps one per
+            // article version)
+            self.record_duplicate(&article, &decided, &lookup, cluster_id, &canonical_id).await?;
+        }
         Ok(Decision {
             duplicate: canonical_id != article.meta.id,
             id: article.meta.id.clone(),
@@ -298,9 +314,11 @@ impl Engine {
         let members = cluster
             .members
             .iter()
-            .map(|member| MemberView {
-                article: member.clone(),
-                similarity: self.compare(&canonical, member).similarity(),
+            .enumerate()
+            .map(|(index, member)| {
+                let comparison = self.compare(&canonical, member);
+                let reason = if index == 0 { None } else { self.config.rule.reason(&comparison) };
+                MemberView { article: member.clone(), similarity: comparison.similarity(), reason }
             })
             .collect();
         Ok((cluster, members))

@@ -2,10 +2,12 @@
 
 use prost_types::Timestamp;
 
-use crate::domain::{Article, Decision, Micros, StoredArticle};
+use crate::domain::{Article, Decision, MatchReason, Micros, StoredArticle};
+use crate::engine::feed::{FeedFilter, FeedPage, FeedQuery, parse_cursor};
 use crate::engine::{ArticleView, MemberView};
 use crate::error::{Error, Result};
 use crate::proto;
+use crate::store::feed::DuplicateEvent;
 
 /// The range protobuf allows for `Timestamp.seconds`: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
 const TIMESTAMP_SECONDS: std::ops::RangeInclusive<i64> = -62_135_596_800..=253_402_300_799;
@@ -109,6 +111,65 @@ pub fn cluster(cluster_id: String, members: Vec<MemberView>) -> proto::Cluster {
                 similarity: m.similarity,
             })
             .collect(),
+    }
+}
+
+// -------------------------------------------------------------------------------------------------
+// the duplicate feed
+
+/// The wire form of a rule.
+pub fn match_reason(reason: MatchReason) -> proto::MatchReason {
+    match reason {
+        MatchReason::Words => proto::MatchReason::Words,
+        MatchReason::Skeleton => proto::MatchReason::Skeleton,
+        MatchReason::ShortWords => proto::MatchReason::ShortWords,
+        MatchReason::ShortSkeleton => proto::MatchReason::ShortSkeleton,
+        MatchReason::Distinctive => proto::MatchReason::Distinctive,
+    }
+}
+
+/// The wire form of a feed event; `removed` as `ListDuplicates` found it.
+pub fn duplicate_event(event: DuplicateEvent, removed: bool) -> proto::DuplicateEvent {
+    proto::DuplicateEvent {
+        cursor: event.cursor.to_string(),
+        found_at: Some(timestamp_from_micros(event.found_us())),
+        article: Some(proto::FeedArticle {
+            id: event.article.id,
+            url: event.article.url,
+            source: event.article.source,
+            title: event.article.title,
+            published_at: Some(timestamp_from_micros(event.published_us)),
+        }),
+        canonical_id: event.canonical_id,
+        cluster_id: event.cluster_id.0,
+        similarity: event.similarity,
+        rule: match_reason(event.reason).into(),
+        matched_id: event.matched_id,
+        canonical_source: event.canonical_source,
+        removed,
+    }
+}
+
+/// The engine's query for a `ListDuplicates` request.
+pub fn feed_query(request: proto::ListDuplicatesRequest) -> Result<FeedQuery> {
+    let page_token = match request.page_token.as_str() {
+        "" => None,
+        token => Some(parse_cursor("page_token", token)?),
+    };
+    Ok(FeedQuery {
+        since: request.since.as_ref().map(|t| micros_from_timestamp("since", t)).transpose()?,
+        until: request.until.as_ref().map(|t| micros_from_timestamp("until", t)).transpose()?,
+        filter: FeedFilter::new(&request.source, request.min_similarity)?,
+        page_size: request.page_size as usize,
+        page_token,
+    })
+}
+
+/// The `ListDuplicates` answer.
+pub fn feed_page(page: FeedPage) -> proto::ListDuplicatesResponse {
+    proto::ListDuplicatesResponse {
+        duplicates: page.duplicates.into_iter().map(|listed| duplicate_event(listed.event, listed.removed)).collect(),
+        next_page_token: page.next_page_token.map(|token| token.to_string()).unwrap_or_default(),
     }
 }
 

@@ -13,9 +13,11 @@ use std::time::Instant;
 
 use futures::{Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::engine::Engine;
+use crate::engine::feed::{FeedFilter, parse_cursor};
 use crate::error::{Error, Result};
 use crate::proto;
 use crate::proto::deduplicator_server::Deduplicator;
@@ -33,12 +35,24 @@ pub struct DedupService {
     /// Requests (and stream items) served at once, server-wide: past it, callers wait, and a stream
     /// stops reading its input, which pushes back on the client through HTTP/2 flow control.
     limit: Arc<Semaphore>,
+    /// Cancelled at server shutdown: ends the streams that would run forever (`WatchDuplicates`).
+    stopping: CancellationToken,
 }
 
 impl DedupService {
     /// A service over `engine` serving at most `concurrency_limit` requests (and stream items) at once.
     pub fn new(engine: Engine, concurrency_limit: usize) -> Self {
-        DedupService { engine, limit: Arc::new(Semaphore::new(concurrency_limit.max(1))) }
+        DedupService {
+            engine,
+            limit: Arc::new(Semaphore::new(concurrency_limit.max(1))),
+            stopping: CancellationToken::new(),
+        }
+    }
+
+    /// The service, with its endless streams ending when `stopping` is cancelled.
+    #[must_use]
+    pub fn with_shutdown(self, stopping: CancellationToken) -> Self {
+        DedupService { stopping, ..self }
     }
 
     async fn permit(&self) -> Result<OwnedSemaphorePermit> {
@@ -87,6 +101,7 @@ fn code_name(code: tonic::Code) -> &'static str {
 }
 
 type IngestStream = Pin<Box<dyn Stream<Item = std::result::Result<proto::IngestResponse, Status>> + Send>>;
+type DuplicateStream = Pin<Box<dyn Stream<Item = std::result::Result<proto::DuplicateEvent, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl Deduplicator for DedupService {
@@ -216,5 +231,46 @@ impl Deduplicator for DedupService {
             deleted: deleted.deleted,
             canonical_id: deleted.canonical_id.unwrap_or_default(),
         }))
+    }
+
+    // the duplicate feed
+
+    async fn list_duplicates(
+        &self,
+        request: Request<proto::ListDuplicatesRequest>,
+    ) -> std::result::Result<Response<proto::ListDuplicatesResponse>, Status> {
+        let started = Instant::now();
+        let result = async {
+            let query = convert::feed_query(request.into_inner())?;
+            let _permit = self.permit().await?;
+            self.engine.list_duplicates(&query).await
+        }
+        .await;
+        observe("ListDuplicates", started, &result);
+        Ok(Response::new(convert::feed_page(result?)))
+    }
+
+    type WatchDuplicatesStream = DuplicateStream;
+
+    /// The request metrics count the opening of a watch, not its lifetime.
+    async fn watch_duplicates(
+        &self,
+        request: Request<proto::WatchDuplicatesRequest>,
+    ) -> std::result::Result<Response<Self::WatchDuplicatesStream>, Status> {
+        let started = Instant::now();
+        let result = async {
+            let request = request.into_inner();
+            let after = match request.after_cursor.as_str() {
+                "" => None,
+                cursor => Some(parse_cursor("after_cursor", cursor)?),
+            };
+            let filter = FeedFilter::new(&request.source, request.min_similarity)?;
+            self.engine.watch_duplicates(after, filter, self.stopping.clone()).await
+        }
+        .await;
+        observe("WatchDuplicates", started, &result);
+        let events =
+            result?.map(|event| event.map(|event| convert::duplicate_event(event, false)).map_err(Status::from));
+        Ok(Response::new(Box::pin(events)))
     }
 }

@@ -26,6 +26,7 @@ use tokio::sync::oneshot;
 use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_micros};
 use crate::error::{Error, Result};
 
+use super::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim, LocalFeed};
 use super::local::{Change, LocalIndex};
 use super::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
 
@@ -33,6 +34,11 @@ use super::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
 const ARTICLES: TableDefinition<&str, &[u8]> = TableDefinition::new("articles");
 /// Merged cluster id → the cluster it was merged into.
 const FORWARDS: TableDefinition<&str, &str> = TableDefinition::new("forwards");
+
+/// The duplicate feed: cursor ([`EventCursor::as_u128`]) → [`DuplicateEvent::encode`].
+const FEED_EVENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("feed_events");
+/// The duplicate feed's bookkeeping: `trimmed` → the largest cursor trimmed away.
+const FEED_META: TableDefinition<&str, u128> = TableDefinition::new("feed_meta");
 
 /// The file inside the data directory.
 pub const DATA_FILE: &str = "dedupd.redb";
@@ -52,6 +58,8 @@ pub struct EmbeddedStore {
     /// Set when a commit failed: memory is then ahead of the disk, so every later call is refused.
     failed: std::sync::Arc<AtomicBool>,
     path: PathBuf,
+    /// The duplicate feed, all in memory like the index, journalled to [`FEED_EVENTS`].
+    feed: Mutex<LocalFeed>,
 }
 
 fn storage_error(path: &Path, error: impl std::fmt::Display) -> Error {
@@ -71,7 +79,8 @@ impl EmbeddedStore {
             other => storage_error(&path, other),
         })?;
         let index = load(&db, &path)?;
-        tracing::info!(path = %path.display(), articles = index.len(), "embedded store opened");
+        let feed = load_feed(&db, &path)?;
+        tracing::info!(path = %path.display(), articles = index.len(), feed_events = feed.len(), "embedded store opened");
         let (journal, queue) = mpsc::channel::<Batch>();
         let failed = std::sync::Arc::new(AtomicBool::new(false));
         let writer_failed = failed.clone();
@@ -80,7 +89,14 @@ impl EmbeddedStore {
             .name("dedupd-journal".into())
             .spawn(move || write_journal(db, queue, writer_failed, writer_path))
             .map_err(|e| storage_error(&path, e))?;
-        Ok(EmbeddedStore { index: Mutex::new(index), journal: Some(journal), writer: Some(writer), failed, path })
+        Ok(EmbeddedStore {
+            index: Mutex::new(index),
+            journal: Some(journal),
+            writer: Some(writer),
+            failed,
+            path,
+            feed: Mutex::new(feed),
+        })
     }
 
     /// Runs `f` on the index, hands the changes it made to the journal, and waits until they are
@@ -177,7 +193,7 @@ fn commit(db: &Database, batches: &[Vec<Change>]) -> std::result::Result<(), Str
         match change {
             Change::Put(article) => last_write.insert(article.meta.id.as_str(), position),
             Change::Remove(id) => last_write.insert(id.as_str(), position),
-            Change::Forward { .. } => None,
+            Change::Forward { .. } | Change::FeedEvent { .. } | Change::FeedTrim(_) => None,
         };
     }
     let superseded = |position: usize, id: &str| last_write.get(id).is_some_and(|&last| last != position);
@@ -199,9 +215,11 @@ fn commit(db: &Database, batches: &[Vec<Change>]) -> std::result::Result<(), Str
                 Change::Forward { from, into } => {
                     forwards.insert(from.as_str(), into.as_str()).map_err(|e| e.to_string())?;
                 }
+                Change::FeedEvent { .. } | Change::FeedTrim(_) => {}
             }
         }
     }
+    commit_feed(&txn, batches)?;
     txn.commit().map_err(|e| e.to_string())
 }
 
@@ -279,4 +297,95 @@ impl Store for EmbeddedStore {
         self.lock()?.visit_recent(limit, visit);
         Ok(())
     }
+
+    // the duplicate feed
+
+    /// The event is in memory (and visible) at once, in cursor order, and journalled; this returns
+    /// once it is durable.
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>> {
+        let bytes = event.encode()?;
+        let now_ms = now_micros().div_euclid(1000).max(0) as u64;
+        let (cursor, durable) = {
+            let mut feed = self.lock_feed()?;
+            let appended = feed.append(event, trim, now_ms);
+            let Some(cursor) = appended.cursor else { return Ok(None) };
+            let mut changes = vec![Change::FeedEvent { key: cursor.as_u128(), bytes }];
+            changes.extend(appended.trimmed_through.map(Change::FeedTrim));
+            let (done, durable) = oneshot::channel();
+            // sent while the feed's lock is held, so the journal writes events in cursor order
+            let journal = self.journal.as_ref().ok_or_else(|| storage_error(&self.path, "journal closed"))?;
+            journal.send(Batch { changes, done }).map_err(|_| storage_error(&self.path, "journal thread stopped"))?;
+            (cursor, durable)
+        };
+        wait(durable, &self.path).await?;
+        Ok(Some(cursor))
+    }
+
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        Ok(self.lock_feed()?.before(before, limit))
+    }
+
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        Ok(self.lock_feed()?.after(after, limit))
+    }
+
+    async fn feed_bounds(&self) -> Result<FeedBounds> {
+        Ok(self.lock_feed()?.bounds())
+    }
+}
+
+// -------------------------------------------------------------------------------------------------
+// the duplicate feed
+
+impl EmbeddedStore {
+    fn lock_feed(&self) -> Result<std::sync::MutexGuard<'_, LocalFeed>> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(storage_error(&self.path, "a previous write failed; restart dedupd to reload from disk"));
+        }
+        self.feed.lock().map_err(|_| storage_error(&self.path, "feed lock poisoned"))
+    }
+}
+
+/// Reads the duplicate feed back into memory (creating its tables on first open).
+fn load_feed(db: &Database, path: &Path) -> Result<LocalFeed> {
+    let txn = db.begin_write().map_err(|e| storage_error(path, e))?;
+    txn.open_table(FEED_EVENTS).map_err(|e| storage_error(path, e))?;
+    txn.open_table(FEED_META).map_err(|e| storage_error(path, e))?;
+    txn.commit().map_err(|e| storage_error(path, e))?;
+
+    let mut feed = LocalFeed::default();
+    let now_ms = now_micros().div_euclid(1000).max(0) as u64;
+    let read = db.begin_read().map_err(|e| storage_error(path, e))?;
+    let meta = read.open_table(FEED_META).map_err(|e| storage_error(path, e))?;
+    if let Some(trimmed) = meta.get("trimmed").map_err(|e| storage_error(path, e))? {
+        feed.restore_trimmed(EventCursor::from_u128(trimmed.value()));
+    }
+    let events = read.open_table(FEED_EVENTS).map_err(|e| storage_error(path, e))?;
+    for entry in events.iter().map_err(|e| storage_error(path, e))? {
+        let (key, bytes) = entry.map_err(|e| storage_error(path, e))?;
+        feed.restore(DuplicateEvent::decode(EventCursor::from_u128(key.value()), bytes.value())?, now_ms);
+    }
+    Ok(feed)
+}
+
+/// Writes the feed's changes of a group commit into its transaction.
+fn commit_feed(txn: &redb::WriteTransaction, batches: &[Vec<Change>]) -> std::result::Result<(), String> {
+    let mut changes = batches.iter().flatten().filter(|c| matches!(c, Change::FeedEvent { .. } | Change::FeedTrim(_)));
+    let Some(first) = changes.next() else { return Ok(()) };
+    let mut events = txn.open_table(FEED_EVENTS).map_err(|e| e.to_string())?;
+    let mut meta = txn.open_table(FEED_META).map_err(|e| e.to_string())?;
+    for change in std::iter::once(first).chain(changes) {
+        match change {
+            Change::FeedEvent { key, bytes } => {
+                events.insert(*key, bytes.as_slice()).map_err(|e| e.to_string())?;
+            }
+            Change::FeedTrim(through) => {
+                let through = through.as_u128();
+                events.retain_in(..=through, |_, _| false).map_err(|e| e.to_string())?;
+                meta.insert("trimmed", through).map_err(|e| e.to_string())?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

@@ -33,6 +33,16 @@ pub enum Change {
         /// The survivor.
         into: ClusterId,
     },
+    // the duplicate feed (the embedded store's journal only; the index never makes these)
+    /// Write an event of the duplicate feed.
+    FeedEvent {
+        /// Its cursor ([`super::feed::EventCursor::as_u128`]).
+        key: u128,
+        /// [`super::feed::DuplicateEvent::encode`].
+        bytes: Vec<u8>,
+    },
+    /// Remove the feed's events up to and including this cursor, and remember it as trimmed.
+    FeedTrim(super::feed::EventCursor),
 }
 
 type Slot = u32;

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_micros};
 use crate::error::{Error, Result};
 
+use super::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim, LocalFeed};
 use super::local::LocalIndex;
 use super::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
 
@@ -17,6 +18,8 @@ use super::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
 #[derive(Default)]
 pub struct MemoryStore {
     index: Mutex<LocalIndex>,
+    /// The duplicate feed, apart from the index: appends do not wait for ingests.
+    feed: Mutex<LocalFeed>,
 }
 
 impl MemoryStore {
@@ -28,6 +31,11 @@ impl MemoryStore {
     fn with<T>(&self, f: impl FnOnce(&mut LocalIndex) -> T) -> Result<T> {
         let mut index = self.index.lock().map_err(|_| Error::Internal("memory store lock poisoned".into()))?;
         Ok(f(&mut index))
+    }
+
+    fn with_feed<T>(&self, f: impl FnOnce(&mut LocalFeed) -> T) -> Result<T> {
+        let mut feed = self.feed.lock().map_err(|_| Error::Internal("memory store feed lock poisoned".into()))?;
+        Ok(f(&mut feed))
     }
 }
 
@@ -68,5 +76,24 @@ impl Store for MemoryStore {
 
     async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
         self.with(|index| index.visit_recent(limit, visit))
+    }
+
+    // the duplicate feed
+
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>> {
+        let now_ms = now_micros().div_euclid(1000).max(0) as u64;
+        self.with_feed(|feed| feed.append(event, trim, now_ms).cursor)
+    }
+
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        self.with_feed(|feed| feed.before(before, limit))
+    }
+
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        self.with_feed(|feed| feed.after(after, limit))
+    }
+
+    async fn feed_bounds(&self) -> Result<FeedBounds> {
+        self.with_feed(|feed| feed.bounds())
     }
 }

@@ -11,6 +11,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use tracing::Instrument;
 
+use super::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim};
 use super::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
 use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle};
 use crate::error::{Error, Result};
@@ -87,5 +88,23 @@ impl Store for Metered {
 
     async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
         self.timed("visit_recent", self.inner.visit_recent(limit, visit)).await
+    }
+
+    // the duplicate feed
+
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>> {
+        self.timed("append_duplicate", self.inner.append_duplicate(event, trim)).await
+    }
+
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        self.timed("duplicates_before", self.inner.duplicates_before(before, limit)).await
+    }
+
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        self.timed("duplicates_after", self.inner.duplicates_after(after, limit)).await
+    }
+
+    async fn feed_bounds(&self) -> Result<FeedBounds> {
+        self.timed("feed_bounds", self.inner.feed_bounds()).await
     }
 }

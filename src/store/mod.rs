@@ -25,6 +25,7 @@
 //!    other.
 
 pub mod embedded;
+pub mod feed;
 pub mod local;
 pub mod memory;
 pub mod metered;
@@ -37,6 +38,8 @@ use async_trait::async_trait;
 
 use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle};
 use crate::error::{Error, Result};
+
+use self::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim};
 
 /// An article found under at least one of the band keys looked up.
 #[derive(Debug, Clone, PartialEq)]
@@ -208,6 +211,30 @@ pub trait Store: Send + Sync + 'static {
     async fn visit_recent(&self, _limit: usize, _visit: &mut Visitor<'_>) -> Result<()> {
         Ok(())
     }
+
+    // ---------------------------------------------------------------------------------------------
+    // The duplicate feed (see [`feed`]): a log of the duplicates found, newest last.
+
+    /// Appends `event` to the duplicate feed (its `cursor` is ignored) and returns the cursor it got,
+    /// larger than every cursor handed out before; then trims the log by `trim`, oldest first,
+    /// remembering the largest cursor trimmed ([`FeedBounds::trimmed`]). A store may trim a bounded
+    /// number of events per append, so the log may exceed `trim.max_len` for a while after the limit
+    /// is lowered.
+    ///
+    /// Idempotent per article version: when an event with the same article id and `version` was
+    /// appended within [`feed::DEDUP_WINDOW`], appends nothing and returns `None`, so that a retried
+    /// ingest records its duplicate once. Once this returns, every reader sees the event.
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>>;
+
+    /// Up to `limit` events, newest first, each with a cursor smaller than `before` (`None`: from the
+    /// newest).
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>>;
+
+    /// Up to `limit` events, oldest first, each with a cursor larger than `after`.
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>>;
+
+    /// The oldest and newest cursors of the log and the largest one trimmed away.
+    async fn feed_bounds(&self) -> Result<FeedBounds>;
 }
 
 /// Opens the store a URL names: `memory://`, `embedded://` (or empty) for the embedded store in

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use dedupd::domain::{ArticleMeta, ClusterId, ClusterView, Deleted, Micros, SourceTier, StoredArticle};
 use dedupd::error::Result;
+use dedupd::store::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim};
 use dedupd::store::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
 
 /// A call to a [`Store`], as a [`Hook`] sees it before it is passed on.
@@ -19,6 +20,9 @@ pub enum Call<'a> {
     Delete(&'a str),
     Expire(Micros),
     VisitRecent,
+    // the duplicate feed
+    AppendDuplicate(&'a DuplicateEvent),
+    ReadDuplicates,
 }
 
 /// What a [`Hooked`] store runs before each call: it may hold the call back, change the store under
@@ -88,6 +92,28 @@ impl<H: Hook> Store for Hooked<H> {
     async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
         self.hook.before(Call::VisitRecent, &*self.inner).await?;
         self.inner.visit_recent(limit, visit).await
+    }
+
+    // the duplicate feed
+
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>> {
+        self.hook.before(Call::AppendDuplicate(event), &*self.inner).await?;
+        self.inner.append_duplicate(event, trim).await
+    }
+
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        self.hook.before(Call::ReadDuplicates, &*self.inner).await?;
+        self.inner.duplicates_before(before, limit).await
+    }
+
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        self.hook.before(Call::ReadDuplicates, &*self.inner).await?;
+        self.inner.duplicates_after(after, limit).await
+    }
+
+    async fn feed_bounds(&self) -> Result<FeedBounds> {
+        self.hook.before(Call::ReadDuplicates, &*self.inner).await?;
+        self.inner.feed_bounds().await
     }
 }
 

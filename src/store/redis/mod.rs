@@ -59,6 +59,7 @@
 //! error, so each script checks everything it can before its first write.
 
 mod cluster;
+mod feed;
 mod record;
 mod standalone;
 

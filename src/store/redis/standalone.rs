@@ -54,8 +54,10 @@ use redis::{RedisError, Script, Value};
 
 use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, now_micros};
 use crate::error::{Error, Result};
+use crate::store::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim};
 use crate::store::{Assigned, Candidate, ClusterHead, Expired, Inserted, Lookup, Store, Visitor};
 
+use super::feed::FeedKeys;
 use super::{
     CALL_DEADLINE, CONNECTION_TIMEOUT, DEFAULT_NAMESPACE, Lib, RESPONSE_TIMEOUT, array, bytes, claim_layout, integer,
     load_scripts, protocol_error, record, redact, string, tcp_settings, tuple, validate_namespace, within_deadline,
@@ -361,5 +363,27 @@ impl Store for RedisStore {
             left -= batch;
         }
         Ok(expired)
+    }
+
+    // the duplicate feed (`feed.rs`)
+
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>> {
+        let mut connection = self.connection.clone();
+        super::feed::append(&mut connection, &FeedKeys::new(&self.namespace), event, trim).await
+    }
+
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        let mut connection = self.connection.clone();
+        super::feed::before(&mut connection, &FeedKeys::new(&self.namespace), before, limit).await
+    }
+
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        let mut connection = self.connection.clone();
+        super::feed::after(&mut connection, &FeedKeys::new(&self.namespace), after, limit).await
+    }
+
+    async fn feed_bounds(&self) -> Result<FeedBounds> {
+        let mut connection = self.connection.clone();
+        super::feed::bounds(&mut connection, &FeedKeys::new(&self.namespace)).await
     }
 }

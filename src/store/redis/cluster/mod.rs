@@ -57,8 +57,10 @@ use redis::{Script, Value};
 
 use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle};
 use crate::error::{Error, Result};
+use crate::store::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim};
 use crate::store::{Assigned, Expired, Inserted, Lookup, Store, Visitor};
 
+use super::feed::FeedKeys;
 use super::{
     CALL_DEADLINE, CONNECTION_TIMEOUT, DEFAULT_NAMESPACE, Lib, NUMBERS_PER_HASH, RESPONSE_TIMEOUT, bytes, claim_layout,
     load_scripts, member, member_id, record, redact, tcp_settings, validate_namespace, within_deadline,
@@ -405,6 +407,28 @@ impl Store for RedisClusterStore {
 
     async fn expire(&self, cutoff: Micros, limit: usize) -> Result<Expired> {
         self.expire_slots(cutoff, limit).await
+    }
+
+    // the duplicate feed (`feed.rs`)
+
+    async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>> {
+        let mut connection = self.connection.clone();
+        super::feed::append(&mut connection, &FeedKeys::new(&self.namespace), event, trim).await
+    }
+
+    async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        let mut connection = self.connection.clone();
+        super::feed::before(&mut connection, &FeedKeys::new(&self.namespace), before, limit).await
+    }
+
+    async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        let mut connection = self.connection.clone();
+        super::feed::after(&mut connection, &FeedKeys::new(&self.namespace), after, limit).await
+    }
+
+    async fn feed_bounds(&self) -> Result<FeedBounds> {
+        let mut connection = self.connection.clone();
+        super::feed::bounds(&mut connection, &FeedKeys::new(&self.namespace)).await
     }
 }
 
