@@ -173,7 +173,7 @@ impl Server {
         };
         let http = match (http_listener, metrics_handle) {
             (Some(listener), Some(metrics)) => {
-                let review = ReviewPage::new(engine.clone(), auth.clone(), tls.is_some());
+                let review = ReviewPage::new(engine.clone(), auth.clone(), tls.is_some(), shutdown.clone());
                 let router = crate::http::router(metrics, review);
                 Some(tokio::spawn(crate::http::serve(listener, tls.clone(), router, shutdown.clone())))
             }

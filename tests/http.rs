@@ -352,3 +352,40 @@ async fn review_page_is_open_without_keys_and_escapes_article_text() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     server.shutdown().await.expect("shutdown");
 }
+
+/// A cluster of 500 copies is one page: every member listed once, canonical first, each with its
+/// verdict buttons, in one form.
+#[tokio::test]
+async fn a_cluster_of_500_copies_renders_on_one_page() {
+    const COPIES: usize = 500;
+    let server = start(ServeConfig::default()).await;
+    let http = server.http_addr().expect("http");
+    let mut client = DeduplicatorClient::connect(server.url()).await.expect("connect");
+    let text = article_text(21, 300);
+    let original = client
+        .ingest(IngestRequest { article: Some(article("wire-500", text.clone())) })
+        .await
+        .expect("ingest")
+        .into_inner();
+    let copies: Vec<IngestRequest> = (0..COPIES)
+        .map(|n| IngestRequest { article: Some(article(&format!("copy-{n:03}"), spun(&text, 5, n as u64))) })
+        .collect();
+    let mut answers = client.ingest_stream(tokio_stream::iter(copies)).await.expect("stream").into_inner();
+    let mut joined = 0;
+    while let Some(answer) = answers.message().await.expect("answer") {
+        assert!(answer.error.is_empty(), "{}", answer.error);
+        joined += usize::from(answer.cluster_id == original.cluster_id);
+    }
+    assert_eq!(joined, COPIES, "every copy joins the original's cluster");
+
+    let page = send(get(http, &format!("/review/clusters/{}", original.cluster_id), None)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = page.text();
+    let rows = html.split("<tr").filter(|row| row.contains("data-id=")).count();
+    assert_eq!(rows, COPIES + 1, "every member is listed once");
+    let first = html.find(r#"data-id="wire-500""#).expect("the canonical is listed");
+    assert!(html.find(r#"data-id="copy-"#).is_some_and(|copy| first < copy), "the canonical comes first");
+    assert_eq!(html.matches(r#"id="verdicts""#).count(), 1, "one form holds every member's buttons");
+    assert_eq!(html.matches(">Not a copy<").count(), COPIES, "one button per copy");
+    server.shutdown().await.expect("shutdown");
+}

@@ -245,6 +245,39 @@ async fn review_page_in_a_real_browser() {
         }
     }
 
+    // the live feed lists the copies found, and shows a new one without a reload
+    browser.goto(&format!("{base}/review")).await.expect("open the feed");
+    let listed = browser.find_all(Locator::Css("#feed tbody tr")).await.expect("feed rows");
+    assert_eq!(listed.len(), 4, "the four copies found so far");
+    assert_eq!(listed[0].attr("data-id").await.expect("attr").as_deref(), Some("copy-2"), "newest first");
+    let late = ingest(&mut served.client, article("late-copy", "late.example", spun(&text, 4, 9), 5)).await;
+    assert!(late.duplicate);
+    let row = browser
+        .wait()
+        .at_most(PATIENCE)
+        .for_element(Locator::Css("#feed tbody tr[data-id='late-copy']"))
+        .await
+        .expect("the new copy appears in the feed without a reload");
+    let cells = row.text().await.expect("row text");
+    assert!(cells.contains("late.example") && cells.contains("wire-1"), "{cells:?}");
+    let rows = browser.find_all(Locator::Css("#feed tbody tr")).await.expect("feed rows");
+    assert_eq!(rows[0].attr("data-id").await.expect("attr").as_deref(), Some("late-copy"), "at the top");
+    let shown = browser.find(Locator::Css("#feed tbody tr[data-id='roundup-7']")).await.expect("hostile row");
+    assert!(shown.text().await.expect("text").contains("<script>window.__pwned"), "shown as text in the feed");
+    let pwned = browser.execute("return window.__pwned === undefined;", vec![]).await.expect("script");
+    assert_eq!(pwned, serde_json::json!(true), "article text ran as script in the feed");
+
+    // the per-source view: who copies, whose originals are copied
+    browser.goto(&format!("{base}/review/sources")).await.expect("open the sources");
+    let copied = browser.find(Locator::Css("section[aria-labelledby='copied'] tbody tr")).await.expect("a row");
+    let text = copied.text().await.expect("text");
+    assert!(
+        text.contains("wire.example") && text.contains('5'),
+        "wire.example's original was copied 5 times: {text:?}"
+    );
+    let copiers = browser.find_all(Locator::Css("section[aria-labelledby='copiers'] tbody tr")).await.expect("rows");
+    assert_eq!(copiers.len(), 5, "five sources published copies");
+
     if let Ok(path) = std::env::var("DEDUPD_SCREENSHOT") {
         let png = browser.screenshot().await.expect("screenshot");
         std::fs::write(&path, png).expect("write the screenshot");

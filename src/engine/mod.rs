@@ -38,7 +38,7 @@ use std::time::Duration;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::domain::{
-    Article, ArticleMeta, ClusterId, ClusterView, Decision, Deleted, SourceTier, StoredArticle, now_micros,
+    Article, ArticleMeta, ClusterId, ClusterView, Decision, Deleted, MatchReason, SourceTier, StoredArticle, now_micros,
 };
 use crate::error::{Error, Result};
 use crate::fingerprint::{self, FINGERPRINT_VERSION};
@@ -102,6 +102,9 @@ pub struct MemberView {
     pub article: StoredArticle,
     /// Its similarity to the canonical ([`rules::Comparison::similarity`]; 1 for the canonical itself).
     pub similarity: f64,
+    /// The rule by which it matches the canonical now ([`MatchRule::reason`]); `None` for the
+    /// canonical itself, and for a copy that matched another member rather than the canonical.
+    pub reason: Option<MatchReason>,
 }
 
 /// The dedup engine: ingests, checks, reads and deletes articles over one [`Store`]. Cheap to clone:
@@ -317,9 +320,11 @@ impl Engine {
         let members = cluster
             .members
             .iter()
-            .map(|member| MemberView {
-                article: member.clone(),
-                similarity: self.compare(&canonical, member).similarity(),
+            .enumerate()
+            .map(|(index, member)| {
+                let comparison = self.compare(&canonical, member);
+                let reason = if index == 0 { None } else { self.config.rule.reason(&comparison) };
+                MemberView { article: member.clone(), similarity: comparison.similarity(), reason }
             })
             .collect();
         Ok((cluster, members))

@@ -4,9 +4,10 @@
 
 use maud::{DOCTYPE, Markup, html};
 
-use super::{Viewer, encode};
+use super::{FeedItem, Viewer, compare_href, encode, rule_name};
 use crate::domain::{Micros, rfc3339};
 use crate::engine::MemberView;
+use crate::engine::feed::{SourceCount, SourceCounts};
 
 /// A whole page: header with navigation, the article search and who is signed in, then `main`.
 fn page(title: &str, viewer: Option<&Viewer>, main: &Markup) -> Markup {
@@ -27,6 +28,7 @@ fn page(title: &str, viewer: Option<&Viewer>, main: &Markup) -> Markup {
                         a.brand href="/review" { "dedupd review" }
                         @if viewer.is_some() {
                             a href="/review" { "Live feed" }
+                            a href="/review/sources" { "Sources" }
                         }
                     }
                     @if let Some(viewer) = viewer {
@@ -88,25 +90,103 @@ pub fn login(error: Option<&str>) -> Markup {
     )
 }
 
-/// The live feed of new copies.
-pub fn feed(viewer: &Viewer) -> Markup {
+/// The live feed of new copies: the latest, then the page's script adds each new one at the top
+/// (from `events`, a server-sent event stream).
+pub fn feed(viewer: &Viewer, items: &[FeedItem], events: &str, source: &str, min_similarity: Option<f64>) -> Markup {
     page(
         "Live feed",
         Some(viewer),
         &html! {
             h1 { "Live feed" }
-            p { "Copies appear here as they are found." }
+            form.filters method="get" action="/review" {
+                label for="feed-source" { "Source" }
+                input #feed-source type="text" name="source" value=(source);
+                label for="feed-min" { "Minimum similarity" }
+                input #feed-min type="number" name="min_similarity" min="0" max="1" step="0.05"
+                    value=[min_similarity.map(|m| m.to_string())];
+                button type="submit" { "Filter" }
+            }
+            p #feed-status .status role="status" aria-live="polite" { "Copies found from now on appear at the top." }
+            table #feed data-events=(events) {
+                caption { "Copies found, newest first" }
+                thead {
+                    tr {
+                        th scope="col" { "Found" }
+                        th scope="col" { "Copy" }
+                        th scope="col" { "Source" }
+                        th scope="col" { "Canonical" }
+                        th.number scope="col" { "Similarity" }
+                        th scope="col" { "Rule" }
+                    }
+                }
+                tbody {
+                    @for item in items {
+                        tr data-id=(item.id) {
+                            td { (item.found) }
+                            td { a href=(item.compare) { (item.title) } br; code.id { (item.id) } }
+                            td { (item.source) }
+                            td { a href=(item.cluster) { (item.canonical) } }
+                            td.number { (item.similarity) }
+                            td { (item.rule) }
+                        }
+                    }
+                }
+            }
+            @if items.is_empty() {
+                p #feed-empty { "No copies found yet." }
+            }
         },
     )
 }
 
+/// Which sources publish the most copies, and whose originals are copied most.
+pub fn sources(viewer: &Viewer, counts: &SourceCounts) -> Markup {
+    let table = |caption: &str, heading: &str, rows: &[SourceCount]| {
+        html! {
+            table.sources {
+                caption { (caption) }
+                thead { tr { th scope="col" { (heading) } th.number scope="col" { "Copies" } } }
+                tbody {
+                    @for row in rows.iter().take(50) {
+                        tr {
+                            td { a href=(format!("/review?source={}", encode(&row.source))) { (row.source) } }
+                            td.number { (row.count) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(
+        "Sources",
+        Some(viewer),
+        &html! {
+            h1 { "Sources" }
+            p { "Over the latest " (counts.events) " duplicates found." }
+            div.columns {
+                section aria-labelledby="copiers" {
+                    h2 #copiers { "Publishing the most copies" }
+                    (table("Sources of copies, most first", "Source", &counts.copiers))
+                }
+                section aria-labelledby="copied" {
+                    h2 #copied { "Originals copied the most" }
+                    (table("Sources of the canonicals copied, most first", "Source of the original", &counts.copied))
+                }
+            }
+        },
+    )
+}
+
+/// A time for people, to the second, UTC.
+pub fn short_time(micros: Micros) -> String {
+    chrono::DateTime::from_timestamp_micros(micros)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| rfc3339(micros))
+}
+
 /// A time for people, with the machine-readable one beside it.
 fn time(micros: Micros) -> Markup {
-    let full = rfc3339(micros);
-    let short = chrono::DateTime::from_timestamp_micros(micros)
-        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
-        .unwrap_or_else(|| full.clone());
-    html! { time datetime=(full) { (short) } }
+    html! { time datetime=(rfc3339(micros)) { (short_time(micros)) } }
 }
 
 /// One cluster: canonical first, each copy with source, time and similarity, and the verdict
@@ -140,7 +220,8 @@ pub fn cluster(viewer: &Viewer, cluster_id: &str, members: &[MemberView], marked
                             th scope="col" { "Article" }
                             th scope="col" { "Source" }
                             th scope="col" { "Published" }
-                            th scope="col" { "Similarity" }
+                            th.number scope="col" { "Similarity" }
+                            th scope="col" { "Rule" }
                             @if viewer.may_moderate { th scope="col" { "Verdict" } }
                         }
                     }
@@ -154,7 +235,7 @@ pub fn cluster(viewer: &Viewer, cluster_id: &str, members: &[MemberView], marked
                                     @if index == 0 {
                                         span.title { (meta.title) }
                                     } @else {
-                                        a.title href=(format!("/review/compare?a={}&b={}", encode(canonical), encode(&meta.id))) { (meta.title) }
+                                        a.title href=(compare_href(canonical, &meta.id)) { (meta.title) }
                                     }
                                     br;
                                     code.id { (meta.id) }
@@ -162,6 +243,13 @@ pub fn cluster(viewer: &Viewer, cluster_id: &str, members: &[MemberView], marked
                                 td { (meta.source) }
                                 td { (time(member.article.published_us)) }
                                 td.number { (format!("{:.3}", member.similarity)) }
+                                td {
+                                    @match member.reason {
+                                        Some(reason) => (rule_name(reason)),
+                                        None if index == 0 => "",
+                                        None => span.muted { "through another member" },
+                                    }
+                                }
                                 @if viewer.may_moderate {
                                     td.actions {
                                         @if index > 0 {

@@ -20,16 +20,23 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use serde::Deserialize;
+use futures::{Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Auth, Identity, Role};
+use crate::domain::MatchReason;
 use crate::engine::Engine;
+use crate::engine::feed::{FeedFilter, FeedQuery, parse_cursor};
 use crate::error::Error;
+use crate::store::feed::{DuplicateEvent, EventCursor};
 
 /// The gRPC methods the views stand for: a view is allowed to whoever may call its method.
 mod method {
     pub const GET_ARTICLE: &str = "/dedup.v1.Deduplicator/GetArticle";
     pub const GET_CLUSTER: &str = "/dedup.v1.Deduplicator/GetCluster";
+    pub const LIST_DUPLICATES: &str = "/dedup.v1.Deduplicator/ListDuplicates";
+    pub const WATCH_DUPLICATES: &str = "/dedup.v1.Deduplicator/WatchDuplicates";
 }
 
 /// The cookie holding a signed-in moderator's API key (hex-encoded, so that any token is a valid
@@ -43,12 +50,14 @@ pub struct ReviewPage {
     engine: Engine,
     auth: Auth,
     secure: bool,
+    /// Cancelled at shutdown: ends the live feeds, which would otherwise hold the server open.
+    stopping: CancellationToken,
 }
 
 impl ReviewPage {
     /// The page over `engine`, with the server's keys; `secure` when the listener is TLS.
-    pub fn new(engine: Engine, auth: Auth, secure: bool) -> Self {
-        ReviewPage { engine, auth, secure }
+    pub fn new(engine: Engine, auth: Auth, secure: bool, stopping: CancellationToken) -> Self {
+        ReviewPage { engine, auth, secure, stopping }
     }
 
     /// Who is asking, if they may call `method`; otherwise the answer to give them (the sign-in
@@ -111,6 +120,8 @@ pub(crate) struct Viewer {
 pub fn router(review: ReviewPage) -> Router {
     Router::new()
         .route("/", get(feed))
+        .route("/events", get(events))
+        .route("/sources", get(sources))
         .route("/clusters/{cluster_id}", get(cluster))
         .route("/articles", get(article))
         .route("/login", get(login_form).post(login))
@@ -239,12 +250,185 @@ pub(crate) fn cluster_href(cluster_id: &str, article: Option<&str>) -> String {
     }
 }
 
-async fn feed(State(review): State<ReviewPage>, headers: HeaderMap) -> Response {
-    let viewer = match review.allow(&headers, method::GET_CLUSTER) {
+/// Copies listed on the feed page before its live part takes over.
+const FEED_PAGE: usize = 100;
+
+/// Events the per-source view counts: the latest of the log.
+const SOURCE_WINDOW: usize = 10_000;
+
+/// The feed's filters, from the page's query string (and passed on to its live part).
+#[derive(Debug, Default, Deserialize)]
+struct FeedParams {
+    #[serde(default)]
+    source: String,
+    #[serde(default)]
+    min_similarity: Option<f64>,
+    /// Where the live part starts: the newest event the page showed.
+    #[serde(default)]
+    after: Option<String>,
+}
+
+impl FeedParams {
+    fn filter(&self) -> Result<FeedFilter, Error> {
+        FeedFilter::new(&self.source, self.min_similarity.unwrap_or(0.0))
+    }
+}
+
+/// The rule's name as the page shows it.
+pub(crate) fn rule_name(reason: MatchReason) -> &'static str {
+    match reason {
+        MatchReason::Words => "words",
+        MatchReason::Skeleton => "skeleton (spun)",
+        MatchReason::ShortWords => "short text, words",
+        MatchReason::ShortSkeleton => "short text, skeleton",
+        MatchReason::Distinctive => "distinctive (teaser)",
+    }
+}
+
+/// A feed event as the page's script receives it: every field is text it sets with `textContent`.
+#[derive(Debug, Serialize)]
+pub(crate) struct FeedItem {
+    pub id: String,
+    pub title: String,
+    pub source: String,
+    pub found: String,
+    pub canonical: String,
+    pub similarity: String,
+    pub rule: &'static str,
+    /// The cluster view, with this article marked.
+    pub cluster: String,
+    /// The side-by-side view of the article and its canonical (of its best match, when it is the
+    /// canonical itself: an original that arrived after its copy).
+    pub compare: String,
+}
+
+impl FeedItem {
+    pub(crate) fn new(event: &DuplicateEvent) -> FeedItem {
+        let id = &event.article.id;
+        let other = if event.canonical_id == *id { &event.matched_id } else { &event.canonical_id };
+        FeedItem {
+            id: id.clone(),
+            title: event.article.title.clone(),
+            source: event.article.source.clone(),
+            found: html::short_time(event.found_us()),
+            canonical: event.canonical_id.clone(),
+            similarity: format!("{:.3}", event.similarity),
+            rule: rule_name(event.reason),
+            cluster: cluster_href(event.cluster_id.as_str(), Some(id)),
+            compare: compare_href(other, id),
+        }
+    }
+}
+
+/// The side-by-side view of `a` (the original, on the left) and `b`.
+pub(crate) fn compare_href(a: &str, b: &str) -> String {
+    format!("/review/compare?a={}&b={}", encode(a), encode(b))
+}
+
+/// The live feed: the latest copies, then, through the page's script, every new one as it is found.
+async fn feed(State(review): State<ReviewPage>, headers: HeaderMap, Query(params): Query<FeedParams>) -> Response {
+    let viewer = match review.allow(&headers, method::LIST_DUPLICATES) {
         Ok(viewer) => viewer,
         Err(refusal) => return refusal.into_response(),
     };
-    html::feed(&viewer).into_response()
+    let filter = match params.filter() {
+        Ok(filter) => filter,
+        Err(error) => return failure(&error),
+    };
+    let query = FeedQuery { filter, page_size: FEED_PAGE, ..FeedQuery::default() };
+    let page = match review.engine.list_duplicates(&query).await {
+        Ok(page) => page,
+        Err(error) => return failure(&error),
+    };
+    let items: Vec<FeedItem> = page.duplicates.iter().map(|listed| FeedItem::new(&listed.event)).collect();
+    // the live part starts after the newest event listed (from the log's start when it is empty), so
+    // that nothing found between this answer and the script's connection is missed
+    let after = page.duplicates.first().map_or(EventCursor::ZERO, |listed| listed.event.cursor);
+    let mut events = format!("/review/events?after={}", encode(&after.to_string()));
+    if !params.source.trim().is_empty() {
+        events += &format!("&source={}", encode(params.source.trim()));
+    }
+    if let Some(min) = params.min_similarity {
+        events += &format!("&min_similarity={min}");
+    }
+    html::feed(&viewer, &items, &events, &params.source, params.min_similarity).into_response()
+}
+
+/// The feed's live part, as server-sent events: one `copy` event per duplicate found after the
+/// cursor (`Last-Event-ID` when the browser reconnects, else `after`), with the cursor as its id. It
+/// ends at shutdown; the browser reconnects (to this replica or another) from the last id it saw.
+async fn events(State(review): State<ReviewPage>, headers: HeaderMap, Query(params): Query<FeedParams>) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    if let Err(refusal) = review.allow(&headers, method::WATCH_DUPLICATES) {
+        // a script cannot follow a redirect to a form: say it plainly
+        return match refusal {
+            Refusal::SignIn => StatusCode::UNAUTHORIZED.into_response(),
+            Refusal::Forbidden(_) => StatusCode::FORBIDDEN.into_response(),
+        };
+    }
+    let filter = match params.filter() {
+        Ok(filter) => filter,
+        Err(error) => return failure(&error),
+    };
+    let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+    let after = match resume.or(params.after).filter(|text| !text.is_empty()) {
+        Some(text) => match parse_cursor("after", &text) {
+            Ok(cursor) => Some(cursor),
+            Err(error) => return failure(&error),
+        },
+        None => None,
+    };
+    let watched = match review.engine.watch_duplicates(after, filter.clone(), review.stopping.clone()).await {
+        Ok(stream) => stream.boxed(),
+        // events after the page's cursor were trimmed: go on from now (the page says what it shows)
+        Err(Error::OutOfRange { .. }) => {
+            match review.engine.watch_duplicates(None, filter, review.stopping.clone()).await {
+                Ok(stream) => stream.boxed(),
+                Err(error) => return failure(&error),
+            }
+        }
+        Err(error) => return failure(&error),
+    };
+    let stream = sse_events(watched).map(|event| {
+        Ok::<Event, std::convert::Infallible>(
+            Event::default()
+                .event("copy")
+                .id(event.cursor.to_string())
+                .json_data(FeedItem::new(&event))
+                .unwrap_or_else(
+                    // a FeedItem is strings: serialising it cannot fail; send a comment rather than panic
+                    |_| Event::default().comment("unserialisable event"),
+                ),
+        )
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
+}
+
+/// The events of a watch, ending at its first error (logged): the browser reconnects from its last
+/// event id and gets the error as a status then.
+fn sse_events(
+    watched: impl Stream<Item = Result<DuplicateEvent, Error>> + Send + 'static,
+) -> impl Stream<Item = DuplicateEvent> + Send + 'static {
+    watched
+        .take_while(|item| {
+            if let Err(error) = item {
+                tracing::warn!(%error, "review feed: watch ended");
+            }
+            std::future::ready(item.is_ok())
+        })
+        .filter_map(|item| std::future::ready(item.ok()))
+}
+
+/// Which sources publish the most copies, and whose originals are copied most.
+async fn sources(State(review): State<ReviewPage>, headers: HeaderMap) -> Response {
+    let viewer = match review.allow(&headers, method::LIST_DUPLICATES) {
+        Ok(viewer) => viewer,
+        Err(refusal) => return refusal.into_response(),
+    };
+    match review.engine.source_counts(SOURCE_WINDOW).await {
+        Ok(counts) => html::sources(&viewer, &counts).into_response(),
+        Err(error) => failure(&error),
+    }
 }
 
 #[derive(Deserialize)]
