@@ -10,7 +10,7 @@ use std::path::Path;
 use dedupd::auth::token_hash;
 use dedupd::config::ServeConfig;
 use dedupd::proto::deduplicator_client::DeduplicatorClient;
-use dedupd::proto::{Article, ArticleRecord, GetArticleRequest, IngestRequest};
+use dedupd::proto::{Article, ArticleRecord, GetArticleRequest, IngestRequest, ListVerdictsRequest};
 use dedupd::server::Server;
 use dedupd::synthetic::{spun, text as article_text};
 use http_body_util::{BodyExt, Full};
@@ -387,5 +387,69 @@ async fn a_cluster_of_500_copies_renders_on_one_page() {
     assert!(html.find(r#"data-id="copy-"#).is_some_and(|copy| first < copy), "the canonical comes first");
     assert_eq!(html.matches(r#"id="verdicts""#).count(), 1, "one form holds every member's buttons");
     assert_eq!(html.matches(">Not a copy<").count(), COPIES, "one button per copy");
+    server.shutdown().await.expect("shutdown");
+}
+
+/// The verdict buttons need a key that may give verdicts: a read key's POST is refused and changes
+/// nothing, a moderator's splits the cluster and is recorded under the key's name.
+#[tokio::test]
+async fn verdicts_from_the_page_need_a_moderator_key() {
+    let dir = tempfile::tempdir().expect("dir");
+    let keys = dir.path().join("keys");
+    write_keys(&keys);
+    let server = start(ServeConfig { auth_file: Some(keys), ..ServeConfig::default() }).await;
+    let http = server.http_addr().expect("http");
+    let origin = format!("http://{http}");
+    let channel = tonic::transport::Channel::from_shared(server.url()).expect("url").connect().await.expect("connect");
+    let mut client = DeduplicatorClient::with_interceptor(channel, |mut request: tonic::Request<()>| {
+        request.metadata_mut().insert("authorization", format!("Bearer {MODERATE_TOKEN}").parse().expect("header"));
+        Ok(request)
+    });
+    let mut feeder = DeduplicatorClient::connect(server.url()).await.expect("connect");
+    let text = article_text(5, 300);
+    for (id, body) in [("orig", text.clone()), ("copy", spun(&text, 5, 1))] {
+        let mut request = tonic::Request::new(IngestRequest { article: Some(article(id, body)) });
+        request.metadata_mut().insert("authorization", format!("Bearer {INGEST_TOKEN}").parse().expect("header"));
+        feeder.ingest(request).await.expect("ingest");
+    }
+    let cluster =
+        client.get_article(GetArticleRequest { id: "orig".into() }).await.expect("get").into_inner().cluster_id;
+
+    let sign_in = |token: &str| post_form(http, "/review/login", &format!("token={token}"), Some(&origin), None);
+    let reader = session(&send(sign_in(READ_TOKEN)).await);
+    let page = send(get(http, &format!("/review/clusters/{cluster}"), Some(&reader))).await;
+    assert!(!page.text().contains(">Not a copy<"), "a read key sees no verdict buttons");
+    let form = "article_id=copy&from_id=orig&reason=r";
+    let refused = send(post_form(http, "/review/verdicts/distinct", form, Some(&origin), Some(&reader))).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    let still = client.get_article(GetArticleRequest { id: "copy".into() }).await.expect("get").into_inner();
+    assert_eq!(still.cluster_id, cluster, "a refused verdict changed nothing");
+
+    let moderator = session(&send(sign_in(MODERATE_TOKEN)).await);
+    let page = send(get(http, &format!("/review/clusters/{cluster}"), Some(&moderator))).await;
+    assert!(page.text().contains(">Not a copy<"), "a moderator sees the verdict buttons");
+    let forged =
+        send(post_form(http, "/review/verdicts/distinct", form, Some("http://evil.example"), Some(&moderator))).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "a cross-origin verdict is refused");
+    let split = send(post_form(http, "/review/verdicts/distinct", form, Some(&origin), Some(&moderator))).await;
+    assert_eq!(split.status, StatusCode::SEE_OTHER);
+    let moved = client.get_article(GetArticleRequest { id: "copy".into() }).await.expect("get").into_inner();
+    assert_ne!(moved.cluster_id, cluster, "the split happened");
+    let location = split.header("location").unwrap_or_default();
+    assert!(location.contains(&moved.cluster_id) && location.contains("split_from="), "{location}");
+    let verdicts = client.list_verdicts(ListVerdictsRequest::default()).await.expect("verdicts").into_inner();
+    let verdict = verdicts.verdicts.first().expect("recorded");
+    assert_eq!((verdict.reviewer.as_str(), verdict.reason.as_str()), ("moderator", "r"));
+
+    // a verdict the engine refuses is shown, not swallowed: these two are in different clusters now
+    let again = send(post_form(
+        http,
+        "/review/verdicts/canonical",
+        &format!("cluster_id={cluster}&article_id=copy"),
+        Some(&origin),
+        Some(&moderator),
+    ))
+    .await;
+    assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
     server.shutdown().await.expect("shutdown");
 }

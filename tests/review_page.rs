@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use dedupd::config::ServeConfig;
 use dedupd::proto::deduplicator_client::DeduplicatorClient;
-use dedupd::proto::{Article, IngestRequest, IngestResponse};
+use dedupd::proto::{
+    Article, GetArticleRequest, GetClusterRequest, IngestRequest, IngestResponse, ListVerdictsRequest,
+};
 use dedupd::server::Server;
 use dedupd::synthetic::{spun, text as article_text};
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
@@ -190,6 +192,41 @@ async fn tab_stops(browser: &Client, count: usize) -> Vec<(String, String)> {
     stops
 }
 
+/// Clicks *Not a copy* on roundup-7 in its cluster, with a reason, and checks the split through the
+/// gRPC API: the copy is in a cluster of its own, which the page then shows, and the verdict names it.
+async fn split_a_copy_off(browser: &Client, base: &str, client: &mut DeduplicatorClient<Channel>, cluster_id: &str) {
+    browser.goto(&format!("{base}/review/clusters/{cluster_id}")).await.expect("open the cluster");
+    browser
+        .find(Locator::Id("reason"))
+        .await
+        .expect("the reason field")
+        .send_keys("a different story")
+        .await
+        .expect("type");
+    let button = browser
+        .find(Locator::XPath("//tr[@data-id='roundup-7']//button[starts-with(normalize-space(.), 'Not a copy')]"))
+        .await
+        .expect("the not-a-copy button");
+    button.click().await.expect("click");
+    let notice =
+        browser.wait().at_most(PATIENCE).for_element(Locator::Css("p.notice")).await.expect("the split's notice");
+    assert!(notice.text().await.expect("text").contains("roundup-7"), "the notice names the copy");
+
+    let moved = client.get_article(GetArticleRequest { id: "roundup-7".into() }).await.expect("get").into_inner();
+    assert_ne!(moved.cluster_id, cluster_id, "the copy left the cluster");
+    assert_eq!(moved.canonical_id, "roundup-7", "and is the canonical of its own");
+    let left =
+        client.get_cluster(GetClusterRequest { cluster_id: cluster_id.into() }).await.expect("cluster").into_inner();
+    assert!(left.members.iter().all(|m| m.id != "roundup-7"), "the old cluster no longer lists it");
+    assert_eq!(left.members.first().map(|m| m.id.as_str()), Some("wire-1"));
+    let current = browser.current_url().await.expect("url");
+    assert!(current.path().ends_with(&moved.cluster_id), "the page shows the copy's new cluster: {current}");
+    let verdicts = client.list_verdicts(ListVerdictsRequest::default()).await.expect("verdicts").into_inner();
+    let last = verdicts.verdicts.first().expect("a verdict is recorded");
+    assert_eq!((last.article_id.as_str(), last.reason.as_str()), ("roundup-7", "a different story"));
+    assert_eq!(last.reviewer, "anonymous", "open access: the page's identity is the reviewer");
+}
+
 #[tokio::test]
 async fn review_page_in_a_real_browser() {
     let driver = Driver::start();
@@ -277,6 +314,9 @@ async fn review_page_in_a_real_browser() {
     );
     let copiers = browser.find_all(Locator::Css("section[aria-labelledby='copiers'] tbody tr")).await.expect("rows");
     assert_eq!(copiers.len(), 5, "five sources published copies");
+
+    // Not a copy, clicked: the split is checked through the API
+    split_a_copy_off(&browser, &base, &mut served.client, &original.cluster_id).await;
 
     if let Ok(path) = std::env::var("DEDUPD_SCREENSHOT") {
         let png = browser.screenshot().await.expect("screenshot");

@@ -192,7 +192,13 @@ fn time(micros: Micros) -> Markup {
 /// One cluster: canonical first, each copy with source, time and similarity, and the verdict
 /// buttons for a viewer who may moderate. One form holds them all (each button names its article),
 /// so a cluster of hundreds of copies stays one small page.
-pub fn cluster(viewer: &Viewer, cluster_id: &str, members: &[MemberView], marked: Option<&str>) -> Markup {
+pub fn cluster(
+    viewer: &Viewer,
+    cluster_id: &str,
+    members: &[MemberView],
+    marked: Option<&str>,
+    split_from: Option<&str>,
+) -> Markup {
     let canonical = members.first().map(|m| m.article.meta.id.as_str()).unwrap_or_default();
     let copies = members.len().saturating_sub(1);
     page(
@@ -200,6 +206,12 @@ pub fn cluster(viewer: &Viewer, cluster_id: &str, members: &[MemberView], marked
         Some(viewer),
         &html! {
             h1 { "Cluster " code { (cluster_id) } }
+            @if let (Some(article), Some(from)) = (marked, split_from) {
+                p.notice role="status" {
+                    "Not a copy: " strong { (article) } " and the copies that follow it moved here from cluster "
+                    a href=(super::cluster_href(from, None)) { code { (from) } } "."
+                }
+            }
             p.summary {
                 "Canonical " strong { (canonical) } " and " (copies) @if copies == 1 { " copy" } @else { " copies" } "."
             }
@@ -265,6 +277,17 @@ pub fn cluster(viewer: &Viewer, cluster_id: &str, members: &[MemberView], marked
                             }
                         }
                     }
+                }
+            }
+            @if viewer.may_moderate {
+                h2 { "Same story" }
+                form.same-story method="post" action="/review/verdicts/duplicate" {
+                    input type="hidden" name="of_id" value=(canonical);
+                    label for="same-story-id" { "Article id of a copy the engine kept apart" }
+                    input #same-story-id type="text" name="article_id" required;
+                    label for="same-story-reason" { "Reason" }
+                    input #same-story-reason type="text" name="reason" maxlength="1000";
+                    button type="submit" { "Same story" }
                 }
             }
         },

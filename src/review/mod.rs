@@ -26,8 +26,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Auth, Identity, Role};
 use crate::domain::MatchReason;
-use crate::engine::Engine;
 use crate::engine::feed::{FeedFilter, FeedQuery, parse_cursor};
+use crate::engine::{Engine, verdicts};
 use crate::error::Error;
 use crate::store::feed::{DuplicateEvent, EventCursor};
 
@@ -37,6 +37,9 @@ mod method {
     pub const GET_CLUSTER: &str = "/dedup.v1.Deduplicator/GetCluster";
     pub const LIST_DUPLICATES: &str = "/dedup.v1.Deduplicator/ListDuplicates";
     pub const WATCH_DUPLICATES: &str = "/dedup.v1.Deduplicator/WatchDuplicates";
+    pub const MARK_DISTINCT: &str = "/dedup.v1.Deduplicator/MarkDistinct";
+    pub const MARK_DUPLICATE: &str = "/dedup.v1.Deduplicator/MarkDuplicate";
+    pub const SET_CANONICAL: &str = "/dedup.v1.Deduplicator/SetCanonical";
 }
 
 /// The cookie holding a signed-in moderator's API key (hex-encoded, so that any token is a valid
@@ -78,7 +81,7 @@ impl ReviewPage {
             name: identity.name,
             role: identity.role.map(Role::name),
             signed_in: self.auth.enabled(),
-            may_moderate: self.auth.authorize_token(verdict_method(), token).is_ok(),
+            may_moderate: self.auth.authorize_token(method::MARK_DISTINCT, token).is_ok(),
         }
     }
 }
@@ -100,11 +103,6 @@ impl IntoResponse for Refusal {
     }
 }
 
-/// The method whose permission the verdict buttons need.
-fn verdict_method() -> &'static str {
-    "/dedup.v1.Deduplicator/SetVerdict"
-}
-
 /// Who is looking at a page, for its header and for which controls it shows.
 #[derive(Debug, Clone)]
 pub(crate) struct Viewer {
@@ -124,6 +122,18 @@ pub fn router(review: ReviewPage) -> Router {
         .route("/sources", get(sources))
         .route("/clusters/{cluster_id}", get(cluster))
         .route("/articles", get(article))
+        .route(
+            "/verdicts/distinct",
+            post(|r: State<ReviewPage>, h: HeaderMap, f: Form<VerdictForm>| verdict(r, h, Verdict::Distinct, f)),
+        )
+        .route(
+            "/verdicts/duplicate",
+            post(|r: State<ReviewPage>, h: HeaderMap, f: Form<VerdictForm>| verdict(r, h, Verdict::Duplicate, f)),
+        )
+        .route(
+            "/verdicts/canonical",
+            post(|r: State<ReviewPage>, h: HeaderMap, f: Form<VerdictForm>| verdict(r, h, Verdict::Canonical, f)),
+        )
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
         .route("/static/review.css", get(|| static_file("text/css; charset=utf-8", include_str!("review.css"))))
@@ -433,7 +443,10 @@ async fn sources(State(review): State<ReviewPage>, headers: HeaderMap) -> Respon
 
 #[derive(Deserialize)]
 struct ClusterQuery {
+    /// A member to mark.
     article: Option<String>,
+    /// The cluster the marked member was split from, after a *not a copy*.
+    split_from: Option<String>,
 }
 
 async fn cluster(
@@ -448,7 +461,9 @@ async fn cluster(
     };
     match review.engine.cluster(&cluster_id).await {
         Ok((cluster, members)) => {
-            html::cluster(&viewer, cluster.cluster_id.as_str(), &members, query.article.as_deref()).into_response()
+            let marked = query.article.as_deref();
+            html::cluster(&viewer, cluster.cluster_id.as_str(), &members, marked, query.split_from.as_deref())
+                .into_response()
         }
         Err(error) => failure(&error),
     }
@@ -470,6 +485,67 @@ async fn article(State(review): State<ReviewPage>, headers: HeaderMap, Query(que
             Some(cluster_id) => Redirect::to(&cluster_href(cluster_id.as_str(), Some(id))).into_response(),
             None => failure(&Error::NotFound { what: "article", id: id.to_string() }),
         },
+        Err(error) => failure(&error),
+    }
+}
+
+/// The verdicts the page's buttons give.
+#[derive(Debug, Clone, Copy)]
+enum Verdict {
+    /// *Not a copy*: `MarkDistinct(article_id, from_id)`.
+    Distinct,
+    /// *Same story*: `MarkDuplicate(article_id, of_id)`.
+    Duplicate,
+    /// *Make canonical*: `SetCanonical(cluster_id, article_id)`.
+    Canonical,
+}
+
+/// A verdict form: the fields its verdict reads (the cluster view's one form carries them all).
+#[derive(Debug, Deserialize)]
+struct VerdictForm {
+    article_id: String,
+    #[serde(default)]
+    from_id: String,
+    #[serde(default)]
+    of_id: String,
+    #[serde(default)]
+    cluster_id: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Gives a verdict as the signed-in key (its name is the reviewer), then shows the article's
+/// cluster as it is now.
+async fn verdict(
+    State(review): State<ReviewPage>,
+    headers: HeaderMap,
+    kind: Verdict,
+    Form(form): Form<VerdictForm>,
+) -> Response {
+    let method = match kind {
+        Verdict::Distinct => method::MARK_DISTINCT,
+        Verdict::Duplicate => method::MARK_DUPLICATE,
+        Verdict::Canonical => method::SET_CANONICAL,
+    };
+    let viewer = match review.allow(&headers, method) {
+        Ok(viewer) => viewer,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let who = verdicts::Review { reviewer: viewer.name.clone(), reason: form.reason.trim().to_string() };
+    let article_id = form.article_id.trim();
+    let done = match kind {
+        Verdict::Distinct => review.engine.mark_distinct(article_id, form.from_id.trim(), who).await,
+        Verdict::Duplicate => review.engine.mark_duplicate(article_id, form.of_id.trim(), who).await,
+        Verdict::Canonical => review.engine.set_canonical(form.cluster_id.trim(), article_id, who).await,
+    };
+    match done {
+        Ok(done) => {
+            let mut next = cluster_href(done.verdict.cluster_id.as_str(), Some(article_id));
+            if let Some(from) = &done.verdict.from_cluster_id {
+                next += &format!("&split_from={}", encode(from.as_str()));
+            }
+            Redirect::to(&next).into_response()
+        }
         Err(error) => failure(&error),
     }
 }
