@@ -234,13 +234,15 @@ async fn review_page_in_a_real_browser() {
     let base = format!("http://{}", served.http);
     let text = article_text(11, 320);
     let original = ingest(&mut served.client, article("wire-1", "wire.example", text.clone(), 0)).await;
-    let mut hostile = article("roundup-7", "roundup.example", spun(&text, 3, 1), 2);
+    let mut hostile = article("roundup-7", "roundup.example", spun(&text, 8, 1), 2);
     hostile.title = "<script>window.__pwned = 'title'</script><img src=x onerror=\"window.__pwned = 'img'\">".into();
     let copy = ingest(&mut served.client, hostile).await;
     assert!(copy.duplicate && copy.cluster_id == original.cluster_id, "the seeded copy is found: {copy:?}");
     for (index, source) in ["digest.example", "daily.example", "aggregator.example"].iter().enumerate() {
         let id = format!("copy-{index}");
-        let decided = ingest(&mut served.client, article(&id, source, spun(&text, 4, index as u64 + 2), 3)).await;
+        let decided =
+            ingest(&mut served.client, article(&id, source, spun(&text, 10 * (index as u64 + 1), index as u64 + 2), 3))
+                .await;
         assert_eq!(decided.cluster_id, original.cluster_id, "{id} joins the cluster");
     }
 
@@ -259,6 +261,10 @@ async fn review_page_in_a_real_browser() {
     assert!(images.is_empty(), "an <img> from article text was rendered");
     let pwned = browser.execute("return window.__pwned === undefined;", vec![]).await.expect("script");
     assert_eq!(pwned, serde_json::json!(true), "article text ran as script");
+    if let Ok(path) = std::env::var("DEDUPD_SCREENSHOT") {
+        let png = browser.screenshot().await.expect("screenshot");
+        std::fs::write(&path, png).expect("write the screenshot");
+    }
 
     // keyboard: Tab reaches the skip link first, with a visible focus ring, and then every control,
     // the verdict buttons included
@@ -318,10 +324,6 @@ async fn review_page_in_a_real_browser() {
     // Not a copy, clicked: the split is checked through the API
     split_a_copy_off(&browser, &base, &mut served.client, &original.cluster_id).await;
 
-    if let Ok(path) = std::env::var("DEDUPD_SCREENSHOT") {
-        let png = browser.screenshot().await.expect("screenshot");
-        std::fs::write(&path, png).expect("write the screenshot");
-    }
     browser.close().await.expect("close the browser");
     served.server.shutdown().await.expect("shutdown");
 }
