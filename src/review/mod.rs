@@ -122,18 +122,7 @@ pub fn router(review: ReviewPage) -> Router {
         .route("/sources", get(sources))
         .route("/clusters/{cluster_id}", get(cluster))
         .route("/articles", get(article))
-        .route(
-            "/verdicts/distinct",
-            post(|r: State<ReviewPage>, h: HeaderMap, f: Form<VerdictForm>| verdict(r, h, Verdict::Distinct, f)),
-        )
-        .route(
-            "/verdicts/duplicate",
-            post(|r: State<ReviewPage>, h: HeaderMap, f: Form<VerdictForm>| verdict(r, h, Verdict::Duplicate, f)),
-        )
-        .route(
-            "/verdicts/canonical",
-            post(|r: State<ReviewPage>, h: HeaderMap, f: Form<VerdictForm>| verdict(r, h, Verdict::Canonical, f)),
-        )
+        .route("/verdicts/{kind}", post(verdict))
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
         .route("/static/review.css", get(|| static_file("text/css; charset=utf-8", include_str!("review.css"))))
@@ -489,8 +478,9 @@ async fn article(State(review): State<ReviewPage>, headers: HeaderMap, Query(que
     }
 }
 
-/// The verdicts the page's buttons give.
-#[derive(Debug, Clone, Copy)]
+/// The verdicts the page's buttons give, by the last segment of the path they post to.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
 enum Verdict {
     /// *Not a copy*: `MarkDistinct(article_id, from_id)`.
     Distinct,
@@ -519,7 +509,7 @@ struct VerdictForm {
 async fn verdict(
     State(review): State<ReviewPage>,
     headers: HeaderMap,
-    kind: Verdict,
+    Path(kind): Path<Verdict>,
     Form(form): Form<VerdictForm>,
 ) -> Response {
     let method = match kind {
