@@ -133,6 +133,12 @@ pub struct ServeConfig {
     /// 0: no cap.
     #[arg(long, env = "DEDUPD_MAX_STREAMS_PER_IDENTITY", default_value_t = 0)]
     pub max_streams_per_identity: usize,
+
+    /// Keep each article's text (zstd-compressed) so that `Explain` can show why two stored articles
+    /// are copies. Default: on for the embedded and memory stores, off for Redis; `--keep-text=false`
+    /// turns it off, `--keep-text` on.
+    #[arg(long, env = "DEDUPD_KEEP_TEXT", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub keep_text: Option<bool>,
 }
 
 /// A humantime duration (`30d`, `90s`, `1h 30m`) greater than zero.
@@ -152,8 +158,15 @@ impl ServeConfig {
             rule: self.rule.rule(),
             sources: SourceTiers::new(&self.trusted_sources, &self.aggregator_sources),
             retention: self.retention,
+            keep_text: self.keeps_text(),
             ..EngineConfig::default()
         }
+    }
+
+    /// Whether articles' texts are kept: `--keep-text` if given, else on for the stores in the
+    /// process and off for Redis, where every kept byte is memory.
+    pub fn keeps_text(&self) -> bool {
+        self.keep_text.unwrap_or_else(|| !self.store.trim().starts_with("redis"))
     }
 }
 
@@ -185,6 +198,7 @@ impl Default for ServeConfig {
             rate_burst: None,
             max_connections: 0,
             max_streams_per_identity: 0,
+            keep_text: None,
         }
     }
 }
@@ -356,6 +370,20 @@ mod tests {
             (5, Some(20), 100, 2)
         );
         assert!(serve(&["--rate-limit", "-1"]).is_err());
+    }
+
+    /// Text is kept by default on the stores in the process and not on Redis; the flag overrides
+    /// either way.
+    #[test]
+    fn keep_text_defaults_by_store() {
+        assert!(serve(&[]).expect("defaults parse").keeps_text());
+        assert!(serve(&["--store", "memory://"]).expect("parses").engine().keep_text);
+        assert!(!serve(&["--store", "redis://127.0.0.1:7000"]).expect("parses").keeps_text());
+        assert!(!serve(&["--store", "redis+cluster://127.0.0.1:7000"]).expect("parses").keeps_text());
+        assert!(!serve(&["--keep-text=false"]).expect("parses").keeps_text());
+        assert!(serve(&["--store", "redis://127.0.0.1:7000", "--keep-text"]).expect("parses").keeps_text());
+        assert!(serve(&["--store", "rediss://h:1", "--keep-text=true"]).expect("parses").keeps_text());
+        assert!(serve(&["--keep-text=maybe"]).is_err());
     }
 
     /// The warm-up is on by default, with the documented size, and 0 turns it off.

@@ -32,6 +32,10 @@ pub enum Error {
         /// The id asked for.
         id: String,
     },
+    /// The request is valid but the server is not set up to answer it (`Explain` by ids without kept
+    /// text): the message says which option would make it answerable. Retrying does not help.
+    #[error("failed precondition: {0}")]
+    FailedPrecondition(String),
     /// The store cannot be reached right now (Redis down, connection lost); retrying later may work.
     #[error("store unavailable: {0}")]
     Unavailable(String),

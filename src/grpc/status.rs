@@ -11,6 +11,7 @@ pub fn code(error: &Error) -> Code {
         Error::InvalidArgument { .. } => Code::InvalidArgument,
         Error::OutOfRange { .. } => Code::OutOfRange,
         Error::NotFound { .. } => Code::NotFound,
+        Error::FailedPrecondition(_) => Code::FailedPrecondition,
         Error::Unavailable(_) => Code::Unavailable,
         Error::Internal(_) => Code::Internal,
     }
@@ -43,6 +44,10 @@ mod tests {
             (Error::invalid("article.id", "must not be empty"), Code::InvalidArgument),
             (Error::NotFound { what: "article", id: "x".into() }, Code::NotFound),
             (Error::OutOfRange { field: "article.published_at", reason: "too old".into() }, Code::OutOfRange),
+            (
+                Error::FailedPrecondition("no kept text: start the server with --keep-text".into()),
+                Code::FailedPrecondition,
+            ),
             (Error::Unavailable("redis down".into()), Code::Unavailable),
             (Error::Internal("corrupt".into()), Code::Internal),
         ];

@@ -46,6 +46,7 @@ fn error_label(error: &Error) -> &'static str {
         Error::InvalidArgument { .. } => "invalid_argument",
         Error::OutOfRange { .. } => "out_of_range",
         Error::NotFound { .. } => "not_found",
+        Error::FailedPrecondition(_) => "failed_precondition",
         Error::Unavailable(_) => "unavailable",
         Error::Internal(_) => "internal",
     }
@@ -87,5 +88,13 @@ impl Store for Metered {
 
     async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
         self.timed("visit_recent", self.inner.visit_recent(limit, visit)).await
+    }
+
+    async fn put_text(&self, id: &str, content_hash: u64, text: &[u8]) -> Result<bool> {
+        self.timed("put_text", self.inner.put_text(id, content_hash, text)).await
+    }
+
+    async fn text(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        self.timed("text", self.inner.text(id)).await
     }
 }

@@ -19,6 +19,8 @@ pub enum Call<'a> {
     Delete(&'a str),
     Expire(Micros),
     VisitRecent,
+    PutText(&'a str),
+    Text(&'a str),
 }
 
 /// What a [`Hooked`] store runs before each call: it may hold the call back, change the store under
@@ -88,6 +90,16 @@ impl<H: Hook> Store for Hooked<H> {
     async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
         self.hook.before(Call::VisitRecent, &*self.inner).await?;
         self.inner.visit_recent(limit, visit).await
+    }
+
+    async fn put_text(&self, id: &str, content_hash: u64, text: &[u8]) -> Result<bool> {
+        self.hook.before(Call::PutText(id), &*self.inner).await?;
+        self.inner.put_text(id, content_hash, text).await
+    }
+
+    async fn text(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        self.hook.before(Call::Text(id), &*self.inner).await?;
+        self.inner.text(id).await
     }
 }
 
