@@ -419,6 +419,8 @@ mod tests {
             ("/dedup.v1.Deduplicator/Check", Need::Check),
             ("/dedup.v1.Deduplicator/GetArticle", Need::Read),
             ("/dedup.v1.Deduplicator/GetCluster", Need::Read),
+            ("/dedup.v1.Deduplicator/Explain", Need::Read),
+            ("/dedup.v1.Deduplicator/ExplainText", Need::Read),
             ("/dedup.v1.Deduplicator/SetVerdict", Need::Moderate),
             ("/dedup.v1.Deduplicator/DeleteArticle", Need::Admin),
             ("/dedup.v1.Deduplicator/SomethingNew", Need::Admin),

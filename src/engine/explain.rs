@@ -120,6 +120,7 @@ pub struct Threshold {
 
 /// The engine's verdict on a pair of articles, with the evidence.
 #[derive(Debug, Clone, PartialEq)]
+#[expect(clippy::struct_excessive_bools, reason = "independent facts about the pair, each a field of the answer")]
 pub struct Explanation {
     /// The engine verifies the pair: one is a copy of the other (or both of one original).
     pub copy: bool,
@@ -432,9 +433,10 @@ pub struct Segment {
 
 /// The two readings' token sequences aligned: a diff of their tokens (the fingerprint's, so case,
 /// punctuation and markup do not count), then cleaned up so that a few common words between two
-/// changes do not split them: an equal run no longer than the changes on both sides of it joins them
-/// (the semantic clean-up of diff-match-patch), which keeps a spinner's swapped words side by side
-/// and lets unrelated texts read as one difference rather than a scatter of shared "the"s.
+/// changes do not split them: an equal run shorter than the changes on both sides of it joins them
+/// (the semantic clean-up of diff-match-patch, strictly shorter so that a spinner's one-word swaps
+/// either side of one kept word stay apart), which keeps swapped words side by side and lets
+/// unrelated texts read as one difference rather than a scatter of shared "the"s.
 pub fn align(a: &Reading, b: &Reading) -> Vec<Segment> {
     let (a_keys, b_keys): (Vec<u64>, Vec<u64>) =
         (a.tokens.iter().map(|t| t.hash).collect(), b.tokens.iter().map(|t| t.hash).collect());
@@ -458,8 +460,8 @@ pub fn align(a: &Reading, b: &Reading) -> Vec<Segment> {
         while let [.., before, equal] = out.as_slice()
             && !before.equal
             && equal.equal
-            && equal.a.len() <= before.a.len().max(before.b.len())
-            && equal.a.len() <= change.a.len().max(change.b.len())
+            && equal.a.len() < before.a.len().max(before.b.len())
+            && equal.a.len() < change.a.len().max(change.b.len())
         {
             change = joined(before, &change);
             out.truncate(out.len() - 2);
@@ -534,5 +536,228 @@ impl Offsets {
             start_byte: bytes.start,
             end_byte: bytes.end,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::engine::EngineConfig;
+    use crate::store::memory::MemoryStore;
+    use crate::synthetic::{Synthetic, spun};
+
+    fn engine() -> Engine {
+        Engine::new(Arc::new(MemoryStore::new()), EngineConfig { keep_text: true, ..EngineConfig::default() })
+    }
+
+    fn article(id: &str, source: &str, body: &str) -> Article {
+        Article {
+            id: id.into(),
+            url: String::new(),
+            source: source.into(),
+            title: String::new(),
+            body: body.into(),
+            published_at: Some(1_000_000),
+        }
+    }
+
+    /// The characters of `text` a span covers.
+    fn chars(text: &str, start: usize, end: usize) -> String {
+        text.chars().skip(start).take(end - start).collect()
+    }
+
+    /// The words of a stretch, as the fingerprint folds them, markup aside.
+    fn words(stretch: &str) -> Vec<String> {
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in stretch.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                c if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+    }
+
+    /// Shared passages point at the same words in both texts, in characters and in bytes, also in
+    /// text with accents, CJK and a curly apostrophe, and with markup in one of them.
+    #[tokio::test]
+    async fn shared_passages_point_at_the_same_words_in_both_texts() {
+        let a = "Der Bürgermeister von München sagte am Dienstag, dass die neue Brücke über die Isar \
+                 im Frühjahr eröffnet wird. 北京时间 also reported it\u{2019}s the largest project in \
+                 decades, costing 412 million euros. Critics said the money was wasted.";
+        let b = "<p>NEWS: der BÜRGERMEISTER von München sagte am Dienstag, dass die neue Brücke über die \
+                 Isar im Frühjahr eröffnet wird.</p> 北京时间 also reported it's the largest project in \
+                 decades, costing 412 million euros. Share this story with friends.";
+        let explanation =
+            engine().explain_text(article("a", "a.example", a), article("b", "b.example", b)).await.unwrap();
+        assert!(!explanation.shared.is_empty());
+        let mut shared_words = 0;
+        for passage in &explanation.shared {
+            let (in_a, in_b) = (chars(a, passage.a.start, passage.a.end), chars(b, passage.b.start, passage.b.end));
+            assert_eq!(words(&in_a), words(&in_b), "{in_a:?} / {in_b:?}");
+            assert_eq!(in_a, a[passage.a.start_byte..passage.a.end_byte], "bytes and characters agree");
+            assert_eq!(in_b, b[passage.b.start_byte..passage.b.end_byte]);
+            shared_words += passage.tokens;
+        }
+        assert!(shared_words >= 30, "most words are shared: {shared_words}");
+        let first = &explanation.shared[0];
+        assert!(chars(a, first.a.start, first.a.end).starts_with("Der Bürgermeister von München"));
+        assert!(chars(b, first.b.start, first.b.end).starts_with("der BÜRGERMEISTER"));
+        // what only one has is a difference with an empty side
+        let news = explanation.differences.iter().find(|d| chars(b, d.b.start, d.b.end) == "NEWS").expect("the header");
+        assert_eq!(news.a.start, news.a.end, "a has nothing there");
+        let markup: Vec<String> = explanation
+            .b
+            .set_aside
+            .iter()
+            .filter(|s| s.kind == SetAsideKind::Markup)
+            .map(|s| chars(b, s.span.start, s.span.end))
+            .collect();
+        assert_eq!(markup, ["<p>", "</p>"]);
+    }
+
+    /// A spun copy: the verdict is the skeleton or words rule, and each swapped word sits beside its
+    /// replacement.
+    #[tokio::test]
+    async fn a_spun_copy_shows_the_swapped_words_side_by_side() {
+        let original = Synthetic::new(4).story_text(0);
+        let copy = spun(&original, 30, 9);
+        let explanation = engine()
+            .explain_text(article("a", "a.example", &original), article("b", "b.example", &copy))
+            .await
+            .unwrap();
+        assert!(explanation.copy, "{explanation:?}");
+        // each word's characters, in each text (the spinner keeps the word count and swaps in place)
+        let positions = |text: &str| -> Vec<(usize, usize)> {
+            let mut at = 0;
+            let mut out = Vec::new();
+            for word in text.split(' ') {
+                let end = at + word.chars().count();
+                out.push((at, end));
+                at = end + 1;
+            }
+            out
+        };
+        let (a_at, b_at) = (positions(&original), positions(&copy));
+        let (a_words, b_words): (Vec<&str>, Vec<&str>) = (original.split(' ').collect(), copy.split(' ').collect());
+        let swaps: Vec<usize> = (0..a_words.len()).filter(|&i| a_words[i] != b_words[i]).collect();
+        assert!(swaps.len() > 10, "the spinner swapped words");
+        let beside = |i: usize| {
+            explanation.differences.iter().any(|d| {
+                d.a.start <= a_at[i].0 && a_at[i].1 <= d.a.end && d.b.start <= b_at[i].0 && b_at[i].1 <= d.b.end
+            })
+        };
+        let shown = swaps.iter().filter(|&&i| beside(i)).count();
+        assert!(shown * 10 >= swaps.len() * 9, "{shown} of {} swaps inside a difference", swaps.len());
+        // side by side, not buried in long differences: few words per difference on either side
+        let differing: usize =
+            explanation.differences.iter().map(|d| chars(&original, d.a.start, d.a.end).split(' ').count()).sum();
+        assert!(differing <= 2 * swaps.len(), "{differing} words differ for {} swaps", swaps.len());
+        // the footer the spinner added is the last difference, where a ends
+        let last = explanation.differences.last().expect("the footer");
+        assert_eq!(last.a.end, original.chars().count() - 1, "a's last word, before its full stop");
+        assert!(chars(&copy, last.b.start, last.b.end).ends_with("Share this story"));
+        assert_eq!(last.b.end, copy.chars().count() - 1, "up to the footer's last word");
+    }
+
+    /// Quotations left out of word shingles and the sources' learned boilerplate are reported as set
+    /// aside, where they are.
+    #[tokio::test]
+    async fn quotations_and_boilerplate_are_set_aside() {
+        let engine = engine();
+        let footer = "Subscribe to the Daily Harbour newsletter for more stories like this one every morning";
+        for i in 0..4 {
+            let body = format!("{} {footer}", Synthetic::new(20 + i).story_text(0));
+            engine.ingest(article(&format!("h{i}"), "harbour.example", &body)).await.unwrap();
+        }
+        let quote = "\u{201C}We will not back down from this fight, whatever it costs,\u{201D}";
+        let a = format!("{} The minister said {quote} on Monday. {footer}", Synthetic::new(30).story_text(0));
+        let b = Synthetic::new(31).story_text(0);
+        let explanation =
+            engine.explain_text(article("a", "harbour.example", &a), article("b", "other.example", &b)).await.unwrap();
+        let set_aside = |kind| -> Vec<String> {
+            explanation
+                .a
+                .set_aside
+                .iter()
+                .filter(|s| s.kind == kind)
+                .map(|s| chars(&a, s.span.start, s.span.end))
+                .collect()
+        };
+        assert_eq!(set_aside(SetAsideKind::Quotation), [quote]);
+        let boilerplate = set_aside(SetAsideKind::Boilerplate);
+        assert!(!boilerplate.is_empty() && boilerplate.iter().all(|b| footer.contains(b.as_str())), "{boilerplate:?}");
+        assert!(explanation.b.set_aside.is_empty(), "b has neither quotes nor boilerplate");
+    }
+
+    /// The verdict and its measures are the ones an ingest reports for the same pair.
+    #[tokio::test]
+    async fn the_verdict_is_the_ingests() {
+        let original = Synthetic::new(5).story_text(0);
+        let pairs = [
+            (original.clone(), format!("Wire report. {original}"), Some(MatchReason::Words)),
+            (original.clone(), spun(&original, 45, 3), None),
+            (original.clone(), Synthetic::new(6).story_text(0), None),
+        ];
+        for (i, (a, b, expected)) in pairs.into_iter().enumerate() {
+            let engine = engine();
+            let (a, b) = (article(&format!("a{i}"), "a.example", &a), article(&format!("b{i}"), "b.example", &b));
+            let explained = engine.explain_text(a.clone(), b.clone()).await.unwrap();
+            engine.ingest(a).await.unwrap();
+            let decision = engine.ingest(b).await.unwrap();
+            let matched = decision.matches.first();
+            assert_eq!(explained.reason, matched.map(|m| m.reason), "pair {i}");
+            assert_eq!(explained.copy, decision.duplicate, "pair {i}");
+            if let Some(expected) = expected {
+                assert_eq!(explained.reason, Some(expected));
+            }
+            if let Some(matched) = matched {
+                assert_eq!((explained.words, explained.skeleton), (matched.words, matched.skeleton));
+                assert_eq!(explained.hamming_distance, matched.hamming_distance);
+            }
+            // a copy meets every threshold of its rule, and a non-copy none of its rules
+            let rule_met = |name: &str| explained.thresholds.iter().filter(|t| t.rule == name).all(|t| t.met);
+            match explained.reason {
+                Some(reason) => assert!(rule_met(reason.name()), "pair {i}: {:?}", explained.thresholds),
+                None => assert!(!rule_met("words") && !rule_met("skeleton"), "pair {i}: {:?}", explained.thresholds),
+            }
+            // by ids, from the kept texts: the same verdict
+            let by_ids = engine.explain(&format!("a{i}"), &format!("b{i}")).await.unwrap();
+            assert_eq!(
+                (by_ids.copy, by_ids.reason, by_ids.shared.len()),
+                (explained.copy, explained.reason, explained.shared.len())
+            );
+            assert!(by_ids.a.text.is_some() && explained.a.text.is_none());
+        }
+    }
+
+    /// Without kept text, explaining stored articles is a failed precondition naming the option; an
+    /// unknown id is not found.
+    #[tokio::test]
+    async fn explaining_stored_articles_needs_kept_text() {
+        let engine = Engine::new(Arc::new(MemoryStore::new()), EngineConfig::default());
+        let body = Synthetic::new(7).story_text(0);
+        engine.ingest(article("a", "a.example", &body)).await.unwrap();
+        engine.ingest(article("b", "b.example", &body)).await.unwrap();
+        match engine.explain("a", "b").await {
+            Err(Error::FailedPrecondition(message)) => assert!(message.contains("--keep-text"), "{message}"),
+            other => panic!("expected a failed precondition, got {other:?}"),
+        }
+        assert!(matches!(engine.explain("a", "nobody").await, Err(Error::NotFound { .. })));
+        assert!(matches!(engine.explain("", "b").await, Err(Error::InvalidArgument { field: "a_id", .. })));
+    }
+
+    #[test]
+    fn kept_text_round_trips() {
+        let text = "Café 北京 ".repeat(500);
+        let kept = compress(&text);
+        assert!(kept.len() < text.len() / 10, "compressed: {} of {} bytes", kept.len(), text.len());
+        assert_eq!(decompress(&kept, text.len()).unwrap(), text);
+        assert!(matches!(decompress(&kept, 10), Err(Error::Internal(_))), "a limit refuses more");
     }
 }

@@ -243,16 +243,13 @@ fn decode_placed(chars: &[Placed]) -> Vec<Placed> {
             continue;
         }
         let entity: String = chars[at..=semicolon].iter().map(|p| p.c).collect();
-        match html_escape::decode_html_entities(&entity) {
-            Cow::Owned(decoded) => {
-                let (start, end) = (here.start, chars[semicolon].end);
-                out.extend(decoded.chars().map(|c| Placed::new(c, start as usize, end as usize)));
-                at = semicolon + 1;
-            }
-            Cow::Borrowed(_) => {
-                out.push(here);
-                at += 1;
-            }
+        if let Cow::Owned(decoded) = html_escape::decode_html_entities(&entity) {
+            let (start, end) = (here.start, chars[semicolon].end);
+            out.extend(decoded.chars().map(|c| Placed::new(c, start as usize, end as usize)));
+            at = semicolon + 1;
+        } else {
+            out.push(here);
+            at += 1;
         }
     }
     out

@@ -3,6 +3,7 @@
 use prost_types::Timestamp;
 
 use crate::domain::{Article, Decision, Micros, StoredArticle};
+use crate::engine::explain::{ExplainedText, Explanation, SetAsideKind, Span};
 use crate::engine::{ArticleView, MemberView};
 use crate::error::{Error, Result};
 use crate::proto;
@@ -109,6 +110,100 @@ pub fn cluster(cluster_id: String, members: Vec<MemberView>) -> proto::Cluster {
                 similarity: m.similarity,
             })
             .collect(),
+    }
+}
+
+// -------------------------------------------------------------------------------------------------
+// explanations
+
+/// The two articles of an `ExplainText` request; an absent one is an invalid `a` or `b`.
+pub fn article_pair(request: proto::ExplainTextRequest) -> Result<(Article, Article)> {
+    let a = request.a.ok_or_else(|| Error::invalid("a", "is required"))?;
+    let b = request.b.ok_or_else(|| Error::invalid("b", "is required"))?;
+    let rename = |side: &'static str| {
+        move |error: Error| match error {
+            Error::InvalidArgument { field: "article.published_at", reason } => {
+                Error::InvalidArgument { field: if side == "a" { "a.published_at" } else { "b.published_at" }, reason }
+            }
+            other => other,
+        }
+    };
+    Ok((article(Some(a)).map_err(rename("a"))?, article(Some(b)).map_err(rename("b"))?))
+}
+
+fn span(span: Span) -> proto::Span {
+    let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    proto::Span {
+        start: narrow(span.start),
+        end: narrow(span.end),
+        start_byte: narrow(span.start_byte),
+        end_byte: narrow(span.end_byte),
+    }
+}
+
+fn explained_text(text: ExplainedText) -> proto::ExplainedText {
+    use proto::set_aside::Kind;
+    proto::ExplainedText {
+        id: text.id,
+        source: text.source,
+        tokens: u32::try_from(text.tokens).unwrap_or(u32::MAX),
+        set_aside: text
+            .set_aside
+            .into_iter()
+            .map(|s| proto::SetAside {
+                kind: match s.kind {
+                    SetAsideKind::Quotation => Kind::Quotation,
+                    SetAsideKind::Boilerplate => Kind::Boilerplate,
+                    SetAsideKind::Markup => Kind::Markup,
+                }
+                .into(),
+                span: Some(span(s.span)),
+            })
+            .collect(),
+        text: text.text.unwrap_or_default(),
+    }
+}
+
+/// The `Explain` and `ExplainText` answer.
+pub fn explanation(explanation: Explanation) -> proto::Explanation {
+    proto::Explanation {
+        copy: explanation.copy,
+        rule: explanation.reason.map(|r| r.name().to_string()).unwrap_or_default(),
+        thresholds: explanation
+            .thresholds
+            .iter()
+            .map(|t| proto::Threshold {
+                rule: t.rule.to_string(),
+                measure: t.measure.to_string(),
+                value: t.value,
+                required: t.required,
+                met: t.met,
+            })
+            .collect(),
+        similarity: explanation.similarity,
+        words: explanation.words,
+        skeleton: explanation.skeleton,
+        resemblance: explanation.resemblance,
+        hamming_distance: explanation.hamming_distance,
+        same_source: explanation.same_source,
+        short_text: explanation.short_text,
+        comparable: explanation.comparable,
+        shared: explanation
+            .shared
+            .iter()
+            .map(|s| proto::SharedPassage {
+                a: Some(span(s.a)),
+                b: Some(span(s.b)),
+                tokens: u32::try_from(s.tokens).unwrap_or(u32::MAX),
+            })
+            .collect(),
+        differences: explanation
+            .differences
+            .iter()
+            .map(|d| proto::Difference { a: Some(span(d.a)), b: Some(span(d.b)) })
+            .collect(),
+        a: Some(explained_text(explanation.a)),
+        b: Some(explained_text(explanation.b)),
     }
 }
 

@@ -217,4 +217,34 @@ impl Deduplicator for DedupService {
             canonical_id: deleted.canonical_id.unwrap_or_default(),
         }))
     }
+
+    async fn explain(
+        &self,
+        request: Request<proto::ExplainRequest>,
+    ) -> std::result::Result<Response<proto::Explanation>, Status> {
+        let started = Instant::now();
+        let request = request.into_inner();
+        let result = async {
+            let _permit = self.permit().await?;
+            self.engine.explain(&request.a_id, &request.b_id).await
+        }
+        .await;
+        observe("Explain", started, &result);
+        Ok(Response::new(convert::explanation(result?)))
+    }
+
+    async fn explain_text(
+        &self,
+        request: Request<proto::ExplainTextRequest>,
+    ) -> std::result::Result<Response<proto::Explanation>, Status> {
+        let started = Instant::now();
+        let result = async {
+            let (a, b) = convert::article_pair(request.into_inner())?;
+            let _permit = self.permit().await?;
+            self.engine.explain_text(a, b).await
+        }
+        .await;
+        observe("ExplainText", started, &result);
+        Ok(Response::new(convert::explanation(result?)))
+    }
 }
