@@ -1,9 +1,9 @@
 //! Explanations: why the engine judges two articles copies or not, in terms a moderation page can
 //! show beside the two texts.
 //!
-//! The verdict is the engine's own ([`Engine::judge`], the verification an ingest runs): the rule
-//! that decided, its thresholds, the containments it compared. Around it, the texts as the fingerprint
-//! reads them ([`reading`]): the passages the two share and the spans where they differ (a diff of
+//! The verdict is the engine's own (`Engine::judge` in `decide.rs`, the verification an ingest
+//! runs): the rule that decided, its thresholds, the containments it compared. Around it, the texts
+//! as the fingerprint reads them ([`reading`]): the passages the two share and the spans where they differ (a diff of
 //! their token sequences, [`align`]), and what was set aside (quotations left out of word shingles,
 //! the sources' learned boilerplate, markup). Offsets point into each text as it was sent.
 //!
