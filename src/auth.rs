@@ -435,6 +435,8 @@ mod tests {
             ("/dedup.v1.Deduplicator/GetCluster", Need::Read),
             ("/dedup.v1.Deduplicator/ListDuplicates", Need::Read),
             ("/dedup.v1.Deduplicator/WatchDuplicates", Need::Read),
+            ("/dedup.v1.Deduplicator/Explain", Need::Read),
+            ("/dedup.v1.Deduplicator/ExplainText", Need::Read),
             ("/dedup.v1.Deduplicator/SetVerdict", Need::Moderate),
             ("/dedup.v1.Deduplicator/MarkDistinct", Need::Moderate),
             ("/dedup.v1.Deduplicator/MarkDuplicate", Need::Moderate),

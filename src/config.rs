@@ -150,6 +150,12 @@ pub struct ServeConfig {
     /// How long the duplicate feed keeps an event (e.g. `7d`); off when not set.
     #[arg(long, env = "DEDUPD_EVENTS_MAX_AGE", value_parser = positive_duration)]
     pub events_max_age: Option<std::time::Duration>,
+
+    /// Keep each article's text (zstd-compressed) so that `Explain` can show why two stored articles
+    /// are copies. Default: on for the embedded and memory stores, off for Redis; `--keep-text=false`
+    /// turns it off, `--keep-text` on.
+    #[arg(long, env = "DEDUPD_KEEP_TEXT", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub keep_text: Option<bool>,
 }
 
 /// A humantime duration (`30d`, `90s`, `1h 30m`) greater than zero.
@@ -170,8 +176,15 @@ impl ServeConfig {
             sources: SourceTiers::new(&self.trusted_sources, &self.aggregator_sources),
             retention: self.retention,
             feed: FeedTrim { max_len: self.events_max_len, max_age: self.events_max_age },
+            keep_text: self.keeps_text(),
             ..EngineConfig::default()
         }
+    }
+
+    /// Whether articles' texts are kept: `--keep-text` if given, else on for the stores in the
+    /// process and off for Redis, where every kept byte is memory.
+    pub fn keeps_text(&self) -> bool {
+        self.keep_text.unwrap_or_else(|| !self.store.trim().starts_with("redis"))
     }
 }
 
@@ -206,6 +219,7 @@ impl Default for ServeConfig {
             max_streams_per_identity: 0,
             events_max_len: FeedTrim::default().max_len,
             events_max_age: None,
+            keep_text: None,
         }
     }
 }
@@ -391,6 +405,20 @@ mod tests {
         for bad in [["--events-max-len", "0"], ["--events-max-age", "0s"], ["--events-max-len", "-3"]] {
             assert!(serve(&bad).is_err(), "{bad:?} must be refused");
         }
+    }
+
+    /// Text is kept by default on the stores in the process and not on Redis; the flag overrides
+    /// either way.
+    #[test]
+    fn keep_text_defaults_by_store() {
+        assert!(serve(&[]).expect("defaults parse").keeps_text());
+        assert!(serve(&["--store", "memory://"]).expect("parses").engine().keep_text);
+        assert!(!serve(&["--store", "redis://127.0.0.1:7000"]).expect("parses").keeps_text());
+        assert!(!serve(&["--store", "redis+cluster://127.0.0.1:7000"]).expect("parses").keeps_text());
+        assert!(!serve(&["--keep-text=false"]).expect("parses").keeps_text());
+        assert!(serve(&["--store", "redis://127.0.0.1:7000", "--keep-text"]).expect("parses").keeps_text());
+        assert!(serve(&["--store", "rediss://h:1", "--keep-text=true"]).expect("parses").keeps_text());
+        assert!(serve(&["--keep-text=maybe"]).is_err());
     }
 
     /// The warm-up is on by default, with the documented size, and 0 turns it off.

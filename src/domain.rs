@@ -232,6 +232,20 @@ pub enum MatchReason {
     Distinctive,
 }
 
+impl MatchReason {
+    /// The rule's name as the API shows it: `words`, `skeleton`, `short_words`, `short_skeleton`,
+    /// `distinctive`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MatchReason::Words => "words",
+            MatchReason::Skeleton => "skeleton",
+            MatchReason::ShortWords => "short_words",
+            MatchReason::ShortSkeleton => "short_skeleton",
+            MatchReason::Distinctive => "distinctive",
+        }
+    }
+}
+
 /// The outcome of an ingest or a check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {

@@ -32,8 +32,10 @@ pub enum Error {
         /// The id asked for.
         id: String,
     },
-    /// The request names things that exist, but not in the state it needs (e.g. splitting two articles
-    /// that are not in one cluster). Retrying the same request does not help.
+    /// The request is valid but cannot be carried out in the present state: the articles it names are
+    /// not in the state it needs (e.g. splitting two articles that are not in one cluster), or the
+    /// server is not set up to answer it (`Explain` by ids without kept text, the message naming the
+    /// option). Retrying the same request does not help.
     #[error("failed precondition: {0}")]
     FailedPrecondition(String),
     /// The store cannot be reached right now (Redis down, connection lost); retrying later may work.

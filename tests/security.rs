@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use dedupd::auth::token_hash;
 use dedupd::config::ServeConfig;
 use dedupd::proto::deduplicator_client::DeduplicatorClient;
-use dedupd::proto::{Article, DeleteArticleRequest, GetArticleRequest, IngestRequest};
+use dedupd::proto::{
+    Article, DeleteArticleRequest, ExplainRequest, ExplainTextRequest, GetArticleRequest, IngestRequest,
+};
 use dedupd::server::Server;
 use prost_types::Timestamp;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
@@ -80,8 +82,8 @@ async fn plain_client(server: &Server) -> DeduplicatorClient<Channel> {
     DeduplicatorClient::new(channel)
 }
 
-/// Without a key a call is unauthenticated; a read key reads but cannot ingest or delete; an ingest
-/// key ingests; an admin key deletes; health needs no key and reflection is off by default.
+/// Without a key a call is unauthenticated; a read key reads (and explains) but cannot ingest or
+/// delete; an ingest key ingests; an admin key deletes; health needs no key and reflection is off by default.
 #[tokio::test]
 async fn roles_decide_what_a_key_may_call() {
     let dir = tempfile::tempdir().expect("dir");
@@ -101,6 +103,14 @@ async fn roles_decide_what_a_key_may_call() {
         assert_eq!(answer.map(|_| ()).map_err(|s| s.code()), expected, "IngestStream needs the ingest role");
     }
     assert_eq!(get(&mut client, "a", Some(INGEST_TOKEN)).await, Err(Code::PermissionDenied));
+    for (token, expected) in [(READ_TOKEN, Ok(())), (INGEST_TOKEN, Err(Code::PermissionDenied))] {
+        let request = ExplainTextRequest { a: Some(article("x")), b: Some(article("y")) };
+        let answer = client.explain_text(with_token(request, Some(token))).await;
+        assert_eq!(answer.map(|_| ()).map_err(|s| s.code()), expected, "ExplainText needs the read role");
+        let request = ExplainRequest { a_id: "a".into(), b_id: "a".into() };
+        let answer = client.explain(with_token(request, Some(token))).await;
+        assert_eq!(answer.map(|_| ()).map_err(|s| s.code()), expected, "Explain needs the read role");
+    }
     assert_eq!(delete(&mut client, "a", Some(READ_TOKEN)).await, Err(Code::PermissionDenied));
     assert_eq!(delete(&mut client, "a", Some(INGEST_TOKEN)).await, Err(Code::PermissionDenied));
     assert_eq!(get(&mut client, "a", None).await, Err(Code::Unauthenticated));

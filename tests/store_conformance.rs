@@ -112,6 +112,11 @@ conformance!(
     a_pinned_member_is_the_canonical_until_removed,
     pins_go_with_their_articles_through_merges_and_splits,
     the_verdict_log_pages_newest_first,
+    // kept text
+    a_text_is_kept_for_the_stored_version_only,
+    a_kept_text_goes_with_a_delete,
+    a_kept_text_goes_with_a_replacement,
+    a_kept_text_goes_with_expiry,
 );
 
 // ---------------------------------------------------------------------------------------------------
@@ -920,6 +925,74 @@ async fn the_verdict_log_pages_newest_first(store: Arc<dyn Store>) {
     assert_eq!(store.verdicts(None, 10).await.unwrap()[2], Verdict { seq: 3, ..verdict(3) });
 }
 
+// kept text
+
+/// Bytes no text could be mistaken for: every store must hand them back exactly.
+fn kept(id: &str) -> Vec<u8> {
+    let mut text = format!("kept text of {id}: \u{e9}\u{4e2d} ").into_bytes();
+    text.extend([0u8, 0xFF, 0x28, 0xB5]);
+    text
+}
+
+/// A text is kept for the version with its content hash, stored and unassigned or assigned, and read
+/// back byte for byte; for an unknown id, or another content hash, nothing is written.
+async fn a_text_is_kept_for_the_stored_version_only(store: Arc<dyn Store>) {
+    let record = article("a", 90, 0, 0);
+    store.insert_and_lookup(record.clone(), LIMIT).await.expect("insert");
+    assert_eq!(store.text("a").await.unwrap(), None, "nothing kept yet");
+    assert!(store.put_text("a", record.content_hash, &kept("a")).await.unwrap(), "unassigned, stored");
+    assert_eq!(store.text("a").await.unwrap(), Some(kept("a")));
+    store.assign(&record, &[]).await.expect("assign");
+    assert_eq!(store.text("a").await.unwrap(), Some(kept("a")), "the assignment keeps it");
+    assert!(store.put_text("a", record.content_hash, b"again").await.unwrap(), "replaced");
+    assert_eq!(store.text("a").await.unwrap().as_deref(), Some(&b"again"[..]));
+
+    assert!(!store.put_text("a", record.content_hash ^ 1, b"other version").await.unwrap());
+    assert_eq!(store.text("a").await.unwrap().as_deref(), Some(&b"again"[..]), "another version writes nothing");
+    assert!(!store.put_text("nobody", 7, b"orphan").await.unwrap());
+    assert_eq!(store.text("nobody").await.unwrap(), None, "no text without its article");
+}
+
+/// A delete removes the text with the article.
+async fn a_kept_text_goes_with_a_delete(store: Arc<dyn Store>) {
+    let record = article("a", 91, 0, 0);
+    ingest_linked(&*store, record.clone(), &[]).await;
+    assert!(store.put_text("a", record.content_hash, &kept("a")).await.unwrap());
+    assert!(store.delete("a").await.unwrap().deleted);
+    assert_eq!(store.text("a").await.unwrap(), None);
+    // an article of that id ingested again starts without a text
+    let again = article("a", 91, 0, 0);
+    ingest_linked(&*store, again.clone(), &[]).await;
+    assert_eq!(store.text("a").await.unwrap(), None);
+}
+
+/// A new version of the article removes the old version's text as it removes the old record; the
+/// new version's text is kept as usual.
+async fn a_kept_text_goes_with_a_replacement(store: Arc<dyn Store>) {
+    let first = article("a", 92, 0, 0);
+    ingest_linked(&*store, first.clone(), &[]).await;
+    assert!(store.put_text("a", first.content_hash, b"first version").await.unwrap());
+    let second = article("a", 93, 0, 0);
+    new_lookup(store.insert_and_lookup(second.clone(), LIMIT).await.expect("insert"));
+    assert_eq!(store.text("a").await.unwrap(), None, "the first version's text went with it");
+    assert!(!store.put_text("a", first.content_hash, b"first version").await.unwrap(), "too late");
+    assert!(store.put_text("a", second.content_hash, b"second version").await.unwrap());
+    store.assign(&second, &[]).await.expect("assign");
+    assert_eq!(store.text("a").await.unwrap().as_deref(), Some(&b"second version"[..]));
+}
+
+/// Expiry removes the texts of the articles it removes, and only theirs.
+async fn a_kept_text_goes_with_expiry(store: Arc<dyn Store>) {
+    let (old, young) = (article("old", 94, HOUR, HOUR), article("young", 95, 3 * DAY, 3 * DAY));
+    for record in [&old, &young] {
+        ingest_linked(&*store, record.clone(), &[]).await;
+        assert!(store.put_text(&record.meta.id, record.content_hash, &kept(&record.meta.id)).await.unwrap());
+    }
+    assert_eq!(expire_all(&*store, 2 * DAY, LIMIT).await, 1);
+    assert_eq!(store.text("old").await.unwrap(), None);
+    assert_eq!(store.text("young").await.unwrap(), Some(kept("young")));
+}
+
 // ---------------------------------------------------------------------------------------------------
 // embedded only
 
@@ -982,6 +1055,29 @@ async fn embedded_verdicts_survive_reopen() {
     );
     let next = store.record_verdict(log[0].clone()).await.unwrap();
     assert_eq!(next.seq, 2, "the log goes on after its last entry");
+}
+
+/// Kept texts are in the file: they survive a reopen, and an insert dropped at reopen (never
+/// assigned, so never acknowledged) takes its text with it.
+#[tokio::test]
+async fn embedded_kept_texts_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        let done = article("done", 96, 0, 0);
+        ingest_linked(&store, done.clone(), &[]).await;
+        assert!(store.put_text("done", done.content_hash, &kept("done")).await.unwrap());
+        let cut_short = article("cut-short", 97, 0, 0);
+        store.insert_and_lookup(cut_short.clone(), LIMIT).await.unwrap();
+        assert!(store.put_text("cut-short", cut_short.content_hash, &kept("cut-short")).await.unwrap());
+        // a delete waits for the journal, so both texts are on disk when the store closes
+        assert!(!store.delete("nothing").await.unwrap().deleted);
+        assert_eq!(store.text("cut-short").await.unwrap(), Some(kept("cut-short")));
+    }
+    let store = EmbeddedStore::open(dir.path()).unwrap();
+    assert_eq!(store.text("done").await.unwrap(), Some(kept("done")));
+    assert!(!stored(&store, "cut-short").await);
+    assert_eq!(store.text("cut-short").await.unwrap(), None, "dropped with its insert");
 }
 
 /// Every store shows a starting engine its most recently published articles, oldest of them first

@@ -376,3 +376,32 @@ fn links(
     }
     linked
 }
+
+// -------------------------------------------------------------------------------------------------
+// one pair, for explanations
+
+/// How the engine judges one pair ([`Engine::judge`]).
+pub(super) struct Judgement {
+    /// The rule that verified the pair, if any.
+    pub reason: Option<MatchReason>,
+    /// How the two compare, the boilerplate of both sources left out.
+    pub comparison: Comparison,
+    /// The word overlap the distinctive rule compared, when it applied to the pair.
+    pub distinctive: Option<Overlap>,
+}
+
+impl Engine {
+    /// The verification of `b` against `a`, as an ingest of `b` that found `a` among its candidates
+    /// makes it ([`Decider::direct_pair`]), with `templates` the template values of `b`'s candidates
+    /// and the boilerplate model as it is. Fingerprints of different versions never match.
+    pub(super) fn judge(&self, a: &StoredArticle, b: &StoredArticle, templates: &[u32]) -> Judgement {
+        let decider = Decider { engine: self, learning: None };
+        let (reason, comparison) = decider.direct_pair(b, a, &|| templates);
+        let rule = &self.config.rule;
+        let distinctive = (!sources::same_source(&a.meta.source, &b.meta.source)
+            && rule.distinctive_applies(&comparison))
+        .then(|| decider.distinctive_overlap(b, a, templates));
+        let comparable = a.fingerprint.version == b.fingerprint.version;
+        Judgement { reason: reason.filter(|_| comparable), comparison, distinctive }
+    }
+}

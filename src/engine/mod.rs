@@ -21,6 +21,7 @@
 
 pub mod boilerplate;
 mod decide;
+pub mod explain;
 pub mod feed;
 mod retention;
 pub mod rules;
@@ -71,6 +72,8 @@ pub struct EngineConfig {
     pub retention: Option<Duration>,
     /// How the duplicate feed is trimmed (see [`feed`]).
     pub feed: FeedTrim,
+    /// Keep each article's text (compressed) for `Explain` by ids.
+    pub keep_text: bool,
 }
 
 impl Default for EngineConfig {
@@ -82,6 +85,7 @@ impl Default for EngineConfig {
             sources: SourceTiers::default(),
             retention: None,
             feed: FeedTrim::default(),
+            keep_text: false,
         }
     }
 }
@@ -177,6 +181,7 @@ impl Engine {
         // ingests of one id run one at a time, in the order they arrived (taken before fingerprinting,
         // which may move to another thread), so that two versions sent back to back are stored in order
         let _same_id = self.id_locks[id_stripe(&article.id)].lock().await;
+        let text = self.text_to_keep(&article).await?;
         let mut record = self.prepare(article).await?;
         record.band_keys = self.band_keys(&record);
         let id = record.meta.id.clone();
@@ -186,6 +191,8 @@ impl Engine {
                 (record, lookup)
             }
             Inserted::Unchanged { article, canonical_id } if article.cluster_id.is_some() => {
+                // an article stored before its text was kept gets it now
+                self.keep_text(&article, text.as_deref()).await?;
                 return self.replay(*article, canonical_id).await;
             }
             // stored by an ingest that failed before its assignment: finish that ingest now
@@ -194,6 +201,8 @@ impl Engine {
                 (*article, lookup)
             }
         };
+        // before the assignment, which acknowledges the article
+        self.keep_text(&record, text.as_deref()).await?;
         let mut decided = self.decide(&record, &lookup);
         self.honour_apartness(&mut decided).await?;
         let linked: Vec<&StoredArticle> = decided.linked().collect();
@@ -265,6 +274,31 @@ impl Engine {
             matches: decided.report(&article.fingerprint),
             simhash: article.fingerprint.simhash,
         })
+    }
+
+    /// The body to keep for `Explain` (compressed, [`explain::compress`]), with `--keep-text`; large
+    /// bodies are compressed on the blocking pool, as they are fingerprinted.
+    async fn text_to_keep(&self, article: &Article) -> Result<Option<Vec<u8>>> {
+        if !self.config.keep_text {
+            return Ok(None);
+        }
+        if article.body.len() <= INLINE_FINGERPRINT_BYTES {
+            return Ok(Some(explain::compress(&article.body)));
+        }
+        let body = article.body.clone();
+        tokio::task::spawn_blocking(move || Some(explain::compress(&body)))
+            .await
+            .map_err(|e| Error::Internal(format!("compression task failed: {e}")))
+    }
+
+    /// Keeps `text` for the stored version `record` ([`Store::put_text`]). A version replaced or
+    /// deleted meanwhile keeps nothing, and its assignment then fails as it would anyway.
+    async fn keep_text(&self, record: &StoredArticle, text: Option<&[u8]>) -> Result<()> {
+        let Some(text) = text else { return Ok(()) };
+        if !self.store.put_text(&record.meta.id, record.content_hash, text).await? {
+            tracing::debug!(article = %record.meta.id, "text not kept: the version was replaced or deleted meanwhile");
+        }
+        Ok(())
     }
 
     /// The candidates of an article, other than itself. Writes nothing.

@@ -8,6 +8,9 @@
 //! entity is returned as is, so plain text pays for one scan.
 
 use std::borrow::Cow;
+use std::ops::Range;
+
+use super::reading::Placed;
 
 /// Elements whose start or end breaks a paragraph.
 const BLOCK_TAGS: &[&str] = &[
@@ -136,6 +139,120 @@ fn strip_tags(text: &str) -> String {
 fn find_ignoring_case(haystack: &str, needle: &str) -> Option<usize> {
     let (hay, needle) = (haystack.as_bytes(), needle.as_bytes());
     hay.windows(needle.len()).position(|window| window.eq_ignore_ascii_case(needle))
+}
+
+// -------------------------------------------------------------------------------------------------
+// with offsets (explanations)
+
+/// [`to_text`], each character with the bytes of `text` it was read from, and the byte ranges of the
+/// markup dropped (tags, comments, hidden elements) pushed to `markup`. Characters that stand in for
+/// a tag (a paragraph break, a space) carry the tag's range.
+pub fn to_text_placed(text: &str, markup: &mut Vec<Range<usize>>) -> Vec<Placed> {
+    if !has_markup(text) {
+        return placed(text, 0);
+    }
+    decode_placed(&strip_tags_placed(text, markup))
+}
+
+/// The characters of `text`, which starts at byte `offset` of the text as sent.
+fn placed(text: &str, offset: usize) -> Vec<Placed> {
+    text.char_indices().map(|(at, c)| Placed::new(c, offset + at, offset + at + c.len_utf8())).collect()
+}
+
+/// [`strip_tags`] keeping each character's origin: the same scan, pushing what it pushes.
+fn strip_tags_placed(text: &str, markup: &mut Vec<Range<usize>>) -> Vec<Placed> {
+    let mut out: Vec<Placed> = Vec::with_capacity(text.len());
+    let stand_in = |out: &mut Vec<Placed>, s: &str, range: &Range<usize>| {
+        out.extend(s.chars().map(|c| Placed::new(c, range.start, range.end)));
+    };
+    let mut rest_at = 0;
+    while let Some(open) = text[rest_at..].find('<') {
+        let open = rest_at + open;
+        out.extend(placed(&text[rest_at..open], rest_at));
+        let after_at = open + 1;
+        let after = &text[after_at..];
+        if let Some(comment) = after.strip_prefix("!--") {
+            let comment_at = after_at + 3;
+            rest_at = comment.find("-->").map_or(text.len(), |end| comment_at + end + 3);
+            let range = open..rest_at;
+            stand_in(&mut out, " ", &range);
+            markup.push(range);
+            continue;
+        }
+        let closing = after.starts_with('/');
+        let name = tag_name(after.trim_start_matches('/'));
+        let is_tag =
+            (!name.is_empty() && name.starts_with(|c: char| c.is_ascii_alphabetic())) || after.starts_with('!');
+        if !is_tag {
+            out.push(Placed::new('<', open, open + 1));
+            rest_at = after_at;
+            continue;
+        }
+        let Some(close) = after.find('>') else {
+            out.push(Placed::new('<', open, open + 1));
+            rest_at = after_at;
+            break;
+        };
+        rest_at = after_at + close + 1;
+        if !closing && is_one_of(name, HIDDEN_TAGS) {
+            let end = format!("</{name}");
+            let rest = &text[rest_at..];
+            rest_at = find_ignoring_case(rest, &end)
+                .map_or(text.len(), |at| rest[at..].find('>').map_or(text.len(), |gt| rest_at + at + gt + 1));
+            let range = open..rest_at;
+            stand_in(&mut out, " ", &range);
+            markup.push(range);
+            continue;
+        }
+        let range = open..rest_at;
+        if is_one_of(name, BLOCK_TAGS) {
+            stand_in(&mut out, "\n\n", &range);
+        } else if !out.last().is_some_and(|p| p.c.is_whitespace()) && text[rest_at..].starts_with(char::is_whitespace) {
+            stand_in(&mut out, " ", &range);
+        }
+        markup.push(range);
+    }
+    out.extend(placed(&text[rest_at..], rest_at));
+    out
+}
+
+/// Longest entity read (`&` to `;`), in characters.
+const MAX_ENTITY_CHARS: usize = 32;
+
+/// The entities of `chars` decoded, each decoded character carrying the entity's range: what
+/// `html_escape::decode_html_entities` does to the text, one entity at a time.
+fn decode_placed(chars: &[Placed]) -> Vec<Placed> {
+    let mut out = Vec::with_capacity(chars.len());
+    let mut at = 0;
+    while at < chars.len() {
+        let here = chars[at];
+        if here.c != '&' {
+            out.push(here);
+            at += 1;
+            continue;
+        }
+        let name_len = chars[at + 1..]
+            .iter()
+            .take(MAX_ENTITY_CHARS)
+            .take_while(|p| p.c.is_ascii_alphanumeric() || p.c == '#')
+            .count();
+        let semicolon = at + 1 + name_len;
+        if name_len == 0 || chars.get(semicolon).is_none_or(|p| p.c != ';') {
+            out.push(here);
+            at += 1;
+            continue;
+        }
+        let entity: String = chars[at..=semicolon].iter().map(|p| p.c).collect();
+        if let Cow::Owned(decoded) = html_escape::decode_html_entities(&entity) {
+            let (start, end) = (here.start, chars[semicolon].end);
+            out.extend(decoded.chars().map(|c| Placed::new(c, start as usize, end as usize)));
+            at = semicolon + 1;
+        } else {
+            out.push(here);
+            at += 1;
+        }
+    }
+    out
 }
 
 #[cfg(test)]

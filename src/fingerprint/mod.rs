@@ -11,6 +11,7 @@ pub mod features;
 pub mod html;
 pub mod normalize;
 pub mod quotes;
+pub mod reading;
 pub mod simhash;
 pub mod sketch;
 pub mod stopwords;

@@ -12,6 +12,8 @@ use std::borrow::Cow;
 
 use unicode_normalization::UnicodeNormalization;
 
+use super::reading::Placed;
+
 /// Characters that render as nothing (or are only layout hints) and are dropped, so that a word with a
 /// zero-width space or soft hyphen inside is still the same word.
 pub fn is_invisible(c: char) -> bool {
@@ -207,6 +209,34 @@ const ASCII_FOLDED: [u8; 128] = {
     }
     table
 };
+
+// -------------------------------------------------------------------------------------------------
+// with offsets (explanations)
+
+/// [`normalize`] of placed characters, each output character carrying the origin of what it was made
+/// from. NFKC is applied per starter and the combining marks after it (which is where it composes),
+/// so a text whose composition crosses starters (Hangul jamo) may normalise slightly differently
+/// from [`normalize`]; the explanation it serves only points at words.
+pub fn normalize_placed(chars: Vec<Placed>) -> Vec<Placed> {
+    if chars.iter().all(|p| p.c.is_ascii()) {
+        return chars;
+    }
+    let mut out = Vec::with_capacity(chars.len());
+    let mut cluster = String::new();
+    let mut at = 0;
+    while at < chars.len() {
+        let mut end = at + 1;
+        while chars.get(end).is_some_and(|p| unicode_normalization::char::canonical_combining_class(p.c) != 0) {
+            end += 1;
+        }
+        let (start, stop) = (chars[at].start as usize, chars[end - 1].end as usize);
+        cluster.clear();
+        cluster.extend(chars[at..end].iter().map(|p| p.c));
+        out.extend(cluster.nfkc().filter(|&c| !is_invisible(c)).map(|c| Placed::new(fold_punctuation(c), start, stop)));
+        at = end;
+    }
+    out
+}
 
 #[cfg(test)]
 mod tests {

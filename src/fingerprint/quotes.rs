@@ -8,6 +8,7 @@
 //! paragraph of a long quotation without closing the one before.
 
 use std::borrow::Cow;
+use std::ops::Range;
 
 /// `text` with its quoted passages (marks included) replaced by a space. Borrowed when `text` has no
 /// `"`.
@@ -34,6 +35,30 @@ pub fn without_quotes(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// Which characters of `chars` (normalised text) [`without_quotes`] removes: the quoted passages with
+/// their marks, as ranges of `chars`.
+pub fn quoted_ranges(chars: &[char]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut open: Option<usize> = None;
+    for (at, &c) in chars.iter().enumerate() {
+        match (c, open) {
+            ('"', None) => open = Some(at),
+            ('"', Some(start)) => {
+                out.push(start..at + 1);
+                open = None;
+            }
+            // an unclosed quote runs to the end of its paragraph
+            ('\n', Some(start)) => {
+                out.push(start..at);
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    out.extend(open.map(|start| start..chars.len()));
+    out
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@
 //! (`cargo bench --bench fingerprint`). It is pure integer arithmetic, the same on every machine and
 //! release, as stored fingerprints must be.
 
+use std::ops::Range;
+
 use super::normalize::{is_invisible, latin_lookalike};
 use super::stopwords::{self, Stopwords};
 
@@ -425,6 +427,42 @@ fn push_token(out: &mut Vec<Token>, text: &str, capitalized: bool, has_digit: bo
 /// The hash a token with this exact normalised text gets; for stopword tables and tests.
 pub fn token_hash(text: &str) -> u64 {
     hash_bytes(text.as_bytes())
+}
+
+// -------------------------------------------------------------------------------------------------
+// with offsets (explanations)
+
+/// The ranges of `chars` (normalised text, as characters) that [`tokenize`] makes its tokens of, one
+/// per token and in the same order: the general path's word boundaries, without hashing.
+pub fn token_ranges(chars: &[char]) -> Vec<Range<usize>> {
+    let mut out = Vec::new();
+    let mut word: Option<Range<usize>> = None;
+    let mut previous_unspaced: Option<usize> = None;
+    for (at, &c) in chars.iter().enumerate() {
+        if c == '\'' && word.is_some() && chars.get(at + 1).is_some_and(|next| next.is_alphanumeric()) {
+            continue;
+        }
+        if c.is_alphanumeric() {
+            if is_unspaced_script(c) {
+                out.extend(word.take());
+                if let Some(previous) = previous_unspaced {
+                    out.push(previous..at + 1);
+                }
+                previous_unspaced = Some(at);
+                continue;
+            }
+            previous_unspaced = None;
+            word = Some(word.map_or(at..at + 1, |w| w.start..at + 1));
+            continue;
+        }
+        if is_invisible(c) {
+            continue;
+        }
+        previous_unspaced = None;
+        out.extend(word.take());
+    }
+    out.extend(word);
+    out
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 use prost_types::Timestamp;
 
 use crate::domain::{Article, Decision, MatchReason, Micros, StoredArticle, Verdict, VerdictKind};
+use crate::engine::explain::{ExplainedText, Explanation, SetAsideKind, Span};
 use crate::engine::feed::{FeedFilter, FeedPage, FeedQuery, parse_cursor};
 use crate::engine::verdicts::Verdicted;
 use crate::engine::{ArticleView, MemberView};
@@ -222,6 +223,100 @@ pub fn feed_page(page: FeedPage) -> proto::ListDuplicatesResponse {
     proto::ListDuplicatesResponse {
         duplicates: page.duplicates.into_iter().map(|listed| duplicate_event(listed.event, listed.removed)).collect(),
         next_page_token: page.next_page_token.map(|token| token.to_string()).unwrap_or_default(),
+    }
+}
+
+// -------------------------------------------------------------------------------------------------
+// explanations
+
+/// The two articles of an `ExplainText` request; an absent one is an invalid `a` or `b`.
+pub fn article_pair(request: proto::ExplainTextRequest) -> Result<(Article, Article)> {
+    let a = request.a.ok_or_else(|| Error::invalid("a", "is required"))?;
+    let b = request.b.ok_or_else(|| Error::invalid("b", "is required"))?;
+    let rename = |side: &'static str| {
+        move |error: Error| match error {
+            Error::InvalidArgument { field: "article.published_at", reason } => {
+                Error::InvalidArgument { field: if side == "a" { "a.published_at" } else { "b.published_at" }, reason }
+            }
+            other => other,
+        }
+    };
+    Ok((article(Some(a)).map_err(rename("a"))?, article(Some(b)).map_err(rename("b"))?))
+}
+
+fn span(span: Span) -> proto::Span {
+    let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    proto::Span {
+        start: narrow(span.start),
+        end: narrow(span.end),
+        start_byte: narrow(span.start_byte),
+        end_byte: narrow(span.end_byte),
+    }
+}
+
+fn explained_text(text: ExplainedText) -> proto::ExplainedText {
+    use proto::set_aside::Kind;
+    proto::ExplainedText {
+        id: text.id,
+        source: text.source,
+        tokens: u32::try_from(text.tokens).unwrap_or(u32::MAX),
+        set_aside: text
+            .set_aside
+            .into_iter()
+            .map(|s| proto::SetAside {
+                kind: match s.kind {
+                    SetAsideKind::Quotation => Kind::Quotation,
+                    SetAsideKind::Boilerplate => Kind::Boilerplate,
+                    SetAsideKind::Markup => Kind::Markup,
+                }
+                .into(),
+                span: Some(span(s.span)),
+            })
+            .collect(),
+        text: text.text.unwrap_or_default(),
+    }
+}
+
+/// The `Explain` and `ExplainText` answer.
+pub fn explanation(explanation: Explanation) -> proto::Explanation {
+    proto::Explanation {
+        copy: explanation.copy,
+        rule: explanation.reason.map(|r| r.name().to_string()).unwrap_or_default(),
+        thresholds: explanation
+            .thresholds
+            .iter()
+            .map(|t| proto::Threshold {
+                rule: t.rule.to_string(),
+                measure: t.measure.to_string(),
+                value: t.value,
+                required: t.required,
+                met: t.met,
+            })
+            .collect(),
+        similarity: explanation.similarity,
+        words: explanation.words,
+        skeleton: explanation.skeleton,
+        resemblance: explanation.resemblance,
+        hamming_distance: explanation.hamming_distance,
+        same_source: explanation.same_source,
+        short_text: explanation.short_text,
+        comparable: explanation.comparable,
+        shared: explanation
+            .shared
+            .iter()
+            .map(|s| proto::SharedPassage {
+                a: Some(span(s.a)),
+                b: Some(span(s.b)),
+                tokens: u32::try_from(s.tokens).unwrap_or(u32::MAX),
+            })
+            .collect(),
+        differences: explanation
+            .differences
+            .iter()
+            .map(|d| proto::Difference { a: Some(span(d.a)), b: Some(span(d.b)) })
+            .collect(),
+        a: Some(explained_text(explanation.a)),
+        b: Some(explained_text(explanation.b)),
     }
 }
 

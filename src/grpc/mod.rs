@@ -345,6 +345,36 @@ impl Deduplicator for DedupService {
             result?.map(|event| event.map(|event| convert::duplicate_event(event, false)).map_err(Status::from));
         Ok(Response::new(Box::pin(events)))
     }
+
+    async fn explain(
+        &self,
+        request: Request<proto::ExplainRequest>,
+    ) -> std::result::Result<Response<proto::Explanation>, Status> {
+        let started = Instant::now();
+        let request = request.into_inner();
+        let result = async {
+            let _permit = self.permit().await?;
+            self.engine.explain(&request.a_id, &request.b_id).await
+        }
+        .await;
+        observe("Explain", started, &result);
+        Ok(Response::new(convert::explanation(result?)))
+    }
+
+    async fn explain_text(
+        &self,
+        request: Request<proto::ExplainTextRequest>,
+    ) -> std::result::Result<Response<proto::Explanation>, Status> {
+        let started = Instant::now();
+        let result = async {
+            let (a, b) = convert::article_pair(request.into_inner())?;
+            let _permit = self.permit().await?;
+            self.engine.explain_text(a, b).await
+        }
+        .await;
+        observe("ExplainText", started, &result);
+        Ok(Response::new(convert::explanation(result?)))
+    }
 }
 
 /// Verdicts a `ListVerdicts` page holds when the request names no size.

@@ -45,6 +45,10 @@ mod tests {
             (Error::NotFound { what: "article", id: "x".into() }, Code::NotFound),
             (Error::OutOfRange { field: "article.published_at", reason: "too old".into() }, Code::OutOfRange),
             (Error::FailedPrecondition("not in one cluster".into()), Code::FailedPrecondition),
+            (
+                Error::FailedPrecondition("no kept text: start the server with --keep-text".into()),
+                Code::FailedPrecondition,
+            ),
             (Error::Unavailable("redis down".into()), Code::Unavailable),
             (Error::Internal("corrupt".into()), Code::Internal),
         ];

@@ -6,7 +6,10 @@
 //! thread takes every change that queued up while the previous commit ran into the next transaction
 //! (group commit): under load, one fsync covers many articles.
 //!
-//! Only article records and cluster forwards are persisted; postings, cluster member lists and the
+//! Kept texts (`--keep-text`) are journaled like records and live only in the file: `Explain` reads
+//! them from it, and a removal of an article removes its text in the same transaction.
+//!
+//! Only article records, cluster forwards and kept texts are persisted; postings, cluster member lists and the
 //! time index that retention reads are derived from the records when the store opens. An expired
 //! article is journaled as a removal, like a delete, so a restart does not bring it back; redb frees
 //! the pages its record used and reuses them for later writes (the file does not shrink, it stops
@@ -16,7 +19,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
@@ -46,6 +49,9 @@ const VERDICTS: TableDefinition<u64, &[u8]> = TableDefinition::new("verdicts");
 const FEED_EVENTS: TableDefinition<u128, &[u8]> = TableDefinition::new("feed_events");
 /// The duplicate feed's bookkeeping: `trimmed` → the largest cursor trimmed away.
 const FEED_META: TableDefinition<&str, u128> = TableDefinition::new("feed_meta");
+/// Article id → its kept text (`--keep-text`), as the engine encodes it. Read from disk when asked
+/// for, never loaded into memory.
+const TEXTS: TableDefinition<&str, &[u8]> = TableDefinition::new("texts");
 
 /// The file inside the data directory.
 pub const DATA_FILE: &str = "dedupd.redb";
@@ -67,6 +73,8 @@ pub struct EmbeddedStore {
     path: PathBuf,
     /// The duplicate feed, all in memory like the index, journalled to [`FEED_EVENTS`].
     feed: Mutex<LocalFeed>,
+    /// The file, for reading kept texts (the journal thread writes to it).
+    db: Arc<Database>,
 }
 
 fn storage_error(path: &Path, error: impl std::fmt::Display) -> Error {
@@ -98,6 +106,8 @@ impl EmbeddedStore {
         })?;
         let index = load(&db, &path, interrupted)?;
         let feed = load_feed(&db, &path)?;
+        let db = Arc::new(db);
+        let writer_db = db.clone();
         tracing::info!(path = %path.display(), articles = index.len(), feed_events = feed.len(), "embedded store opened");
         let (journal, queue) = mpsc::channel::<Batch>();
         let failed = std::sync::Arc::new(AtomicBool::new(false));
@@ -105,7 +115,7 @@ impl EmbeddedStore {
         let writer_path = path.clone();
         let writer = std::thread::Builder::new()
             .name("dedupd-journal".into())
-            .spawn(move || write_journal(db, queue, writer_failed, writer_path))
+            .spawn(move || write_journal(&writer_db, queue, writer_failed, writer_path))
             .map_err(|e| storage_error(&path, e))?;
         Ok(EmbeddedStore {
             index: Mutex::new(index),
@@ -114,6 +124,7 @@ impl EmbeddedStore {
             failed,
             path,
             feed: Mutex::new(feed),
+            db,
         })
     }
 
@@ -183,6 +194,7 @@ fn load(db: &Database, path: &Path, interrupted: Interrupted) -> Result<LocalInd
     txn.open_table(PINS).map_err(|e| storage_error(path, e))?;
     txn.open_table(APART).map_err(|e| storage_error(path, e))?;
     txn.open_table(VERDICTS).map_err(|e| storage_error(path, e))?;
+    txn.open_table(TEXTS).map_err(|e| storage_error(path, e))?;
     txn.commit().map_err(|e| storage_error(path, e))?;
 
     let mut index = LocalIndex::default();
@@ -217,30 +229,51 @@ fn load(db: &Database, path: &Path, interrupted: Interrupted) -> Result<LocalInd
 fn commit(db: &Database, batches: &[Vec<Change>]) -> std::result::Result<(), String> {
     // only the last write of each article in the transaction matters: an ingest's insert is followed
     // by its assignment, which rewrites the record, often in the same group commit
+    // and of each text: the last keep or removal of its article
     let mut last_write: HashMap<&str, usize> = HashMap::new();
+    let mut last_text: HashMap<&str, usize> = HashMap::new();
     for (position, change) in batches.iter().flatten().enumerate() {
         match change {
-            Change::Put(article) => last_write.insert(article.meta.id.as_str(), position),
-            Change::Remove(id) => last_write.insert(id.as_str(), position),
-            _ => None,
-        };
+            Change::Put(article) => {
+                last_write.insert(article.meta.id.as_str(), position);
+            }
+            Change::Remove(id) => {
+                last_write.insert(id.as_str(), position);
+                last_text.insert(id.as_str(), position);
+            }
+            Change::PutText { id, .. } => {
+                last_text.insert(id.as_str(), position);
+            }
+            // texts and records only; the other kinds are written whole
+            _ => {}
+        }
     }
     let superseded = |position: usize, id: &str| last_write.get(id).is_some_and(|&last| last != position);
+    let text_superseded = |position: usize, id: &str| last_text.get(id).is_some_and(|&last| last != position);
     let txn = db.begin_write().map_err(|e| e.to_string())?;
     {
         let mut articles = txn.open_table(ARTICLES).map_err(|e| e.to_string())?;
         let mut forwards = txn.open_table(FORWARDS).map_err(|e| e.to_string())?;
         let mut verdicts = Verdicts::open(&txn)?;
+        let mut texts = txn.open_table(TEXTS).map_err(|e| e.to_string())?;
         for (position, change) in batches.iter().flatten().enumerate() {
             match change {
                 Change::Put(article) if superseded(position, &article.meta.id) => {}
-                Change::Remove(id) if superseded(position, id) => {}
                 Change::Put(article) => {
                     let bytes = postcard::to_stdvec(article).map_err(|e| e.to_string())?;
                     articles.insert(article.meta.id.as_str(), bytes.as_slice()).map_err(|e| e.to_string())?;
                 }
                 Change::Remove(id) => {
-                    articles.remove(id.as_str()).map_err(|e| e.to_string())?;
+                    if !superseded(position, id) {
+                        articles.remove(id.as_str()).map_err(|e| e.to_string())?;
+                    }
+                    if !text_superseded(position, id) {
+                        texts.remove(id.as_str()).map_err(|e| e.to_string())?;
+                    }
+                }
+                Change::PutText { id, .. } if text_superseded(position, id) => {}
+                Change::PutText { id, text } => {
+                    texts.insert(id.as_str(), text.as_slice()).map_err(|e| e.to_string())?;
                 }
                 Change::Forward { from, into } => {
                     forwards.insert(from.as_str(), into.as_str()).map_err(|e| e.to_string())?;
@@ -255,7 +288,7 @@ fn commit(db: &Database, batches: &[Vec<Change>]) -> std::result::Result<(), Str
 }
 
 /// The journal thread: commits queued batches, as many per transaction as have queued up.
-fn write_journal(db: Database, queue: mpsc::Receiver<Batch>, failed: std::sync::Arc<AtomicBool>, path: PathBuf) {
+fn write_journal(db: &Database, queue: mpsc::Receiver<Batch>, failed: std::sync::Arc<AtomicBool>, path: PathBuf) {
     while let Ok(first) = queue.recv() {
         let mut waiting = vec![first];
         waiting.extend(queue.try_iter());
@@ -267,7 +300,7 @@ fn write_journal(db: Database, queue: mpsc::Receiver<Batch>, failed: std::sync::
             // only waits for earlier batches, which are committed by now
             Ok(())
         } else {
-            commit(&db, &changes)
+            commit(db, &changes)
         };
         if let Err(error) = &outcome {
             tracing::error!(path = %path.display(), %error, "embedded store commit failed");
@@ -327,6 +360,28 @@ impl Store for EmbeddedStore {
     async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
         self.lock()?.visit_recent(limit, visit);
         Ok(())
+    }
+
+    /// Queued like an insert, without waiting: the assign that follows waits for it.
+    async fn put_text(&self, id: &str, content_hash: u64, text: &[u8]) -> Result<bool> {
+        let (kept, _durable) = self.apply(|index, changes| index.put_text(id, content_hash, text, changes))?;
+        Ok(kept)
+    }
+
+    /// Read from the file on the blocking pool (texts are not held in memory), once the journal has
+    /// committed every change queued before the call, so that a text kept a moment ago is there.
+    async fn text(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        self.write(|_, _| ()).await?;
+        let (db, id, path) = (self.db.clone(), id.to_string(), self.path.clone());
+        let read = move || -> std::result::Result<Option<Vec<u8>>, String> {
+            let txn = db.begin_read().map_err(|e| e.to_string())?;
+            let texts = txn.open_table(TEXTS).map_err(|e| e.to_string())?;
+            Ok(texts.get(id.as_str()).map_err(|e| e.to_string())?.map(|text| text.value().to_vec()))
+        };
+        tokio::task::spawn_blocking(read)
+            .await
+            .map_err(|e| storage_error(&path, format!("text read failed: {e}")))?
+            .map_err(|e| storage_error(&path, e))
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -450,7 +505,8 @@ impl<'t> Verdicts<'t> {
             | Change::Remove(_)
             | Change::Forward { .. }
             | Change::FeedEvent { .. }
-            | Change::FeedTrim(_) => Ok(()),
+            | Change::FeedTrim(_)
+            | Change::PutText { .. } => Ok(()),
         }
         .map_err(|e| e.to_string())
     }

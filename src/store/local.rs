@@ -56,6 +56,13 @@ pub enum Change {
     },
     /// Remove the feed's events up to and including this cursor, and remember it as trimmed.
     FeedTrim(super::feed::EventCursor),
+    /// Keep this text for the article with this id (until a `Remove` of it).
+    PutText {
+        /// The article.
+        id: String,
+        /// Its kept text.
+        text: Vec<u8>,
+    },
 }
 
 type Slot = u32;
@@ -395,6 +402,21 @@ impl LocalIndex {
         }
         let more = self.by_time.first().is_some_and(|&(published, _)| published < cutoff);
         Expired { removed, more }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // kept text
+
+    /// [`super::Store::put_text`]: whether version `content_hash` of `id` is stored, and if so the
+    /// text recorded in `changes` (the stores keep texts themselves, and drop one on the `Remove` of
+    /// its article).
+    pub fn put_text(&self, id: &str, content_hash: u64, text: &[u8], changes: &mut Vec<Change>) -> bool {
+        let stored =
+            self.by_id.get(id).and_then(|&slot| self.article(slot)).is_some_and(|a| a.content_hash == content_hash);
+        if stored {
+            changes.push(Change::PutText { id: id.to_string(), text: text.to_vec() });
+        }
+        stored
     }
 }
 

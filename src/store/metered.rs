@@ -135,4 +135,12 @@ impl Store for Metered {
     async fn feed_bounds(&self) -> Result<FeedBounds> {
         self.timed("feed_bounds", self.inner.feed_bounds()).await
     }
+
+    async fn put_text(&self, id: &str, content_hash: u64, text: &[u8]) -> Result<bool> {
+        self.timed("put_text", self.inner.put_text(id, content_hash, text)).await
+    }
+
+    async fn text(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        self.timed("text", self.inner.text(id)).await
+    }
 }

@@ -281,6 +281,24 @@ pub trait Store: Send + Sync + 'static {
 
     /// The oldest and newest cursors of the log and the largest one trimmed away.
     async fn feed_bounds(&self) -> Result<FeedBounds>;
+
+    // kept text (`--keep-text`, which `Explain` by ids reads)
+
+    /// Keeps `text` (an article's body as the engine encodes it; opaque here) for the stored version
+    /// of article `id` whose content hash is `content_hash`, replacing any text kept for it. Returns
+    /// whether it was written: `false`, writing nothing, when no such version is stored (deleted,
+    /// expired or replaced by another version meanwhile), so that a text never outlives its article
+    /// nor lands on another version of it. The engine calls it between [`Store::insert_and_lookup`]
+    /// and [`Store::assign`]; it is durable as the insert is, at the latest when that assign returns.
+    ///
+    /// A kept text goes with its article, in the same atomic step that removes the record: by
+    /// [`Store::delete`], by [`Store::expire`], and by the replacement of the article by another
+    /// version in [`Store::insert_and_lookup`].
+    async fn put_text(&self, id: &str, content_hash: u64, text: &[u8]) -> Result<bool>;
+
+    /// The text kept for article `id`, as [`Store::put_text`] was given it; `None` when the article
+    /// is unknown or no text was kept for its stored version.
+    async fn text(&self, id: &str) -> Result<Option<Vec<u8>>>;
 }
 
 /// The outcome of [`Store::split`].

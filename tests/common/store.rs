@@ -25,6 +25,8 @@ pub enum Call<'a> {
     // the duplicate feed
     AppendDuplicate(&'a DuplicateEvent),
     ReadDuplicates,
+    PutText(&'a str),
+    Text(&'a str),
 }
 
 /// What a [`Hooked`] store runs before each call: it may hold the call back, change the store under
@@ -146,6 +148,16 @@ impl<H: Hook> Store for Hooked<H> {
     async fn feed_bounds(&self) -> Result<FeedBounds> {
         self.hook.before(Call::ReadDuplicates, &*self.inner).await?;
         self.inner.feed_bounds().await
+    }
+
+    async fn put_text(&self, id: &str, content_hash: u64, text: &[u8]) -> Result<bool> {
+        self.hook.before(Call::PutText(id), &*self.inner).await?;
+        self.inner.put_text(id, content_hash, text).await
+    }
+
+    async fn text(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        self.hook.before(Call::Text(id), &*self.inner).await?;
+        self.inner.text(id).await
     }
 }
 

@@ -38,6 +38,9 @@
 //!   per article. Deletes and re-ingests leave their old entries behind; `expire.lua` re-checks each
 //!   id's record and skips them. A starting server reads the newest lists too, for its boilerplate
 //!   warm-up (`visit_recent`);
+//! - `ns:b:ID`, string: the article's kept text (`--keep-text`), written by `keep.lua` only while
+//!   the version it belongs to is stored, and deleted with the record by every removal
+//!   (`remove_article` in `lua/standalone/common.lua`: delete, expiry, replacement);
 //! - `ns:t`, zset: the hours that have a list (score = the hour), one entry per hour;
 //! - `ns:t:e`, zset (score 0, member = published as 8 bytes + id, so bytewise order is time order):
 //!   the edge, the articles of the hour the retention cutoff falls in that are not due yet. Only that
@@ -109,6 +112,7 @@ struct Scripts {
     apart: Script,
     join: Script,
     pin: Script,
+    keep: Script,
 }
 
 impl Scripts {
@@ -127,10 +131,11 @@ impl Scripts {
             apart: script(include_str!("lua/standalone/apart.lua")),
             join: script(include_str!("lua/standalone/join.lua")),
             pin: script(include_str!("lua/standalone/pin.lua")),
+            keep: script(include_str!("lua/standalone/keep.lua")),
         }
     }
 
-    fn all(&self) -> [&Script; 11] {
+    fn all(&self) -> [&Script; 12] {
         [
             &self.insert,
             &self.lookup,
@@ -143,6 +148,7 @@ impl Scripts {
             &self.apart,
             &self.join,
             &self.pin,
+            &self.keep,
         ]
     }
 }
@@ -195,6 +201,10 @@ impl RedisStore {
 
     fn article_key(&self, id: &str) -> String {
         format!("{}:a:{id}", self.namespace)
+    }
+
+    fn text_key(&self, id: &str) -> String {
+        format!("{}:b:{id}", self.namespace)
     }
 }
 
@@ -527,6 +537,22 @@ impl Store for RedisStore {
     async fn feed_bounds(&self) -> Result<FeedBounds> {
         let mut connection = self.connection.clone();
         super::feed::bounds(&mut connection, &FeedKeys::new(&self.namespace)).await
+    }
+
+    async fn put_text(&self, id: &str, content_hash: u64, text: &[u8]) -> Result<bool> {
+        const WHAT: &str = "put text";
+        let mut connection = self.connection.clone();
+        let mut invocation = self.scripts.keep.prepare_invoke();
+        invocation.arg(&self.namespace).arg(id).arg(&content_hash.to_be_bytes()[..]).arg(text);
+        let answer: Value = self.call(WHAT, invocation.invoke_async(&mut connection)).await?;
+        Ok(integer(WHAT, answer)? == 1)
+    }
+
+    async fn text(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        let mut connection = self.connection.clone();
+        let mut command = redis::cmd("GET");
+        command.arg(self.text_key(id));
+        self.call("text", command.query_async(&mut connection)).await
     }
 }
 

@@ -20,6 +20,9 @@
 //! - `ns:a:{SLOT(id)}ID`, string per article: its record, whose cluster field is set once, in place, by
 //!   the step that places it (`claim` or `found`). It may name a cluster that was merged away since:
 //!   readers follow forwards;
+//! - `ns:b:{SLOT(id)}ID`, string: the article's kept text (`--keep-text`), in its record's slot so that
+//!   `keep` writes it only while that version is stored, and `remove` and `lapse` delete it with the
+//!   record (a replacement removes the old version as a delete does);
 //! - `ns:n:{S}` counts the articles numbered in slot `S`; an article's number is `count × SLOTS + S`,
 //!   and `ns:i:{S}HIGH` maps it to the id, as on standalone. A counter per slot rather than one, which
 //!   would be a key every ingest touches;
@@ -105,6 +108,7 @@ struct Scripts {
     move_to: Script,
     part: Script,
     pin: Script,
+    keep: Script,
 }
 
 impl Scripts {
@@ -131,10 +135,11 @@ impl Scripts {
             move_to: script(&[Record], include_str!("../lua/cluster/move.lua")),
             part: script(&[], include_str!("../lua/cluster/part.lua")),
             pin: script(&[], include_str!("../lua/cluster/pin.lua")),
+            keep: script(&[Record], include_str!("../lua/cluster/keep.lua")),
         }
     }
 
-    fn all(&self) -> [&Script; 19] {
+    fn all(&self) -> [&Script; 20] {
         [
             &self.insert,
             &self.post,
@@ -155,6 +160,7 @@ impl Scripts {
             &self.move_to,
             &self.part,
             &self.pin,
+            &self.keep,
         ]
     }
 }
@@ -273,6 +279,11 @@ impl RedisClusterStore {
     fn article_key(&self, id: &str) -> String {
         let [records, _, _] = self.slot_prefixes(&slot_tag(slot(id)));
         records + id
+    }
+
+    /// The article's kept text, in its record's slot.
+    fn text_key(&self, id: &str) -> String {
+        format!("{}:b:{{{}}}{id}", self.namespace, slot_tag(slot(id)))
     }
 
     /// The prefixes of the record, member zset and forward keys of the slot tagged `tag`: an id or a
@@ -415,7 +426,8 @@ impl Store for RedisClusterStore {
     async fn delete(&self, id: &str) -> Result<Deleted> {
         const WHAT: &str = "delete";
         let (_, hashes) = self.number_keys(slot(id));
-        let answer = self.run(WHAT, &self.scripts.remove, &[self.article_key(id)], &[hashes.as_bytes()]).await?;
+        let keys = [self.article_key(id), self.text_key(id)];
+        let answer = self.run(WHAT, &self.scripts.remove, &keys, &[hashes.as_bytes()]).await?;
         if matches!(answer, Value::Nil) {
             return Ok(Deleted::default());
         }
@@ -479,6 +491,19 @@ impl Store for RedisClusterStore {
     async fn feed_bounds(&self) -> Result<FeedBounds> {
         let mut connection = self.connection.clone();
         super::feed::bounds(&mut connection, &FeedKeys::new(&self.namespace)).await
+    }
+
+    async fn put_text(&self, id: &str, content_hash: u64, text: &[u8]) -> Result<bool> {
+        const WHAT: &str = "put text";
+        let keys = [self.article_key(id), self.text_key(id)];
+        let answer = self.run(WHAT, &self.scripts.keep, &keys, &[&content_hash.to_be_bytes()[..], text]).await?;
+        Ok(super::integer(WHAT, answer)? == 1)
+    }
+
+    async fn text(&self, id: &str) -> Result<Option<Vec<u8>>> {
+        let mut command = redis::cmd("GET");
+        command.arg(self.text_key(id));
+        self.command("text", command).await
     }
 }
 

@@ -163,7 +163,7 @@ impl RedisClusterStore {
                 let (_, hashes) = self.number_keys(slot as u32);
                 let records = try_join_all(due.members.iter().map(|entry| {
                     let id = String::from_utf8_lossy(entry.get(8..).unwrap_or_default()).into_owned();
-                    let keys = [self.article_key(&id), edge.clone()];
+                    let keys = [self.article_key(&id), edge.clone(), self.text_key(&id)];
                     let hashes = hashes.as_bytes();
                     async move {
                         let args: [&[u8]; 3] = [entry, cutoff, hashes];

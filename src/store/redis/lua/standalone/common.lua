@@ -14,6 +14,8 @@ local function forwarded_from_key(cid) return ns .. ':r:' .. cid end
 local function time_key(hour) return ns .. ':t:' .. hour end
 local function time_index_key() return ns .. ':t' end
 local function time_edge_key() return ns .. ':t:e' end
+-- The article's kept text (keep.lua), removed with its record.
+local function text_key(id) return ns .. ':b:' .. id end
 
 -- Puts an assigned article's cluster id in its record (in place).
 local function set_cluster(id, cid)
@@ -230,7 +232,7 @@ local function remove_article(id)
     unpost(band, number)
   end
   unnumber(number)
-  redis.call('DEL', key)
+  redis.call('DEL', key, text_key(id))
   local cid = record_cluster(record)
   if not cid then return true, false end
   if redis.call('ZREM', cluster_key(cid), record_member(record, id)) == 0 then
