@@ -271,6 +271,19 @@ impl Auth {
         }
     }
 
+    /// Decides a call to the gRPC method `method` (`/dedup.v1.Deduplicator/GetCluster`) made with
+    /// `token` (`None`: without one), exactly as a gRPC call with that bearer token is decided. The
+    /// review page checks each view and action against the method it stands for.
+    pub fn authorize_token(&self, method: &str, token: Option<&str>) -> Result<Identity, Status> {
+        let mut headers = http::HeaderMap::new();
+        if let Some(token) = token {
+            let value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| Status::unauthenticated("missing or unknown api key"))?;
+            headers.insert(http::header::AUTHORIZATION, value);
+        }
+        self.authorize(method, &headers, None)
+    }
+
     /// Decides a call to `path` with these headers, by a client whose verified certificate (mutual
     /// TLS) has `peer` as subject and common name.
     fn authorize(&self, path: &str, headers: &http::HeaderMap, peer: Option<&PeerCert>) -> Result<Identity, Status> {

@@ -39,9 +39,16 @@ pub struct ServeConfig {
     #[arg(long, env = "DEDUPD_NAMESPACE")]
     pub namespace: Option<String>,
 
-    /// Address of the Prometheus `/metrics` HTTP listener; off when not set.
-    #[arg(long, env = "DEDUPD_METRICS_LISTEN")]
-    pub metrics_listen: Option<SocketAddr>,
+    /// Address of the HTTP listener: Prometheus `/metrics` and the review page (`/review`); off when
+    /// not set. Served over TLS with --tls-cert, like the gRPC listener.
+    #[arg(long, env = "DEDUPD_HTTP_LISTEN")]
+    pub http_listen: Option<SocketAddr>,
+
+    /// Origins (`https://dashboard.example`) whose web pages may call the gRPC API over gRPC-Web
+    /// (CORS); repeatable, or comma-separated. None by default: gRPC-Web works from pages served by
+    /// the same origin and from clients that are not browsers.
+    #[arg(long = "cors-origin", env = "DEDUPD_CORS_ORIGIN", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
 
     /// Log format.
     #[arg(long, env = "DEDUPD_LOG_FORMAT", value_enum, default_value = "text")]
@@ -177,7 +184,8 @@ impl Default for ServeConfig {
             store: "embedded://".into(),
             data_dir: PathBuf::from("./dedupd-data"),
             namespace: None,
-            metrics_listen: None,
+            http_listen: None,
+            cors_origins: Vec::new(),
             log_format: LogFormat::Text,
             otlp_endpoint: None,
             max_body_bytes: validate::DEFAULT_MAX_BODY_BYTES,

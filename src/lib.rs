@@ -9,7 +9,8 @@
 //!   article unites, retention.
 //! - [`store`]: the trait with its contracts, and the memory, embedded (redb) and Redis backends.
 //! - [`grpc`]: proto ↔ domain conversions, the service, and the one error → `tonic::Status` mapping.
-//! - [`server`]: lifecycle: listeners, health, reflection, metrics and graceful shutdown.
+//! - [`server`]: lifecycle: listeners, health, reflection, gRPC-Web, metrics and graceful shutdown.
+//! - [`http`] and [`review`]: the HTTP listener (`/metrics`) and the review page for moderators.
 //! - [`auth`] and [`tls`]: API keys and roles checked on every call, and TLS (mutual TLS optional).
 //! - [`cli`]: the `dedupd` command line (server, client commands, `eval` and `bench`); `main.rs` only
 //!   calls it.
@@ -28,9 +29,11 @@ pub mod error;
 pub mod eval;
 pub mod fingerprint;
 pub mod grpc;
+pub mod http;
 pub mod int_map;
 pub mod jsonl;
 pub mod limits;
+pub mod review;
 pub mod server;
 pub mod store;
 pub mod synthetic;

@@ -1,6 +1,8 @@
 //! Server lifecycle: open the store, serve the gRPC service with health (and reflection when asked),
-//! behind the API-key check ([`crate::auth`]) and TLS ([`crate::tls`]) when configured; reload keys and
-//! certificates on SIGHUP; drain on shutdown.
+//! to gRPC clients and to browsers over gRPC-Web (CORS for the `--cors-origin`s), behind the API-key
+//! check ([`crate::auth`]) and TLS ([`crate::tls`]) when configured; serve `/metrics` and the review
+//! page on the HTTP listener ([`crate::http`]) when asked; reload keys and certificates on SIGHUP;
+//! drain on shutdown.
 //!
 //! [`Server::start`] takes a bound listener, so tests start the real server on `127.0.0.1:0` in process
 //! exactly as `dedupd serve` does. Shutdown is a [`CancellationToken`]: the health service turns to
@@ -20,7 +22,9 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tonic::codegen::http::{HeaderName, HeaderValue, Method, Uri, header};
 use tonic::transport::server::TcpIncoming;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::{Auth, AuthLayer};
 use crate::config::ServeConfig;
@@ -29,6 +33,7 @@ use crate::engine::Engine;
 use crate::grpc::DedupService;
 use crate::limits::{LimitLayer, Limits, cap_connections};
 use crate::proto::deduplicator_server::DeduplicatorServer;
+use crate::review::ReviewPage;
 use crate::store::{self, Store};
 use crate::tls::Tls;
 
@@ -62,9 +67,36 @@ const WARM_UP_DEADLINE: Duration = Duration::from_secs(60);
 /// few short scripts (see the store).
 pub const EXPIRE_BATCH: usize = 256;
 
+/// The CORS policy of the gRPC listener: gRPC-Web calls from pages of `origins` (`scheme://host[:port]`,
+/// checked here) may send the headers a gRPC-Web client sends and read the status trailers; other
+/// origins get no CORS headers, so their browsers refuse the answer.
+fn cors(origins: &[String]) -> anyhow::Result<CorsLayer> {
+    let mut allowed = Vec::with_capacity(origins.len());
+    for origin in origins {
+        let origin = origin.trim().trim_end_matches('/');
+        let uri: Uri = origin.parse().map_err(|_| anyhow::anyhow!("--cors-origin {origin:?} is not an origin"))?;
+        let is_origin = matches!(uri.scheme_str(), Some("http" | "https"))
+            && uri.authority().is_some()
+            && uri.path_and_query().is_none_or(|p| p.as_str() == "/");
+        if !is_origin {
+            anyhow::bail!("--cors-origin {origin:?} is not an origin: expected scheme://host[:port]");
+        }
+        allowed.push(HeaderValue::from_str(origin)?);
+    }
+    let grpc_web = ["x-grpc-web", "x-user-agent", "grpc-timeout"].map(HeaderName::from_static);
+    let headers: Vec<HeaderName> = [header::CONTENT_TYPE, header::AUTHORIZATION].into_iter().chain(grpc_web).collect();
+    Ok(CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::POST])
+        .allow_headers(headers)
+        .expose_headers(["grpc-status", "grpc-message", "grpc-status-details-bin"].map(HeaderName::from_static))
+        .max_age(Duration::from_secs(24 * 3600)))
+}
+
 /// A running server.
 pub struct Server {
     addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
     auth: Auth,
     tls: Option<Tls>,
     shutdown: CancellationToken,
@@ -75,6 +107,10 @@ impl Server {
     /// Opens the configured store and serves on `listener` until [`Server::shutdown`] (or the token
     /// passed here) is cancelled.
     pub async fn start(config: ServeConfig, listener: TcpListener) -> anyhow::Result<Server> {
+        if config.http_listen.is_some() {
+            // before the store opens, so that what opening it records is exported
+            crate::telemetry::metrics()?;
+        }
         let store = store::open(&config.store, &config.data_dir, config.namespace.as_deref()).await?;
         Self::start_with_store(config, listener, store).await
     }
@@ -98,6 +134,15 @@ impl Server {
             _ => anyhow::bail!("--tls-cert and --tls-key go together"),
         };
         let limits = Limits::new(config.rate_limit, config.rate_burst, config.max_streams_per_identity)?;
+        let cors = cors(&config.cors_origins)?;
+        let http_listener = match config.http_listen {
+            Some(http) => Some(
+                TcpListener::bind(http).await.map_err(|e| anyhow::anyhow!("cannot listen for http on {http}: {e}"))?,
+            ),
+            None => None,
+        };
+        let http_addr = http_listener.as_ref().map(TcpListener::local_addr).transpose()?;
+        let metrics_handle = if http_listener.is_some() { Some(crate::telemetry::metrics()?) } else { None };
         let shutdown = CancellationToken::new();
         metrics::gauge!("dedupd_info", "version" => env!("CARGO_PKG_VERSION"), "store" => store.kind()).set(1.0);
         let store = store::metered::Metered::wrap(store);
@@ -122,6 +167,14 @@ impl Server {
             tracing::info!(retention = %humantime::format_duration(retention), %every, "retention on");
             spawn_sweeper(engine.clone(), config.retention_sweep, shutdown.clone())
         });
+        let http = match (http_listener, metrics_handle) {
+            (Some(listener), Some(metrics)) => {
+                let review = ReviewPage::new(engine.clone(), auth.clone(), tls.is_some());
+                let router = crate::http::router(metrics, review);
+                Some(tokio::spawn(crate::http::serve(listener, tls.clone(), router, shutdown.clone())))
+            }
+            _ => None,
+        };
         let service = DedupService::new(engine, config.concurrency_limit);
         let max_message = max_message_bytes(&config);
         let dedup = DeduplicatorServer::new(service)
@@ -143,7 +196,11 @@ impl Server {
         let mutual = config.tls_client_ca.is_some();
         tracing::info!(%addr, store = store.kind(), tls = tls.is_some(), mutual_tls = mutual, "dedupd serving");
         let router = tonic::transport::Server::builder()
+            // gRPC-Web clients (browsers) speak HTTP/1.1 too
+            .accept_http1(true)
             .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
+            .layer(cors)
+            .layer(tonic_web::GrpcWebLayer::new())
             .layer(AuthLayer::new(auth.clone()))
             .layer(LimitLayer::new(limits))
             .add_service(health)
@@ -176,10 +233,26 @@ impl Server {
                             .serve_with_incoming_shutdown(cap_connections(accepted(listener), max_connections), signal),
                     ),
                 };
+            let http_abort = http.as_ref().map(JoinHandle::abort_handle);
+            let serving = async {
+                let served = (&mut serve).await;
+                // the http listener drains on the same token; it holds the engine (and the store) too
+                if let Some(http) = http {
+                    match http.await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => tracing::warn!(%error, "http listener failed"),
+                        Err(error) => tracing::warn!(%error, "http listener task failed"),
+                    }
+                }
+                served
+            };
             let served = tokio::select! {
-                served = &mut serve => served,
+                served = serving => served,
                 () = async { stopping.cancelled().await; tokio::time::sleep(grace).await } => {
                     tracing::warn!(?grace, "grace period over: dropping requests still in flight");
+                    if let Some(http) = http_abort {
+                        http.abort();
+                    }
                     Ok(())
                 }
             };
@@ -193,7 +266,7 @@ impl Server {
             let _ = tokio::task::spawn_blocking(move || drop(store)).await;
             served.map_err(anyhow::Error::from)
         });
-        Ok(Server { addr, auth, tls, shutdown, task })
+        Ok(Server { addr, http_addr, auth, tls, shutdown, task })
     }
 
     /// The address the gRPC listener is bound to (the real port when asked for port 0).
@@ -203,8 +276,21 @@ impl Server {
 
     /// The URL clients connect to: `https://` with TLS, `http://` without.
     pub fn url(&self) -> String {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        format!("{scheme}://{}", self.addr)
+        format!("{}://{}", self.scheme(), self.addr)
+    }
+
+    /// The address the HTTP listener (`/metrics`, `/review`) is bound to, when there is one.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The URL of the HTTP listener (`https://` with TLS), when there is one.
+    pub fn http_url(&self) -> Option<String> {
+        self.http_addr.map(|addr| format!("{}://{addr}", self.scheme()))
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// Reads the auth file and the TLS files (certificate, key, client CA) again, as SIGHUP does. What
@@ -331,9 +417,6 @@ async fn sweep(engine: &Engine) {
 
 /// `dedupd serve`: binds, serves until SIGINT or SIGTERM, then shuts down gracefully.
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
-    if let Some(metrics) = config.metrics_listen {
-        crate::telemetry::init_metrics(metrics)?;
-    }
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.listen))?;

@@ -1,7 +1,10 @@
 //! Logs (tracing, text or JSON), spans (optionally exported over OTLP) and metrics (Prometheus
 //! `/metrics`).
 
-use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer;
@@ -143,17 +146,24 @@ pub const REFUSAL_CODES: [&str; 4] = ["unauthenticated", "permission_denied", "r
 pub const EMBEDDED_METRICS: [(&str, MetricKind, &str, &str); 1] =
     [("dedupd_embedded_commit_batch", MetricKind::Histogram, "", "ingests made durable by one journal commit")];
 
-/// Serves Prometheus metrics over HTTP on `addr` (`GET /metrics`, or any path), histograms with
-/// buckets (so that they aggregate across replicas, as summaries do not). Must run inside a Tokio
-/// runtime.
-pub fn init_metrics(addr: SocketAddr) -> anyhow::Result<()> {
+/// How often the recorder folds recorded histogram samples into its buckets when nobody scrapes.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// The Prometheus recorder, installed by the first call (for the process: tests start many servers in
+/// one), with histograms as buckets (so that they aggregate across replicas, as summaries do not). Its
+/// [`PrometheusHandle::render`] is the body of `GET /metrics` (see [`crate::http`]).
+pub fn metrics() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();
+    HANDLE.get_or_init(|| install_metrics().map_err(|e| format!("{e:#}"))).clone().map_err(anyhow::Error::msg)
+}
+
+fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     use metrics_exporter_prometheus::Matcher;
-    metrics_exporter_prometheus::PrometheusBuilder::new()
-        .with_http_listener(addr)
+    let handle = metrics_exporter_prometheus::PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &LATENCY_BUCKETS)?
         .set_buckets_for_metric(Matcher::Full("dedupd_embedded_commit_batch".into()), &BATCH_BUCKETS)?
-        .install()
-        .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
+        .install_recorder()
+        .map_err(|e| anyhow::anyhow!("cannot install the metrics recorder: {e}"))?;
     for (name, kind, _, help) in METRICS.iter().chain(&EMBEDDED_METRICS) {
         match kind {
             MetricKind::Counter => metrics::describe_counter!(*name, *help),
@@ -169,6 +179,16 @@ pub fn init_metrics(addr: SocketAddr) -> anyhow::Result<()> {
     for code in REFUSAL_CODES {
         metrics::counter!("dedupd_auth_refused_total", "code" => code).increment(0);
     }
-    tracing::info!(%addr, "serving prometheus metrics");
-    Ok(())
+    // a thread rather than a task: it must outlive any one runtime (tests run one per test)
+    let upkeep = handle.clone();
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            }
+        })
+        .map_err(|e| anyhow::anyhow!("cannot start the metrics upkeep thread: {e}"))?;
+    Ok(handle)
 }

@@ -1,4 +1,4 @@
-//! TLS for the gRPC listener (rustls): a certificate and key from PEM files, and optional mutual TLS,
+//! TLS for the gRPC and HTTP listeners (rustls): a certificate and key from PEM files, and optional mutual TLS,
 //! where every client must present a certificate signed by `--tls-client-ca`. [`Tls::reload`] (on
 //! SIGHUP) reads all three files again and swaps the acceptor: new connections use the new files,
 //! open ones are not dropped.
@@ -133,7 +133,7 @@ impl Tls {
     }
 }
 
-/// A TLS acceptor for HTTP/2 with this certificate and key, requiring client certificates signed by
+/// A TLS acceptor for HTTP/2 and HTTP/1.1 with this certificate and key, requiring client certificates signed by
 /// `client_ca` when given.
 fn acceptor(cert: &Path, key: &Path, client_ca: Option<&Path>) -> anyhow::Result<TlsAcceptor> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -154,7 +154,8 @@ fn acceptor(cert: &Path, key: &Path, client_ca: Option<&Path>) -> anyhow::Result
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
         .with_cert_resolver(Arc::new(Fixed(certified)));
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    // HTTP/1.1 too: browsers' gRPC-Web calls and the HTTP listener's clients may not speak HTTP/2
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 

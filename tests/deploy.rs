@@ -43,7 +43,7 @@ async fn serve(args: &[&str]) -> (Served, DeduplicatorClient<Channel>) {
     let mut command = Command::new(DEDUPD);
     command
         .args(["serve", "--listen", &format!("127.0.0.1:{grpc_port}")])
-        .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
+        .args(["--http-listen", &format!("127.0.0.1:{metrics_port}")])
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

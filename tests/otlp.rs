@@ -76,7 +76,7 @@ async fn serve_exports_a_span_per_grpc_call() {
     let mut server = Command::new(env!("CARGO_BIN_EXE_dedupd"))
         .args(["serve", "--store", "memory://", "--listen", &format!("127.0.0.1:{port}")])
         .args(["--otlp-endpoint", &format!("http://{collector}")])
-        .env_remove("DEDUPD_METRICS_LISTEN")
+        .env_remove("DEDUPD_HTTP_LISTEN")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

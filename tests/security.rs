@@ -256,6 +256,78 @@ async fn tls_reload_switches_to_the_new_certificate() {
     server.shutdown().await.expect("shutdown");
 }
 
+/// `GET /metrics` on the HTTP listener over TLS, trusting `ca`: the status line, or why it failed.
+async fn https_metrics(addr: std::net::SocketAddr, ca: &str) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls;
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(ca.as_bytes()).expect("ca pem")).expect("ca");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    let name = ServerName::try_from("localhost").expect("name");
+    let mut tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    tls.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    tls.read_to_string(&mut response).await.map_err(|e| e.to_string())?;
+    Ok(response.lines().next().unwrap_or_default().to_string())
+}
+
+/// The HTTP listener is TLS too when the gRPC one is, with the same certificate: a client trusting
+/// the CA reads `/metrics`, a plaintext one gets no answer, and a reload switches both listeners to
+/// the new certificate.
+#[tokio::test]
+async fn http_listener_serves_tls_with_the_grpc_certificate() {
+    let pki = Pki::new();
+    let (cert, key, _) = pki.server_files();
+    let config = ServeConfig {
+        tls_cert: Some(cert.clone()),
+        tls_key: Some(key.clone()),
+        http_listen: Some("127.0.0.1:0".parse().expect("addr")),
+        ..ServeConfig::default()
+    };
+    let server = start(config).await;
+    let http = server.http_addr().expect("an http listener");
+    assert_eq!(server.http_url(), Some(format!("https://{http}")));
+    let status = https_metrics(http, &pki.ca_pem()).await.expect("a tls client reads /metrics");
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+
+    let plain = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(http).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        let _ = stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    })
+    .await
+    .expect("plain client");
+    assert!(!plain.contains("200 OK"), "a plaintext client was served: {plain}");
+
+    let next = Pki::new();
+    let (next_cert, next_key) = next.issue("localhost", ExtendedKeyUsagePurpose::ServerAuth);
+    std::fs::write(&cert, next_cert).expect("write");
+    std::fs::write(&key, next_key).expect("write");
+    assert!(server.reload(), "the new certificate loads");
+    https_metrics(http, &next.ca_pem()).await.expect("the http listener serves the new certificate");
+    assert!(https_metrics(http, &pki.ca_pem()).await.is_err(), "the http listener still serves the old certificate");
+    tls_channel(&server, &next.ca_pem(), None).await.expect("and so does the grpc listener");
+    server.shutdown().await.expect("shutdown");
+}
+
 /// With mutual TLS a client needs a certificate the CA signed; its common name can stand for an API
 /// key in the auth file.
 #[tokio::test]
