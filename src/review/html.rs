@@ -9,7 +9,7 @@ use crate::domain::{Micros, rfc3339};
 use crate::engine::MemberView;
 
 /// A whole page: header with navigation, the article search and who is signed in, then `main`.
-fn page(title: &str, viewer: Option<&Viewer>, main: &Markup) -> Markup {
+pub(super) fn page(title: &str, viewer: Option<&Viewer>, main: &Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -101,7 +101,7 @@ pub fn feed(viewer: &Viewer) -> Markup {
 }
 
 /// A time for people, with the machine-readable one beside it.
-fn time(micros: Micros) -> Markup {
+pub(super) fn time(micros: Micros) -> Markup {
     let full = rfc3339(micros);
     let short = chrono::DateTime::from_timestamp_micros(micros)
         .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())

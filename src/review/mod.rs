@@ -10,6 +10,7 @@
 //! A content security policy allows only this origin's script and style, so text that escaped
 //! escaping still could not run.
 
+mod compare;
 mod html;
 
 use std::fmt::Write as _;
@@ -23,6 +24,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::auth::{Auth, Identity, Role};
+use crate::domain::MatchReason;
 use crate::engine::Engine;
 use crate::error::Error;
 
@@ -30,6 +32,7 @@ use crate::error::Error;
 mod method {
     pub const GET_ARTICLE: &str = "/dedup.v1.Deduplicator/GetArticle";
     pub const GET_CLUSTER: &str = "/dedup.v1.Deduplicator/GetCluster";
+    pub const EXPLAIN: &str = "/dedup.v1.Deduplicator/Explain";
 }
 
 /// The cookie holding a signed-in moderator's API key (hex-encoded, so that any token is a valid
@@ -113,6 +116,7 @@ pub fn router(review: ReviewPage) -> Router {
         .route("/", get(feed))
         .route("/clusters/{cluster_id}", get(cluster))
         .route("/articles", get(article))
+        .route("/compare", get(compare::compare))
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
         .route("/static/review.css", get(|| static_file("text/css; charset=utf-8", include_str!("review.css"))))
@@ -215,6 +219,17 @@ fn http_status(code: tonic::Code) -> StatusCode {
         Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
         Code::Cancelled | Code::Unknown | Code::Internal | Code::DataLoss => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// The rule's name as the page shows it.
+pub(crate) fn rule_name(reason: MatchReason) -> &'static str {
+    match reason {
+        MatchReason::Words => "words",
+        MatchReason::Skeleton => "skeleton (spun)",
+        MatchReason::ShortWords => "short text, words",
+        MatchReason::ShortSkeleton => "short text, skeleton",
+        MatchReason::Distinctive => "distinctive (teaser)",
     }
 }
 
