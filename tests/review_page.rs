@@ -234,7 +234,11 @@ async fn review_page_in_a_real_browser() {
     let base = format!("http://{}", served.http);
     let text = article_text(11, 320);
     let original = ingest(&mut served.client, article("wire-1", "wire.example", text.clone(), 0)).await;
-    let mut hostile = article("roundup-7", "roundup.example", spun(&text, 8, 1), 2);
+    let hostile_body = format!(
+        "{} <script>window.__pwned = 'body'</script> <img src=x onerror=\"window.__pwned = 'body img'\">",
+        spun(&text, 8, 1)
+    );
+    let mut hostile = article("roundup-7", "roundup.example", hostile_body, 2);
     hostile.title = "<script>window.__pwned = 'title'</script><img src=x onerror=\"window.__pwned = 'img'\">".into();
     let copy = ingest(&mut served.client, hostile).await;
     assert!(copy.duplicate && copy.cluster_id == original.cluster_id, "the seeded copy is found: {copy:?}");
@@ -265,6 +269,27 @@ async fn review_page_in_a_real_browser() {
         let png = browser.screenshot().await.expect("screenshot");
         std::fs::write(&path, png).expect("write the screenshot");
     }
+
+    // side by side: shared and changed passages highlighted in both texts, hostile markup as text
+    let link = browser.find(Locator::Css("tr[data-id='roundup-7'] a.title")).await.expect("the compare link");
+    link.click().await.expect("open side by side");
+    browser.wait().at_most(PATIENCE).for_element(Locator::Css(".side-b .text")).await.expect("the side-by-side view");
+    for selector in [".side-a mark.shared", ".side-b mark.shared", ".side-a mark.changed", ".side-b mark.changed"] {
+        let marks = browser.find_all(Locator::Css(selector)).await.expect("marks");
+        assert!(!marks.is_empty(), "no {selector} highlighted");
+    }
+    let changed = browser.find(Locator::Css(".side-b mark.changed")).await.expect("a change");
+    let note = changed.attr("title").await.expect("attr").unwrap_or_default();
+    assert!(note.starts_with("the other text: "), "a change names what the other text has: {note:?}");
+    let b_text = browser.find(Locator::Css(".side-b .text")).await.expect("text b").text().await.expect("text");
+    assert!(b_text.contains("<script>window.__pwned = 'body'</script>"), "the body's script shows as text");
+    assert!(b_text.contains("<img src=x onerror="), "the body's img shows as text");
+    assert!(browser.find_all(Locator::Css("main img, main script")).await.expect("elements").is_empty());
+    let pwned = browser.execute("return window.__pwned === undefined;", vec![]).await.expect("script");
+    assert_eq!(pwned, serde_json::json!(true), "article body ran as script");
+    let summary = browser.find(Locator::Css("p.summary")).await.expect("summary").text().await.expect("text");
+    assert!(summary.contains("judges these copies") && summary.contains("in one cluster"), "{summary:?}");
+    browser.goto(&format!("{base}/review/clusters/{}", original.cluster_id)).await.expect("back to the cluster");
 
     // keyboard: Tab reaches the skip link first, with a visible focus ring, and then every control,
     // the verdict buttons included

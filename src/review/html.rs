@@ -10,7 +10,7 @@ use crate::engine::MemberView;
 use crate::engine::feed::{SourceCount, SourceCounts};
 
 /// A whole page: header with navigation, the article search and who is signed in, then `main`.
-fn page(title: &str, viewer: Option<&Viewer>, main: &Markup) -> Markup {
+pub(super) fn page(title: &str, viewer: Option<&Viewer>, main: &Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -185,7 +185,7 @@ pub fn short_time(micros: Micros) -> String {
 }
 
 /// A time for people, with the machine-readable one beside it.
-fn time(micros: Micros) -> Markup {
+pub(super) fn time(micros: Micros) -> Markup {
     html! { time datetime=(rfc3339(micros)) { (short_time(micros)) } }
 }
 

@@ -10,6 +10,7 @@
 //! A content security policy allows only this origin's script and style, so text that escaped
 //! escaping still could not run.
 
+mod compare;
 mod html;
 
 use std::fmt::Write as _;
@@ -40,6 +41,7 @@ mod method {
     pub const MARK_DISTINCT: &str = "/dedup.v1.Deduplicator/MarkDistinct";
     pub const MARK_DUPLICATE: &str = "/dedup.v1.Deduplicator/MarkDuplicate";
     pub const SET_CANONICAL: &str = "/dedup.v1.Deduplicator/SetCanonical";
+    pub const EXPLAIN: &str = "/dedup.v1.Deduplicator/Explain";
 }
 
 /// The cookie holding a signed-in moderator's API key (hex-encoded, so that any token is a valid
@@ -123,6 +125,7 @@ pub fn router(review: ReviewPage) -> Router {
         .route("/clusters/{cluster_id}", get(cluster))
         .route("/articles", get(article))
         .route("/verdicts/{kind}", post(verdict))
+        .route("/compare", get(compare::compare))
         .route("/login", get(login_form).post(login))
         .route("/logout", post(logout))
         .route("/static/review.css", get(|| static_file("text/css; charset=utf-8", include_str!("review.css"))))
@@ -228,6 +231,17 @@ fn http_status(code: tonic::Code) -> StatusCode {
     }
 }
 
+/// The rule's name as the page shows it.
+pub(crate) fn rule_name(reason: MatchReason) -> &'static str {
+    match reason {
+        MatchReason::Words => "words",
+        MatchReason::Skeleton => "skeleton (spun)",
+        MatchReason::ShortWords => "short text, words",
+        MatchReason::ShortSkeleton => "short text, skeleton",
+        MatchReason::Distinctive => "distinctive (teaser)",
+    }
+}
+
 /// A path segment or query value, percent-encoded (ids are the callers' strings).
 pub(crate) fn encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -270,17 +284,6 @@ struct FeedParams {
 impl FeedParams {
     fn filter(&self) -> Result<FeedFilter, Error> {
         FeedFilter::new(&self.source, self.min_similarity.unwrap_or(0.0))
-    }
-}
-
-/// The rule's name as the page shows it.
-pub(crate) fn rule_name(reason: MatchReason) -> &'static str {
-    match reason {
-        MatchReason::Words => "words",
-        MatchReason::Skeleton => "skeleton (spun)",
-        MatchReason::ShortWords => "short text, words",
-        MatchReason::ShortSkeleton => "short text, skeleton",
-        MatchReason::Distinctive => "distinctive (teaser)",
     }
 }
 
