@@ -453,3 +453,63 @@ async fn verdicts_from_the_page_need_a_moderator_key() {
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.text());
     server.shutdown().await.expect("shutdown");
 }
+
+/// Side by side needs kept text: without it the page says which option is missing, instead of
+/// failing blank; with it, both bodies are on the page, escaped.
+#[tokio::test]
+async fn side_by_side_needs_kept_text_and_escapes_bodies() {
+    let text = article_text(8, 300);
+    let hostile = format!("{} <script>alert('body')</script>", spun(&text, 10, 3));
+    for keep_text in [false, true] {
+        let server = start(ServeConfig { keep_text: Some(keep_text), ..ServeConfig::default() }).await;
+        let http = server.http_addr().expect("http");
+        let mut client = DeduplicatorClient::connect(server.url()).await.expect("connect");
+        for (id, body) in [("a", text.clone()), ("b", hostile.clone())] {
+            client.ingest(IngestRequest { article: Some(article(id, body)) }).await.expect("ingest");
+        }
+        let page = send(get(http, "/review/compare?a=a&b=b", None)).await;
+        if keep_text {
+            assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+            let html = page.text();
+            assert!(html.contains(r#"<mark class="shared">"#), "shared passages are highlighted");
+            assert!(html.contains("&lt;script&gt;alert('body')&lt;/script&gt;"), "the body is shown as text");
+            assert!(!html.contains("<script>alert"), "the body reached the page unescaped");
+        } else {
+            assert_eq!(page.status, StatusCode::CONFLICT);
+            assert!(page.text().contains("--keep-text"), "the page names the option: {}", page.text());
+        }
+        server.shutdown().await.expect("shutdown");
+    }
+}
+
+/// A browser following the live feed does not hold the server open: shutdown ends the stream and
+/// the server drains (the grace period is long, so finishing means the stream ended).
+#[tokio::test]
+async fn shutdown_ends_the_live_feed() {
+    let server =
+        start(ServeConfig { shutdown_grace: std::time::Duration::from_secs(3600), ..ServeConfig::default() }).await;
+    let http = server.http_addr().expect("http");
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let response = client.request(get(http, "/review/events", None)).await.expect("events");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("text/event-stream"))
+    );
+    let mut body = response.into_body();
+    let stopping = tokio::spawn(server.shutdown());
+    // the stream ends (keep-alive comments may come first)
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(frame) = body.frame().await {
+            if frame.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the live feed outlived the shutdown");
+    stopping.await.expect("join").expect("shutdown");
+}
