@@ -1,6 +1,6 @@
 //! The review page for moderators, served under `/review` on the HTTP listener ([`crate::http`]):
-//! server-rendered HTML ([`html`], maud, which escapes every value it is given) with a little plain
-//! JavaScript and no build step.
+//! server-rendered HTML (maud templates in `html.rs` and `compare.rs`, which escape every value
+//! they are given) with a little plain JavaScript and no build step.
 //!
 //! Every view calls the [`Engine`] in process, as the gRPC method it stands for would, and is allowed
 //! to whoever that method is allowed to ([`Auth::authorize_token`]): with an auth file, a moderator
