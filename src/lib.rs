@@ -10,7 +10,8 @@
 //! - [`store`]: the trait with its contracts, and the memory, embedded (redb) and Redis backends.
 //! - [`grpc`]: proto ↔ domain conversions, the service, and the one error → `tonic::Status` mapping.
 //! - [`server`]: lifecycle: listeners, health, reflection, metrics and graceful shutdown.
-//! - [`auth`] and [`tls`]: API keys and roles checked on every call, and TLS (mutual TLS optional).
+//! - [`auth`] and [`tls`]: API keys and roles checked on every call, and TLS (mutual TLS optional);
+//!   [`deadline`]: a client's deadline answered as `DEADLINE_EXCEEDED`.
 //! - [`cli`]: the `dedupd` command line (server, client commands, `eval` and `bench`); `main.rs` only
 //!   calls it.
 //!
@@ -22,6 +23,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod deadline;
 pub mod domain;
 pub mod engine;
 pub mod error;

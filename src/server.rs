@@ -24,6 +24,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::auth::{Auth, AuthLayer};
 use crate::config::ServeConfig;
+use crate::deadline::DeadlineLayer;
 use crate::domain::{now_micros, rfc3339};
 use crate::engine::Engine;
 use crate::grpc::DedupService;
@@ -144,6 +145,8 @@ impl Server {
         tracing::info!(%addr, store = store.kind(), tls = tls.is_some(), mutual_tls = mutual, "dedupd serving");
         let router = tonic::transport::Server::builder()
             .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
+            // outermost: its clock must start with tonic's (see `deadline`)
+            .layer(DeadlineLayer)
             .layer(AuthLayer::new(auth.clone()))
             .layer(LimitLayer::new(limits))
             .add_service(health)

@@ -65,6 +65,18 @@ mod standalone;
 pub use cluster::RedisClusterStore;
 pub use standalone::RedisStore;
 
+/// Encodes an article as both Redis backends store it (`record.rs`): what the record fuzz target
+/// and tools outside the stores use; the stores call it themselves.
+pub fn encode_record(article: &StoredArticle) -> Result<Vec<u8>> {
+    record::encode(article)
+}
+
+/// Decodes a stored article record; anything but a record [`encode_record`] wrote (or a script
+/// updated) is an [`Error::Internal`], never a panic.
+pub fn decode_record(stored: &[u8]) -> Result<StoredArticle> {
+    record::decode(stored)
+}
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -162,6 +174,7 @@ fn redact(url: &str) -> String {
 /// bug ([`Error::Internal`]).
 fn redis_error(what: &str, error: RedisError) -> Error {
     let retryable = error.is_io_error()
+        || cut_short(&error)
         || error.is_timeout()
         || error.is_connection_dropped()
         || error.is_connection_refusal()
@@ -180,6 +193,12 @@ fn redis_error(what: &str, error: RedisError) -> Error {
     } else {
         Error::Internal(format!("redis {what}: {error}"))
     }
+}
+
+/// A reply the connection lost mid-way: the `redis` crate reports what it read of it as a parse
+/// error ("unexpected end of input") rather than as the connection's end.
+fn cut_short(error: &RedisError) -> bool {
+    error.kind() == redis::ErrorKind::Parse && error.to_string().contains("end of input")
 }
 
 fn protocol_error(what: &str, detail: impl std::fmt::Display) -> Error {
