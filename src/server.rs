@@ -76,7 +76,8 @@ impl Server {
     /// Opens the configured store and serves on `listener` until [`Server::shutdown`] (or the token
     /// passed here) is cancelled.
     pub async fn start(config: ServeConfig, listener: TcpListener) -> anyhow::Result<Server> {
-        let store = store::open(&config.store, &config.data_dir, config.namespace.as_deref()).await?;
+        let store =
+            store::open_with(&config.store, &config.data_dir, config.namespace.as_deref(), &config.redis()).await?;
         Self::start_with_store(config, listener, store).await
     }
 

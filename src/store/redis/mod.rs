@@ -65,6 +65,29 @@ mod standalone;
 pub use cluster::RedisClusterStore;
 pub use standalone::RedisStore;
 
+/// How a server talks to Redis beyond its URL: `serve`'s `--redis-*` flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedisOptions {
+    /// Replicas that must acknowledge every write before the call that made it returns (`WAIT`);
+    /// 0: none, a write is acknowledged once the master applied it.
+    pub wait_replicas: usize,
+    /// How long a write waits for them; past it the call fails as [`Error::Unavailable`].
+    pub wait_timeout: Duration,
+    /// CA certificates (PEM) that a `rediss://` server's certificate must chain to, instead of the
+    /// public roots.
+    pub ca: Option<std::path::PathBuf>,
+}
+
+impl RedisOptions {
+    /// The CA file's certificates, for `rediss://`: read once, at connect.
+    fn tls_certificates(&self) -> Result<Option<redis::TlsCertificates>> {
+        let Some(path) = &self.ca else { return Ok(None) };
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::invalid("redis_ca", format!("cannot read {}: {e}", path.display())))?;
+        Ok(Some(redis::TlsCertificates { client_tls: None, root_cert: Some(pem) }))
+    }
+}
+
 /// Encodes an article as both Redis backends store it (`record.rs`): what the record fuzz target
 /// and tools outside the stores use; the stores call it themselves.
 pub fn encode_record(article: &StoredArticle) -> Result<Vec<u8>> {
