@@ -1,5 +1,5 @@
 //! The test kit's fault-injecting TCP proxy as a program, for `benches/soak.sh`:
-//! `fault_proxy LISTEN_PORT UPSTREAM_PORT` forwards 127.0.0.1:LISTEN_PORT to 127.0.0.1:UPSTREAM_PORT
+//! `fault_proxy LISTEN_PORT UPSTREAM_PORT` forwards `127.0.0.1:LISTEN_PORT` to `127.0.0.1:UPSTREAM_PORT`
 //! and reads faults from its standard input, one a line: `pass`, `delay MS`, `drop`, `blackhole`,
 //! `reset BYTES` (see `tests/common/proxy.rs`). It stops at the end of its input.
 

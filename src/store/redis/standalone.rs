@@ -222,14 +222,13 @@ impl Replication {
         let pooled = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
         // the answer comes after the wait: allow for it on top of the usual response time
         let allowed = self.timeout + RESPONSE_TIMEOUT;
-        let mut connection = match pooled {
-            Some(connection) => connection,
-            None => {
-                let config = AsyncConnectionConfig::new()
-                    .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-                    .set_response_timeout(Some(allowed));
-                within_deadline(WHAT, self.client.get_multiplexed_async_connection_with_config(&config)).await?
-            }
+        let mut connection = if let Some(connection) = pooled {
+            connection
+        } else {
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+                .set_response_timeout(Some(allowed));
+            within_deadline(WHAT, self.client.get_multiplexed_async_connection_with_config(&config)).await?
         };
         let timeout_ms = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX).max(1);
         let mut barrier = redis::pipe();
