@@ -39,7 +39,10 @@ fuzz_target!(|data: &[u8]| {
     let decoded = decode_record(&record).expect("an encoded record decodes");
     assert_eq!(decoded.band_keys, band_keys);
     let stored = &decoded.fingerprint;
-    assert_eq!((stored.version, stored.simhash, stored.tokens), (fingerprint.version, fingerprint.simhash, fingerprint.tokens));
+    assert_eq!(
+        (stored.version, stored.simhash, stored.tokens),
+        (fingerprint.version, fingerprint.simhash, fingerprint.tokens)
+    );
     for (stored, original) in [
         (&stored.words, &fingerprint.words),
         (&stored.skeleton, &fingerprint.skeleton),

@@ -41,10 +41,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 fn client_fault<T>(what: &str, result: &dedupd::error::Result<T>) {
     if let Err(error) = result {
         let code = status::code(error);
-        assert!(
-            matches!(code, Code::InvalidArgument | Code::OutOfRange | Code::NotFound),
-            "{what}: {code:?}: {error}"
-        );
+        assert!(matches!(code, Code::InvalidArgument | Code::OutOfRange | Code::NotFound), "{what}: {code:?}: {error}");
     }
 }
 
