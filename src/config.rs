@@ -26,7 +26,7 @@ pub struct ServeConfig {
 
     /// Store URL: empty or `embedded://` for the embedded store in --data-dir, `memory://` for a
     /// throwaway one, `redis://host:port[/db]` or `rediss://…` for Redis,
-    /// `redis+cluster://host:port[,host:port…]` for a Redis Cluster.
+    /// `redis+cluster://host:port[,host:port…]` (`rediss+cluster://` with TLS) for a Redis Cluster.
     #[arg(long, env = "DEDUPD_STORE", default_value = "embedded://")]
     pub store: String,
 
@@ -50,6 +50,21 @@ pub struct ServeConfig {
     /// the same origin and from clients that are not browsers.
     #[arg(long = "cors-origin", env = "DEDUPD_CORS_ORIGIN", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+
+    /// Redis replicas that must acknowledge each write before the call returns (`WAIT`; Redis
+    /// standalone only). Too few within --redis-wait-timeout: the call fails with `UNAVAILABLE`.
+    /// 0: acknowledged once the master applied it.
+    #[arg(long, env = "DEDUPD_REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    pub redis_wait_replicas: usize,
+
+    /// How long a write waits for --redis-wait-replicas.
+    #[arg(long, env = "DEDUPD_REDIS_WAIT_TIMEOUT", default_value = "1s", value_parser = positive_duration)]
+    pub redis_wait_timeout: std::time::Duration,
+
+    /// CA certificates (PEM) a `rediss://` server's certificate must chain to, instead of the public
+    /// roots.
+    #[arg(long, env = "DEDUPD_REDIS_CA")]
+    pub redis_ca: Option<PathBuf>,
 
     /// Log format.
     #[arg(long, env = "DEDUPD_LOG_FORMAT", value_enum, default_value = "text")]
@@ -168,6 +183,15 @@ fn positive_duration(text: &str) -> Result<std::time::Duration, String> {
 }
 
 impl ServeConfig {
+    /// The Redis store's options from these flags.
+    pub fn redis(&self) -> crate::store::redis::RedisOptions {
+        crate::store::redis::RedisOptions {
+            wait_replicas: self.redis_wait_replicas,
+            wait_timeout: self.redis_wait_timeout,
+            ca: self.redis_ca.clone(),
+        }
+    }
+
     /// The engine's settings from these flags.
     pub fn engine(&self) -> EngineConfig {
         EngineConfig {
@@ -197,6 +221,9 @@ impl Default for ServeConfig {
             namespace: None,
             http_listen: None,
             cors_origins: Vec::new(),
+            redis_wait_replicas: 0,
+            redis_wait_timeout: std::time::Duration::from_secs(1),
+            redis_ca: None,
             log_format: LogFormat::Text,
             otlp_endpoint: None,
             max_body_bytes: validate::DEFAULT_MAX_BODY_BYTES,

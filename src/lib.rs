@@ -11,7 +11,8 @@
 //! - [`grpc`]: proto ↔ domain conversions, the service, and the one error → `tonic::Status` mapping.
 //! - [`server`]: lifecycle: listeners, health, reflection, gRPC-Web, metrics and graceful shutdown.
 //! - [`http`] and [`review`]: the HTTP listener (`/metrics`) and the review page for moderators.
-//! - [`auth`] and [`tls`]: API keys and roles checked on every call, and TLS (mutual TLS optional).
+//! - [`auth`] and [`tls`]: API keys and roles checked on every call, and TLS (mutual TLS optional);
+//!   [`deadline`]: a client's deadline answered as `DEADLINE_EXCEEDED`.
 //! - [`cli`]: the `dedupd` command line (server, client commands, `eval` and `bench`); `main.rs` only
 //!   calls it.
 //!
@@ -23,6 +24,7 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod deadline;
 pub mod domain;
 pub mod engine;
 pub mod error;

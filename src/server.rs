@@ -28,6 +28,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::auth::{Auth, AuthLayer};
 use crate::config::ServeConfig;
+use crate::deadline::DeadlineLayer;
 use crate::domain::{now_micros, rfc3339};
 use crate::engine::Engine;
 use crate::grpc::DedupService;
@@ -111,7 +112,8 @@ impl Server {
             // before the store opens, so that what opening it records is exported
             crate::telemetry::metrics()?;
         }
-        let store = store::open(&config.store, &config.data_dir, config.namespace.as_deref()).await?;
+        let store =
+            store::open_with(&config.store, &config.data_dir, config.namespace.as_deref(), &config.redis()).await?;
         Self::start_with_store(config, listener, store).await
     }
 
@@ -203,6 +205,8 @@ impl Server {
             // gRPC-Web clients (browsers) speak HTTP/1.1 too
             .accept_http1(true)
             .trace_fn(|request| tracing::info_span!("grpc", path = %request.uri().path()))
+            // outermost: its clock must start with tonic's (see `deadline`)
+            .layer(DeadlineLayer)
             .layer(cors)
             .layer(tonic_web::GrpcWebLayer::new())
             .layer(AuthLayer::new(auth.clone()))

@@ -316,12 +316,23 @@ pub struct Split {
 
 /// Opens the store a URL names: `memory://`, `embedded://` (or empty) for the embedded store in
 /// `data_dir`, `embedded:///some/dir` for one elsewhere, `redis://…` or `rediss://…`, or
-/// `redis+cluster://host:port[,host:port…]` for a Redis Cluster.
+/// `redis+cluster://host:port[,host:port…]` (`rediss+cluster://` with TLS) for a Redis Cluster.
 ///
 /// `namespace` prefixes every key of a Redis store ([`redis::DEFAULT_NAMESPACE`] when `None`), so that
 /// tenants share one Redis. The other stores refuse one rather than ignore it: an embedded store is one
 /// index per directory, and a tenant gets its own with another `data_dir`.
 pub async fn open(url: &str, data_dir: &Path, namespace: Option<&str>) -> Result<Arc<dyn Store>> {
+    open_with(url, data_dir, namespace, &redis::RedisOptions::default()).await
+}
+
+/// Like [`open`], with the options of a Redis store (`--redis-*`); other stores refuse them rather
+/// than ignore them.
+pub async fn open_with(
+    url: &str,
+    data_dir: &Path,
+    namespace: Option<&str>,
+    options: &redis::RedisOptions,
+) -> Result<Arc<dyn Store>> {
     let url = url.trim();
     let local = match url {
         "" | "embedded" | "embedded://" => Some(StoreUrl::Embedded(data_dir)),
@@ -339,22 +350,28 @@ pub async fn open(url: &str, data_dir: &Path, namespace: Option<&str>) -> Result
                 format!("{namespace:?} given, but only redis stores have namespaces: {instead}"),
             ));
         }
+        if options.wait_replicas > 0 || options.ca.is_some() {
+            return Err(Error::invalid(
+                if options.wait_replicas > 0 { "redis_wait_replicas" } else { "redis_ca" },
+                "given, but the store is not redis",
+            ));
+        }
         return match local {
             StoreUrl::Embedded(dir) => Ok(Arc::new(embedded::EmbeddedStore::open(dir)?)),
             StoreUrl::Memory => Ok(Arc::new(memory::MemoryStore::new())),
         };
     }
     let namespace = namespace.unwrap_or(redis::DEFAULT_NAMESPACE);
-    if url.starts_with("redis+cluster://") {
-        return Ok(Arc::new(redis::RedisClusterStore::connect_with_namespace(url, namespace).await?));
+    if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") {
+        return Ok(Arc::new(redis::RedisClusterStore::connect_with_options(url, namespace, options).await?));
     }
     if url.starts_with("redis://") || url.starts_with("rediss://") {
-        return Ok(Arc::new(redis::RedisStore::connect_with_namespace(url, namespace).await?));
+        return Ok(Arc::new(redis::RedisStore::connect_with_options(url, namespace, options).await?));
     }
     Err(Error::invalid(
         "store",
         format!(
-            "unsupported store url {url:?}: expected memory://, embedded://[DIR], redis://, rediss:// or redis+cluster://"
+            "unsupported store url {url:?}: expected memory://, embedded://[DIR], redis://, rediss://, redis+cluster:// or rediss+cluster://"
         ),
     ))
 }
@@ -375,7 +392,8 @@ pub fn check_url(url: &str, namespace: Option<&str>) -> Result<()> {
         };
     }
     redis::validate_namespace(namespace.unwrap_or(redis::DEFAULT_NAMESPACE))?;
-    let nodes: Vec<String> = if let Some(rest) = url.strip_prefix("redis+cluster://") {
+    let cluster = url.strip_prefix("redis+cluster://").or_else(|| url.strip_prefix("rediss+cluster://"));
+    let nodes: Vec<String> = if let Some(rest) = cluster {
         let hosts = rest.rsplit_once('@').map_or(rest, |(_, hosts)| hosts).trim_end_matches('/');
         hosts.split(',').filter(|h| !h.is_empty()).map(|h| format!("redis://{h}")).collect()
     } else if url.starts_with("redis://") || url.starts_with("rediss://") {
@@ -383,7 +401,7 @@ pub fn check_url(url: &str, namespace: Option<&str>) -> Result<()> {
     } else {
         return Err(Error::invalid(
             "store",
-            "unsupported store url: expected memory://, embedded://[DIR], redis://, rediss:// or redis+cluster://",
+            "unsupported store url: expected memory://, embedded://[DIR], redis://, rediss://, redis+cluster:// or rediss+cluster://",
         ));
     };
     if nodes.is_empty() {

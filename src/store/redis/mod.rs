@@ -68,6 +68,41 @@ mod verify;
 pub use cluster::RedisClusterStore;
 pub use standalone::RedisStore;
 
+/// How a server talks to Redis beyond its URL: `serve`'s `--redis-*` flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RedisOptions {
+    /// Replicas that must acknowledge every write before the call that made it returns (`WAIT`);
+    /// 0: none, a write is acknowledged once the master applied it.
+    pub wait_replicas: usize,
+    /// How long a write waits for them; past it the call fails as [`Error::Unavailable`].
+    pub wait_timeout: Duration,
+    /// CA certificates (PEM) that a `rediss://` server's certificate must chain to, instead of the
+    /// public roots.
+    pub ca: Option<std::path::PathBuf>,
+}
+
+impl RedisOptions {
+    /// The CA file's certificates, for `rediss://`: read once, at connect.
+    fn tls_certificates(&self) -> Result<Option<redis::TlsCertificates>> {
+        let Some(path) = &self.ca else { return Ok(None) };
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::invalid("redis_ca", format!("cannot read {}: {e}", path.display())))?;
+        Ok(Some(redis::TlsCertificates { client_tls: None, root_cert: Some(pem) }))
+    }
+}
+
+/// Encodes an article as both Redis backends store it (`record.rs`): what the record fuzz target
+/// and tools outside the stores use; the stores call it themselves.
+pub fn encode_record(article: &StoredArticle) -> Result<Vec<u8>> {
+    record::encode(article)
+}
+
+/// Decodes a stored article record; anything but a record [`encode_record`] wrote (or a script
+/// updated) is an [`Error::Internal`], never a panic.
+pub fn decode_record(stored: &[u8]) -> Result<StoredArticle> {
+    record::decode(stored)
+}
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -165,6 +200,7 @@ fn redact(url: &str) -> String {
 /// bug ([`Error::Internal`]).
 fn redis_error(what: &str, error: RedisError) -> Error {
     let retryable = error.is_io_error()
+        || cut_short(&error)
         || error.is_timeout()
         || error.is_connection_dropped()
         || error.is_connection_refusal()
@@ -183,6 +219,12 @@ fn redis_error(what: &str, error: RedisError) -> Error {
     } else {
         Error::Internal(format!("redis {what}: {error}"))
     }
+}
+
+/// A reply the connection lost mid-way: the `redis` crate reports what it read of it as a parse
+/// error ("unexpected end of input") rather than as the connection's end.
+fn cut_short(error: &RedisError) -> bool {
+    error.kind() == redis::ErrorKind::Parse && error.to_string().contains("end of input")
 }
 
 fn protocol_error(what: &str, detail: impl std::fmt::Display) -> Error {

@@ -57,6 +57,9 @@
 //! - `ns:v`, list: the verdict log, one postcard-encoded [`Verdict`] per entry; an entry's `seq` is
 //!   its position from 1 (`RPUSH` answers it).
 //!
+//! - `ns:w`, string: a counter written only with `--redis-wait-replicas`, by the barrier that waits
+//!   for replicas ([`Replication`]).
+//!
 //! Like the in-process stores, forwards are never deleted, even once their cluster is empty, nor is
 //! apartness.
 
@@ -65,8 +68,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisError, Script, Value};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, RedisError, Script, Value};
 
 use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, Verdict, now_micros};
 use crate::error::{Error, Result};
@@ -77,8 +80,9 @@ use crate::store::{Assigned, Candidate, ClusterHead, Expired, Inserted, Lookup, 
 use super::feed::FeedKeys;
 use super::verify::{Key, Layout};
 use super::{
-    CALL_DEADLINE, CONNECTION_TIMEOUT, DEFAULT_NAMESPACE, Lib, RESPONSE_TIMEOUT, array, bytes, claim_layout, integer,
-    load_scripts, protocol_error, record, redact, string, tcp_settings, tuple, validate_namespace, within_deadline,
+    CALL_DEADLINE, CONNECTION_TIMEOUT, DEFAULT_NAMESPACE, Lib, RESPONSE_TIMEOUT, RedisOptions, array, bytes,
+    claim_layout, integer, load_scripts, protocol_error, record, redact, string, tcp_settings, tuple,
+    validate_namespace, within_deadline,
 };
 
 /// Reconnection attempts before a call gives up; few, because the caller retries anyway and a
@@ -159,6 +163,8 @@ pub struct RedisStore {
     connection: ConnectionManager,
     namespace: String,
     scripts: Scripts,
+    /// Set when writes wait for replicas.
+    replication: Option<Replication>,
 }
 
 impl RedisStore {
@@ -170,10 +176,20 @@ impl RedisStore {
     /// Connects to the Redis at `url` (`redis://` or `rediss://`), with every key under `namespace`.
     /// Fails with [`Error::Unavailable`] if Redis cannot be reached or does not answer.
     pub async fn connect_with_namespace(url: &str, namespace: &str) -> Result<Self> {
+        Self::connect_with_options(url, namespace, &RedisOptions::default()).await
+    }
+
+    /// Like [`RedisStore::connect_with_namespace`], with the `--redis-*` options: replicas to wait
+    /// for, and the CA of a `rediss://` server.
+    pub async fn connect_with_options(url: &str, namespace: &str, options: &RedisOptions) -> Result<Self> {
         validate_namespace(namespace)?;
         let invalid = |e: RedisError| Error::invalid("store", format!("invalid redis url {}: {e}", redact(url)));
         let info = redis::IntoConnectionInfo::into_connection_info(url).map_err(invalid)?;
-        let client = redis::Client::open(info.set_tcp_settings(tcp_settings())).map_err(invalid)?;
+        let info = info.set_tcp_settings(tcp_settings());
+        let client = match options.tls_certificates()? {
+            Some(certificates) => redis::Client::build_with_tls(info, certificates).map_err(invalid)?,
+            None => redis::Client::open(info).map_err(invalid)?,
+        };
         let address = client.get_connection_info().addr().to_string();
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECTION_TIMEOUT))
@@ -182,16 +198,37 @@ impl RedisStore {
             .set_max_delay(Duration::from_secs(1));
         let unreachable =
             |reason: String| Error::Unavailable(format!("cannot connect to redis at {address}: {reason}"));
-        let mut connection = tokio::time::timeout(CALL_DEADLINE, ConnectionManager::new_with_config(client, config))
-            .await
-            .map_err(|_| unreachable(format!("no answer within {CALL_DEADLINE:?}")))?
-            .map_err(|e| unreachable(e.to_string()))?;
+        let mut connection =
+            tokio::time::timeout(CALL_DEADLINE, ConnectionManager::new_with_config(client.clone(), config))
+                .await
+                .map_err(|_| unreachable(format!("no answer within {CALL_DEADLINE:?}")))?
+                .map_err(|e| unreachable(e.to_string()))?;
         let scripts = Scripts::new();
         load_scripts(&mut connection, &scripts.all()).await?;
         load_scripts(&mut connection, &super::feed::scripts()).await?;
         claim_layout(&mut connection, namespace, "redis").await?;
-        tracing::info!(%address, namespace, "redis store connected");
-        Ok(RedisStore { connection, namespace: namespace.to_string(), scripts })
+        let replication = (options.wait_replicas > 0).then(|| Replication {
+            client: client.clone(),
+            replicas: options.wait_replicas,
+            timeout: options.wait_timeout,
+            key: format!("{namespace}:w"),
+            idle: std::sync::Mutex::new(Vec::new()),
+        });
+        if let Some(replication) = &replication {
+            // fails now, not at the first ingest, when the replicas are not there
+            replication.barrier().await?;
+        }
+        tracing::info!(%address, namespace, wait_replicas = options.wait_replicas, "redis store connected");
+        Ok(RedisStore { connection, namespace: namespace.to_string(), scripts, replication })
+    }
+
+    /// Returns once the writes made so far have reached the replicas `--redis-wait-replicas` asks
+    /// for (see [`Replication`]); at once without that option.
+    async fn replicated(&self) -> Result<()> {
+        match &self.replication {
+            Some(replication) => replication.barrier().await,
+            None => Ok(()),
+        }
     }
 
     /// Runs one Redis call under [`CALL_DEADLINE`], mapping its errors.
@@ -205,6 +242,67 @@ impl RedisStore {
 
     fn text_key(&self, id: &str) -> String {
         format!("{}:b:{id}", self.namespace)
+    }
+}
+
+/// Waiting for replicas (`--redis-wait-replicas`).
+///
+/// `WAIT` blocks the connection it is sent on until the replicas acknowledge that connection's own
+/// last write; on the shared multiplexed connection it would hold up every other call. So a
+/// barrier takes a connection of its own from a small pool, writes one counter there (`ns:w`,
+/// `INCR`) and sends `WAIT` behind it in one round trip. Redis replicates in one ordered stream, so
+/// once the replicas have the counter's write they have every write that came before it: the
+/// barrier covers whatever this server wrote before calling it, on any connection.
+struct Replication {
+    client: redis::Client,
+    replicas: usize,
+    timeout: Duration,
+    /// The counter each barrier increments.
+    key: String,
+    /// Connections not in use; a barrier opens another when none is idle.
+    idle: std::sync::Mutex<Vec<MultiplexedConnection>>,
+}
+
+/// Idle barrier connections kept for later barriers; more are closed once used.
+const IDLE_BARRIER_CONNECTIONS: usize = 16;
+
+impl Replication {
+    async fn barrier(&self) -> Result<()> {
+        const WHAT: &str = "wait for replicas";
+        let pooled = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        // the answer comes after the wait: allow for it on top of the usual response time
+        let allowed = self.timeout + RESPONSE_TIMEOUT;
+        let mut connection = if let Some(connection) = pooled {
+            connection
+        } else {
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(CONNECTION_TIMEOUT))
+                .set_response_timeout(Some(allowed));
+            within_deadline(WHAT, self.client.get_multiplexed_async_connection_with_config(&config)).await?
+        };
+        let timeout_ms = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut barrier = redis::pipe();
+        barrier.cmd("INCR").arg(&self.key).ignore().cmd("WAIT").arg(self.replicas).arg(timeout_ms);
+        let answer =
+            tokio::time::timeout(allowed + CALL_DEADLINE, barrier.query_async::<(i64,)>(&mut connection)).await;
+        let (acknowledged,) = match answer {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(error)) => return Err(super::redis_error(WHAT, error)),
+            Err(_) => return Err(Error::Unavailable(format!("redis {WHAT}: no answer within {allowed:?}"))),
+        };
+        {
+            let mut idle = self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if idle.len() < IDLE_BARRIER_CONNECTIONS {
+                idle.push(connection);
+            }
+        }
+        if usize::try_from(acknowledged).unwrap_or(0) < self.replicas {
+            return Err(Error::Unavailable(format!(
+                "redis: {acknowledged} of {} replicas acknowledged the write within {:?}",
+                self.replicas, self.timeout
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -254,6 +352,8 @@ impl Store for RedisStore {
         match (tag.as_deref(), items.next(), items.next(), items.next()) {
             (Some("u"), Some(stored), Some(canonical), None) => {
                 let article = record::decode(&bytes(WHAT, stored)?)?;
+                // a retry of an ingest whose wait failed: it is acknowledged now, so wait again
+                self.replicated().await?;
                 Ok(Inserted::Unchanged { article: Box::new(article), canonical_id: string(WHAT, canonical)? })
             }
             (Some("n"), Some(candidates), Some(heads), None) => {
@@ -289,7 +389,10 @@ impl Store for RedisStore {
             return Err(Error::NotFound { what: "article", id: id.clone() });
         }
         let [cluster, canonical] = tuple(WHAT, answer)?;
-        Ok(Assigned { cluster_id: ClusterId(string(WHAT, cluster)?), canonical_id: string(WHAT, canonical)? })
+        let assigned =
+            Assigned { cluster_id: ClusterId(string(WHAT, cluster)?), canonical_id: string(WHAT, canonical)? };
+        self.replicated().await?;
+        Ok(assigned)
     }
 
     async fn cluster(&self, cluster_id: &ClusterId) -> Result<Option<ClusterView>> {
@@ -319,6 +422,7 @@ impl Store for RedisStore {
         let mut items = array(WHAT, answer)?.into_iter();
         let deleted = items.next().map(|flag| integer(WHAT, flag)).transpose()? == Some(1);
         let canonical_id = items.next().map(|canonical| string(WHAT, canonical)).transpose()?;
+        self.replicated().await?;
         Ok(Deleted { deleted, canonical_id })
     }
 
@@ -409,6 +513,9 @@ impl Store for RedisStore {
                 break;
             }
             left -= batch;
+        }
+        if expired.removed > 0 {
+            self.replicated().await?;
         }
         Ok(expired)
     }

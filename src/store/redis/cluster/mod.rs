@@ -70,8 +70,8 @@ use crate::store::{Assigned, Expired, Inserted, Lookup, Split, Store, Visitor};
 
 use super::feed::FeedKeys;
 use super::{
-    CALL_DEADLINE, CONNECTION_TIMEOUT, DEFAULT_NAMESPACE, Lib, NUMBERS_PER_HASH, RESPONSE_TIMEOUT, bytes, claim_layout,
-    load_scripts, member, member_id, record, redact, tcp_settings, validate_namespace, within_deadline,
+    CALL_DEADLINE, CONNECTION_TIMEOUT, DEFAULT_NAMESPACE, Lib, NUMBERS_PER_HASH, RESPONSE_TIMEOUT, RedisOptions, bytes,
+    claim_layout, load_scripts, member, member_id, record, redact, tcp_settings, validate_namespace, within_deadline,
 };
 use ingest::Number;
 
@@ -207,20 +207,39 @@ impl RedisClusterStore {
         Self::connect_with_namespace(url, DEFAULT_NAMESPACE).await
     }
 
-    /// Connects to the cluster `url` names: `redis+cluster://[user:password@]host:port[,host:port…]`,
-    /// any of its nodes (the client discovers the rest). Fails with [`Error::Unavailable`] if none can
-    /// be reached.
+    /// Connects to the cluster `url` names: `redis+cluster://[user:password@]host:port[,host:port…]`
+    /// (`rediss+cluster://` for TLS), any of its nodes (the client discovers the rest). Fails with
+    /// [`Error::Unavailable`] if none can be reached.
     pub async fn connect_with_namespace(url: &str, namespace: &str) -> Result<Self> {
+        Self::connect_with_options(url, namespace, &RedisOptions::default()).await
+    }
+
+    /// Like [`RedisClusterStore::connect_with_namespace`], with the `--redis-*` options. Waiting for
+    /// replicas is refused: a barrier would have to reach every master a call wrote to.
+    pub async fn connect_with_options(url: &str, namespace: &str, options: &RedisOptions) -> Result<Self> {
         validate_namespace(namespace)?;
+        if options.wait_replicas > 0 {
+            return Err(Error::invalid(
+                "redis_wait_replicas",
+                "waiting for replicas is for redis:// and rediss:// stores, not yet for a redis cluster",
+            ));
+        }
         let invalid =
             |reason: &str| Error::invalid("store", format!("invalid redis cluster url {}: {reason}", redact(url)));
-        let rest = url.strip_prefix("redis+cluster://").ok_or_else(|| invalid("expected redis+cluster://"))?;
+        let (scheme, rest) = if let Some(rest) = url.strip_prefix("redis+cluster://") {
+            ("redis", rest)
+        } else if let Some(rest) = url.strip_prefix("rediss+cluster://") {
+            ("rediss", rest)
+        } else {
+            return Err(invalid("expected redis+cluster:// or rediss+cluster://"));
+        };
         let (credentials, hosts) = match rest.rsplit_once('@') {
             Some((credentials, hosts)) => (Some(credentials), hosts),
             None => (None, rest),
         };
         let hosts = hosts.trim_end_matches('/');
-        let nodes: Vec<String> = hosts.split(',').filter(|h| !h.is_empty()).map(|h| format!("redis://{h}")).collect();
+        let nodes: Vec<String> =
+            hosts.split(',').filter(|h| !h.is_empty()).map(|h| format!("{scheme}://{h}")).collect();
         if nodes.is_empty() {
             return Err(invalid("no host:port given"));
         }
@@ -230,6 +249,9 @@ impl RedisClusterStore {
             .retries(3)
             .max_retry_wait(500)
             .tcp_settings(tcp_settings());
+        if let Some(certificates) = options.tls_certificates()? {
+            builder = builder.certs(certificates);
+        }
         if let Some(credentials) = credentials {
             let (user, password) = credentials.split_once(':').unwrap_or(("", credentials));
             if !user.is_empty() {
