@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tonic::transport::Channel;
 use tonic::{Code, Streaming};
 
-use common::{Call, Hook, Hooked, namespace, shared_cluster, shared_redis};
+use common::{Call, Hook, Hooked};
 
 /// 2025-01-01T00:00:00Z: articles are published "in the past", so no time is clamped.
 const BASE_SECONDS: i64 = 1_735_689_600;
@@ -90,19 +90,8 @@ struct TestStore {
 }
 
 async fn new_store(kind: &str) -> TestStore {
-    let (store, namespace, guard): (String, Option<String>, Arc<dyn Any + Send + Sync>) = match kind {
-        "embedded" => {
-            let dir = tempfile::tempdir().expect("temporary directory");
-            (format!("embedded://{}", dir.path().display()), None, Arc::new(dir))
-        }
-        "redis" => (shared_redis().url(), Some(namespace("feed")), Arc::new(())),
-        "redis_cluster" => {
-            let url = tokio::task::spawn_blocking(|| shared_cluster().url()).await.expect("start the cluster");
-            (url, Some(namespace("feed")), Arc::new(()))
-        }
-        other => panic!("unknown store {other}"),
-    };
-    TestStore { config: ServeConfig { store, namespace, ..ServeConfig::default() }, _guard: guard }
+    let (config, guard) = common::new_store(kind, "feed").await;
+    TestStore { config, _guard: Arc::from(guard) }
 }
 
 impl TestStore {

@@ -22,37 +22,10 @@ use tonic::transport::Channel;
 
 use dedupd::synthetic::{Synthetic, spun};
 
-use common::{namespace, shared_cluster, shared_redis};
+use common::new_store;
 
 /// 2025-01-01T00:00:00Z: articles are published "in the past", so no time is clamped.
 const BASE_SECONDS: i64 = 1_735_689_600;
-
-/// A store for one test: the server configuration that names it (kept text left to its default),
-/// and what must outlive the servers on it.
-async fn new_store(store: &str) -> (ServeConfig, Box<dyn Any + Send>) {
-    match store {
-        "embedded" => {
-            let dir = tempfile::tempdir().expect("temporary directory");
-            let config =
-                ServeConfig { store: format!("embedded://{}", dir.path().display()), ..ServeConfig::default() };
-            (config, Box::new(dir))
-        }
-        "redis" => {
-            let config = ServeConfig {
-                store: shared_redis().url(),
-                namespace: Some(namespace("explain")),
-                ..ServeConfig::default()
-            };
-            (config, Box::new(()))
-        }
-        "redis_cluster" => {
-            let url = tokio::task::spawn_blocking(|| shared_cluster().url()).await.expect("start the cluster");
-            let config = ServeConfig { store: url, namespace: Some(namespace("explain")), ..ServeConfig::default() };
-            (config, Box::new(()))
-        }
-        other => panic!("unknown store {other}"),
-    }
-}
 
 /// The server under test and its client.
 struct Harness {
@@ -65,7 +38,7 @@ struct Harness {
 impl Harness {
     /// A server on a new store of kind `store`, with `keep_text` as given (`None`: the default).
     async fn start(store: &str, keep_text: Option<bool>) -> Harness {
-        let (config, guard) = new_store(store).await;
+        let (config, guard) = new_store(store, "explain").await;
         let config = ServeConfig { keep_text, ..config };
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let server = Server::start(config.clone(), listener).await.expect("server starts");

@@ -21,7 +21,7 @@ use tonic::transport::Channel;
 
 use dedupd::synthetic::{spun, text};
 
-use common::{namespace, shared_redis};
+use common::{new_store, shared_redis};
 
 /// 2025-01-01T00:00:00Z: articles are published "in the past", so no time is clamped.
 const BASE_SECONDS: i64 = 1_735_689_600;
@@ -40,8 +40,8 @@ impl Harness {
 
     /// Like [`Harness::start`], with the configuration adjusted by `configure`.
     async fn start_with(store: &str, configure: impl FnOnce(ServeConfig) -> ServeConfig) -> Harness {
-        let (config, guard) = new_store(store);
-        Self::serve(configure(config), guard).await
+        let (config, guard) = new_store(store, "api").await;
+        Self::serve(configure(ServeConfig { reflection: true, ..config }), guard).await
     }
 
     /// A server started with `config`, keeping `guard` alive as long as it runs.
@@ -81,32 +81,6 @@ impl Harness {
         if let Some(server) = self.server.take() {
             server.shutdown().await.expect("clean shutdown");
         }
-    }
-}
-
-/// A new, empty store of the kind `store` names: the default configuration on it (its URL and
-/// namespace), and what must outlive the servers on it.
-fn new_store(store: &str) -> (ServeConfig, Box<dyn Any + Send>) {
-    match store {
-        "embedded" => {
-            let dir = tempfile::tempdir().expect("temporary directory");
-            let config = ServeConfig {
-                store: format!("embedded://{}", dir.path().display()),
-                reflection: true,
-                ..ServeConfig::default()
-            };
-            (config, Box::new(dir))
-        }
-        "redis" => {
-            let config = ServeConfig {
-                store: shared_redis().url(),
-                namespace: Some(namespace("api")),
-                reflection: true,
-                ..ServeConfig::default()
-            };
-            (config, Box::new(()))
-        }
-        other => panic!("unknown store {other}"),
     }
 }
 
@@ -617,7 +591,8 @@ async fn namespaces_keep_feeds_apart_on_one_redis() {
 /// where a server started with the warm-up off matches it on the footer alone. On the embedded store
 /// after a restart, on Redis as a new replica would.
 async fn a_starting_server_knows_the_footers_already_stored(store: &str) {
-    let (on_store, guard) = new_store(store);
+    let (on_store, guard) = new_store(store, "api").await;
+    let on_store = ServeConfig { reflection: true, ..on_store };
     let config = |warm_up_articles| ServeConfig { warm_up_articles, ..on_store.clone() };
     let footer = text(900, 90);
     let from_aggregator = |id: &str, seed: u64, minutes: i64| Article {

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tonic::Code;
 use tonic::transport::Channel;
 
-use common::{namespace, shared_cluster, shared_redis};
+use common::new_store;
 
 /// 2025-01-01T00:00:00Z: articles are published "in the past", so no time is clamped.
 const BASE_SECONDS: i64 = 1_735_689_600;
@@ -102,36 +102,6 @@ impl Replica {
     }
 }
 
-/// A new, empty store of the kind `store` names: the configuration of every server on it, and what
-/// must outlive them.
-fn new_store(store: &str) -> (ServeConfig, Box<dyn Any + Send>) {
-    match store {
-        "embedded" => {
-            let dir = tempfile::tempdir().expect("temporary directory");
-            let config =
-                ServeConfig { store: format!("embedded://{}", dir.path().display()), ..ServeConfig::default() };
-            (config, Box::new(dir))
-        }
-        "redis" => {
-            let config = ServeConfig {
-                store: shared_redis().url(),
-                namespace: Some(namespace("verdicts")),
-                ..ServeConfig::default()
-            };
-            (config, Box::new(()))
-        }
-        "redis_cluster" => {
-            let config = ServeConfig {
-                store: shared_cluster().url(),
-                namespace: Some(namespace("verdicts")),
-                ..ServeConfig::default()
-            };
-            (config, Box::new(()))
-        }
-        other => panic!("unknown store {other}"),
-    }
-}
-
 /// An article published `minutes` after the base time, from a source named after it.
 fn article(id: &str, body: &str, minutes: i64) -> Article {
     Article {
@@ -146,8 +116,7 @@ fn article(id: &str, body: &str, minutes: i64) -> Article {
 
 /// Starts the store's first server, in a blocking task for the shared cluster's first start.
 async fn first_server(store: &str) -> (Replica, ServeConfig, Box<dyn Any + Send>) {
-    let store = store.to_string();
-    let (config, guard) = tokio::task::spawn_blocking(move || new_store(&store)).await.expect("start the store");
+    let (config, guard) = new_store(store, "verdicts").await;
     (Replica::start(config.clone()).await, config, guard)
 }
 

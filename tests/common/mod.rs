@@ -11,5 +11,5 @@ pub mod servers;
 pub mod store;
 
 pub use proxy::{Fault, Proxy};
-pub use servers::{RedisCluster, RedisServer, free_port, namespace, shared_cluster, shared_redis};
+pub use servers::{RedisCluster, RedisServer, free_port, namespace, new_store, shared_cluster, shared_redis};
 pub use store::{Call, Hook, Hooked, stored_article};

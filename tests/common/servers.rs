@@ -10,6 +10,7 @@
 //! to close, then kills the server. The pipe closes when the test binary exits however it exits
 //! (shared servers are statics, never dropped), so no `redis-server` outlives its tests.
 
+use std::any::Any;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -276,4 +277,25 @@ fn cluster_state_ok(port: u16) -> bool {
     };
     let text = String::from_utf8_lossy(&output.stdout);
     text.contains("cluster_state:ok") && text.contains("cluster_slots_ok:16384")
+}
+
+/// A new, empty store of the kind a test names (`embedded`, `redis` or `redis_cluster`) as the server
+/// configuration that names it (a fresh directory, or a fresh namespace starting with `prefix` on the
+/// shared Redis or cluster), and what must outlive every server on it.
+pub async fn new_store(kind: &str, prefix: &str) -> (dedupd::config::ServeConfig, Box<dyn Any + Send + Sync>) {
+    use dedupd::config::ServeConfig;
+    let on = |store: String, namespace: Option<String>| ServeConfig { store, namespace, ..ServeConfig::default() };
+    match kind {
+        "embedded" => {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            (on(format!("embedded://{}", dir.path().display()), None), Box::new(dir))
+        }
+        "redis" => (on(shared_redis().url(), Some(namespace(prefix))), Box::new(())),
+        "redis_cluster" => {
+            // the first call starts the cluster, which blocks
+            let url = tokio::task::spawn_blocking(|| shared_cluster().url()).await.expect("start the cluster");
+            (on(url, Some(namespace(prefix))), Box::new(()))
+        }
+        other => panic!("unknown store {other}"),
+    }
 }
