@@ -7,6 +7,7 @@
 pub mod convert;
 pub mod status;
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
@@ -19,7 +20,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::auth::Identity;
 use crate::engine::Engine;
 use crate::engine::feed::{FeedFilter, parse_cursor};
-use crate::engine::verdicts::Review;
+use crate::engine::verdicts::{Review, Verdicted};
 use crate::error::{Error, Result};
 use crate::proto;
 use crate::proto::deduplicator_server::Deduplicator;
@@ -42,6 +43,22 @@ pub struct DedupService {
 }
 
 impl DedupService {
+    /// Carries out a verdict under a permit, observed as `method`.
+    async fn verdict(
+        &self,
+        method: &'static str,
+        decide: impl Future<Output = Result<Verdicted>>,
+    ) -> std::result::Result<Response<proto::VerdictResponse>, Status> {
+        let started = Instant::now();
+        let result = async {
+            let _permit = self.permit().await?;
+            decide.await
+        }
+        .await;
+        observe(method, started, &result);
+        Ok(Response::new(convert::verdict_response(result?)))
+    }
+
     /// A service over `engine` serving at most `concurrency_limit` requests (and stream items) at once.
     pub fn new(engine: Engine, concurrency_limit: usize) -> Self {
         DedupService {
@@ -242,48 +259,27 @@ impl Deduplicator for DedupService {
         &self,
         request: Request<proto::MarkDistinctRequest>,
     ) -> std::result::Result<Response<proto::VerdictResponse>, Status> {
-        let started = Instant::now();
         let (identity, request) = identified(request);
-        let result = async {
-            let _permit = self.permit().await?;
-            let review = review(identity.as_ref(), request.reviewer, request.reason);
-            self.engine.mark_distinct(&request.article_id, &request.from_id, review).await
-        }
-        .await;
-        observe("MarkDistinct", started, &result);
-        Ok(Response::new(convert::verdict_response(result?)))
+        let review = review(identity.as_ref(), request.reviewer, request.reason);
+        self.verdict("MarkDistinct", self.engine.mark_distinct(&request.article_id, &request.from_id, review)).await
     }
 
     async fn mark_duplicate(
         &self,
         request: Request<proto::MarkDuplicateRequest>,
     ) -> std::result::Result<Response<proto::VerdictResponse>, Status> {
-        let started = Instant::now();
         let (identity, request) = identified(request);
-        let result = async {
-            let _permit = self.permit().await?;
-            let review = review(identity.as_ref(), request.reviewer, request.reason);
-            self.engine.mark_duplicate(&request.article_id, &request.of_id, review).await
-        }
-        .await;
-        observe("MarkDuplicate", started, &result);
-        Ok(Response::new(convert::verdict_response(result?)))
+        let review = review(identity.as_ref(), request.reviewer, request.reason);
+        self.verdict("MarkDuplicate", self.engine.mark_duplicate(&request.article_id, &request.of_id, review)).await
     }
 
     async fn set_canonical(
         &self,
         request: Request<proto::SetCanonicalRequest>,
     ) -> std::result::Result<Response<proto::VerdictResponse>, Status> {
-        let started = Instant::now();
         let (identity, request) = identified(request);
-        let result = async {
-            let _permit = self.permit().await?;
-            let review = review(identity.as_ref(), request.reviewer, request.reason);
-            self.engine.set_canonical(&request.cluster_id, &request.article_id, review).await
-        }
-        .await;
-        observe("SetCanonical", started, &result);
-        Ok(Response::new(convert::verdict_response(result?)))
+        let review = review(identity.as_ref(), request.reviewer, request.reason);
+        self.verdict("SetCanonical", self.engine.set_canonical(&request.cluster_id, &request.article_id, review)).await
     }
 
     async fn list_verdicts(
