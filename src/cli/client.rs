@@ -45,13 +45,14 @@ pub async fn channel(options: &ClientOptions) -> anyhow::Result<Channel> {
     let mut endpoint = Channel::from_shared(server.clone())
         .with_context(|| format!("invalid server url {server:?}"))?
         .connect_timeout(Duration::from_secs(5));
-    if options.tls_ca.is_some() || options.client_cert.is_some() {
+    let credentials = &options.credentials;
+    if credentials.tls_ca.is_some() || credentials.client_cert.is_some() {
         let read = |path: &Path| std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
         let mut tls = ClientTlsConfig::new();
-        if let Some(ca) = &options.tls_ca {
+        if let Some(ca) = &credentials.tls_ca {
             tls = tls.ca_certificate(Certificate::from_pem(read(ca)?));
         }
-        if let (Some(cert), Some(key)) = (&options.client_cert, &options.client_key) {
+        if let (Some(cert), Some(key)) = (&credentials.client_cert, &credentials.client_key) {
             tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
         }
         endpoint = endpoint.tls_config(tls).context("cannot set up tls")?;
@@ -59,10 +60,11 @@ pub async fn channel(options: &ClientOptions) -> anyhow::Result<Channel> {
     endpoint.connect().await.with_context(|| format!("cannot connect to dedupd at {server}"))
 }
 
-/// Connects to `options.server`, over TLS verified with `options.tls_ca` for an `https://` URL.
+/// Connects to `options.server` with its credentials (TLS verified with their CA for an `https://`
+/// URL, the API key on every call).
 pub async fn connect(options: &ClientOptions) -> anyhow::Result<Client> {
     let channel = channel(options).await?;
-    let token = match &options.token {
+    let token = match &options.credentials.token {
         Some(token) => {
             let mut value: MetadataValue<Ascii> = format!("Bearer {token}")
                 .parse()

@@ -28,6 +28,9 @@ pub struct EvalArgs {
     /// Print the scores as JSON.
     #[arg(long)]
     pub json: bool,
+    /// With `--server`: its API key and TLS, as the client commands take them.
+    #[command(flatten)]
+    pub credentials: super::Credentials,
     #[command(flatten)]
     pub rule: crate::config::RuleArgs,
     /// Also write every article's placement (`{"id", "cluster_id", "canonical_id"}` per line) here.
@@ -54,7 +57,7 @@ pub async fn run(args: EvalArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let placements = match &args.server {
         None => in_process(&set, EngineConfig { rule: args.rule.rule(), ..EngineConfig::default() }).await?,
-        Some(server) => through_server(server, &args.dir).await?,
+        Some(server) => through_server(&super::ClientOptions::new(server, args.credentials.clone()), &args.dir).await?,
     };
     let elapsed = started.elapsed().as_secs_f64();
     if let Some(path) = &args.placements {
@@ -106,8 +109,8 @@ pub async fn in_process(set: &LabelledSet, config: EngineConfig) -> anyhow::Resu
     Ok(placements)
 }
 
-async fn through_server(server: &str, path: &std::path::Path) -> anyhow::Result<Vec<Placement>> {
-    let mut grpc = client::connect(&super::ClientOptions::plain(server)).await?;
+async fn through_server(server: &super::ClientOptions, path: &std::path::Path) -> anyhow::Result<Vec<Placement>> {
+    let mut grpc = client::connect(server).await?;
     // a labelled directory's articles, or a bare JSONL file of articles
     let articles = if path.is_file() { path.to_path_buf() } else { path.join("articles.jsonl") };
     let responses = client::stream_file(&mut grpc, &articles, |_| {}).await?;

@@ -27,7 +27,7 @@ pub struct Cli {
 }
 
 /// Options shared by the client commands.
-#[derive(Clone, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct ClientOptions {
     /// URL of the dedupd server.
     #[arg(long, env = "DEDUPD_SERVER", default_value = "http://127.0.0.1:50051", global = true)]
@@ -35,6 +35,14 @@ pub struct ClientOptions {
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// How to prove who calls, and whom: API key and TLS.
+    #[command(flatten)]
+    pub credentials: Credentials,
+}
+
+/// The API key and TLS settings of a client; `dedupd eval --server` takes them too.
+#[derive(Clone, Default, clap::Args)]
+pub struct Credentials {
     /// API key, sent as `authorization: Bearer <token>`. Prefer the environment variable: a flag is
     /// visible to other users in the process list.
     #[arg(long, env = "DEDUPD_TOKEN", global = true, hide_env_values = true)]
@@ -51,11 +59,9 @@ pub struct ClientOptions {
 }
 
 /// Written out so that a debug print never shows the token.
-impl std::fmt::Debug for ClientOptions {
+impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientOptions")
-            .field("server", &self.server)
-            .field("json", &self.json)
+        f.debug_struct("Credentials")
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("tls_ca", &self.tls_ca)
             .field("client_cert", &self.client_cert)
@@ -65,16 +71,14 @@ impl std::fmt::Debug for ClientOptions {
 }
 
 impl ClientOptions {
+    /// Options for `server` with `credentials`, printing text.
+    pub fn new(server: &str, credentials: Credentials) -> Self {
+        ClientOptions { server: server.to_string(), json: false, credentials }
+    }
+
     /// Options for a plaintext server without keys.
     pub fn plain(server: &str) -> Self {
-        ClientOptions {
-            server: server.to_string(),
-            json: false,
-            token: None,
-            tls_ca: None,
-            client_cert: None,
-            client_key: None,
-        }
+        Self::new(server, Credentials::default())
     }
 }
 
@@ -198,8 +202,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
 mod tests {
     #[test]
     fn client_options_never_print_their_token() {
-        let options =
-            super::ClientOptions { token: Some("s3cret-token".into()), ..super::ClientOptions::plain("http://x") };
+        let credentials = super::Credentials { token: Some("s3cret-token".into()), ..super::Credentials::default() };
+        let options = super::ClientOptions::new("http://x", credentials);
         let printed = format!("{options:?}");
         assert!(!printed.contains("s3cret-token") && printed.contains("<redacted>"), "{printed}");
     }
