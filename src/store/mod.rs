@@ -333,76 +333,37 @@ pub async fn open_with(
     namespace: Option<&str>,
     options: &redis::RedisOptions,
 ) -> Result<Arc<dyn Store>> {
-    let url = url.trim();
-    let local = match url {
-        "" | "embedded" | "embedded://" => Some(StoreUrl::Embedded(data_dir)),
-        "memory" | "memory://" => Some(StoreUrl::Memory),
-        _ => url.strip_prefix("embedded://").map(|dir| StoreUrl::Embedded(Path::new(dir))),
-    };
-    if let Some(local) = local {
-        if let Some(namespace) = namespace {
-            let instead = match local {
-                StoreUrl::Embedded(_) => "give each embedded store its own data directory instead",
-                StoreUrl::Memory => "a memory store is one process's own already",
-            };
-            return Err(Error::invalid(
-                "namespace",
-                format!("{namespace:?} given, but only redis stores have namespaces: {instead}"),
-            ));
-        }
-        if options.wait_replicas > 0 || options.ca.is_some() {
-            return Err(Error::invalid(
-                if options.wait_replicas > 0 { "redis_wait_replicas" } else { "redis_ca" },
-                "given, but the store is not redis",
-            ));
-        }
-        return match local {
-            StoreUrl::Embedded(dir) => Ok(Arc::new(embedded::EmbeddedStore::open(dir)?)),
-            StoreUrl::Memory => Ok(Arc::new(memory::MemoryStore::new())),
-        };
+    let parsed = StoreUrl::parse(url, data_dir, namespace)?;
+    let local = matches!(parsed, StoreUrl::Embedded(_) | StoreUrl::Memory);
+    if local && (options.wait_replicas > 0 || options.ca.is_some()) {
+        return Err(Error::invalid(
+            if options.wait_replicas > 0 { "redis_wait_replicas" } else { "redis_ca" },
+            "given, but the store is not redis",
+        ));
     }
     let namespace = namespace.unwrap_or(redis::DEFAULT_NAMESPACE);
-    if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") {
-        return Ok(Arc::new(redis::RedisClusterStore::connect_with_options(url, namespace, options).await?));
-    }
-    if url.starts_with("redis://") || url.starts_with("rediss://") {
-        return Ok(Arc::new(redis::RedisStore::connect_with_options(url, namespace, options).await?));
-    }
-    Err(Error::invalid(
-        "store",
-        format!(
-            "unsupported store url {url:?}: expected memory://, embedded://[DIR], redis://, rediss://, redis+cluster:// or rediss+cluster://"
-        ),
-    ))
+    Ok(match parsed {
+        StoreUrl::Embedded(dir) => Arc::new(embedded::EmbeddedStore::open(dir)?),
+        StoreUrl::Memory => Arc::new(memory::MemoryStore::new()),
+        StoreUrl::Redis(url) => Arc::new(redis::RedisStore::connect_with_options(url, namespace, options).await?),
+        StoreUrl::Cluster(url) => {
+            Arc::new(redis::RedisClusterStore::connect_with_options(url, namespace, options).await?)
+        }
+    })
 }
 
 /// Checks a store URL and namespace as [`open`] would read them, connecting to nothing: the scheme is
 /// known, a namespace is given only to a Redis store and is valid, and a Redis URL parses.
 /// `dedupd config check` uses it to refuse a configuration before a server is started with it.
 pub fn check_url(url: &str, namespace: Option<&str>) -> Result<()> {
-    let url = url.trim();
-    let local =
-        matches!(url, "" | "embedded" | "embedded://" | "memory" | "memory://") || url.starts_with("embedded://");
-    if local {
-        return match namespace {
-            Some(namespace) => {
-                Err(Error::invalid("namespace", format!("{namespace:?} given, but only redis stores have namespaces")))
-            }
-            None => Ok(()),
-        };
-    }
-    redis::validate_namespace(namespace.unwrap_or(redis::DEFAULT_NAMESPACE))?;
-    let cluster = url.strip_prefix("redis+cluster://").or_else(|| url.strip_prefix("rediss+cluster://"));
-    let nodes: Vec<String> = if let Some(rest) = cluster {
-        let hosts = rest.rsplit_once('@').map_or(rest, |(_, hosts)| hosts).trim_end_matches('/');
-        hosts.split(',').filter(|h| !h.is_empty()).map(|h| format!("redis://{h}")).collect()
-    } else if url.starts_with("redis://") || url.starts_with("rediss://") {
-        vec![url.to_string()]
-    } else {
-        return Err(Error::invalid(
-            "store",
-            "unsupported store url: expected memory://, embedded://[DIR], redis://, rediss://, redis+cluster:// or rediss+cluster://",
-        ));
+    let nodes: Vec<String> = match StoreUrl::parse(url, Path::new(""), namespace)? {
+        StoreUrl::Embedded(_) | StoreUrl::Memory => return Ok(()),
+        StoreUrl::Redis(url) => vec![url.to_string()],
+        StoreUrl::Cluster(url) => {
+            let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+            let hosts = rest.rsplit_once('@').map_or(rest, |(_, hosts)| hosts).trim_end_matches('/');
+            hosts.split(',').filter(|h| !h.is_empty()).map(|h| format!("redis://{h}")).collect()
+        }
     };
     if nodes.is_empty() {
         return Err(Error::invalid("store", "a redis cluster url needs at least one host:port"));
@@ -415,8 +376,72 @@ pub fn check_url(url: &str, namespace: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// The stores that live in the process, as [`open`] reads their URLs.
+/// A store URL as [`open`] and [`check_url`] read it.
 enum StoreUrl<'a> {
     Embedded(&'a Path),
     Memory,
+    Redis(&'a str),
+    Cluster(&'a str),
+}
+
+impl<'a> StoreUrl<'a> {
+    /// Reads `url` (the embedded store defaulting to `data_dir`), refusing an unknown scheme and a
+    /// namespace given to a store in the process.
+    fn parse(url: &'a str, data_dir: &'a Path, namespace: Option<&str>) -> Result<StoreUrl<'a>> {
+        let url = url.trim();
+        let parsed = match url {
+            "" | "embedded" | "embedded://" => StoreUrl::Embedded(data_dir),
+            "memory" | "memory://" => StoreUrl::Memory,
+            _ if url.starts_with("embedded://") => StoreUrl::Embedded(Path::new(&url["embedded://".len()..])),
+            _ if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") => StoreUrl::Cluster(url),
+            _ if url.starts_with("redis://") || url.starts_with("rediss://") => StoreUrl::Redis(url),
+            _ => {
+                return Err(Error::invalid(
+                    "store",
+                    format!(
+                        "unsupported store url {url:?}: expected memory://, embedded://[DIR], redis://, rediss://, redis+cluster:// or rediss+cluster://"
+                    ),
+                ));
+            }
+        };
+        match (&parsed, namespace) {
+            (StoreUrl::Embedded(_) | StoreUrl::Memory, Some(namespace)) => {
+                let instead = match parsed {
+                    StoreUrl::Embedded(_) => "give each embedded store its own data directory instead",
+                    _ => "a memory store is one process's own already",
+                };
+                Err(Error::invalid(
+                    "namespace",
+                    format!("{namespace:?} given, but only redis stores have namespaces: {instead}"),
+                ))
+            }
+            (StoreUrl::Redis(_) | StoreUrl::Cluster(_), namespace) => {
+                redis::validate_namespace(namespace.unwrap_or(redis::DEFAULT_NAMESPACE))?;
+                Ok(parsed)
+            }
+            _ => Ok(parsed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_url;
+
+    /// `check_url` accepts every scheme `open` serves and refuses what `open` would: an unknown
+    /// scheme, a namespace for a store in the process, an invalid namespace, a cluster without hosts.
+    #[test]
+    fn check_url_reads_urls_as_open_does() {
+        for url in ["", "embedded://", "embedded:///var/lib/x", "memory://", "redis://h:1", "rediss://u:p@h:1"] {
+            assert!(check_url(url, None).is_ok(), "{url}");
+        }
+        for url in ["redis+cluster://a:1,b:2", "rediss+cluster://u:p@a:1,b:2"] {
+            assert!(check_url(url, Some("tenant-a")).is_ok(), "{url}");
+        }
+        assert!(check_url("postgres://h", None).is_err());
+        assert!(check_url("embedded://", Some("tenant")).is_err());
+        assert!(check_url("memory://", Some("tenant")).is_err());
+        assert!(check_url("redis://h:1", Some("no spaces allowed")).is_err());
+        assert!(check_url("redis+cluster://", None).is_err());
+    }
 }
