@@ -100,8 +100,8 @@ mod otlp {
 
 /// Request and store latency histogram buckets, in seconds: from a cached embedded-store read to a
 /// store call that hits its deadline.
-const LATENCY_BUCKETS: [f64; 15] =
-    [0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const LATENCY_BUCKETS: [f64; 17] =
+    [0.000_25, 0.000_5, 0.001, 0.001_5, 0.002, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 /// Buckets of `dedupd_embedded_commit_batch` (ingests per journal commit).
 const BATCH_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];

@@ -69,6 +69,10 @@ pub struct BenchArgs {
     /// Seed of the synthetic articles.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Index of the first synthetic article: runs that go on from where the last one stopped fill a
+    /// store with one stream of articles, in batches that fit in memory.
+    #[arg(long, default_value_t = 0, requires = "synthetic")]
+    pub start: u64,
     /// Offered rate in articles per second (open loop); flat out when not set.
     #[arg(long)]
     pub rate: Option<f64>,
@@ -106,8 +110,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     }
     let plan = Plan { mode: args.mode, rate: args.rate, duration: args.duration };
     let total = requests.len();
+    let meta_bytes = requests.iter().filter_map(|r| r.article.as_ref()).map(metadata_bytes).sum::<usize>();
     let (report, elapsed) = drive(plan, clients, requests).await?;
-    print(&args, &report, total, elapsed);
+    print(&args, &report, total, meta_bytes, elapsed);
     Ok(())
 }
 
@@ -123,7 +128,7 @@ fn build_requests(args: &BenchArgs, prefix: &str) -> anyhow::Result<Vec<proto::I
     if let Some(n) = args.synthetic {
         let synthetic = Synthetic::new(args.seed);
         let count = wanted(n);
-        return Ok((0..count as u64)
+        return Ok((args.start..args.start + count as u64)
             .map(|index| {
                 let mut article = synthetic.article(index);
                 article.id = format!("{prefix}{}", article.id);
@@ -145,6 +150,12 @@ fn build_requests(args: &BenchArgs, prefix: &str) -> anyhow::Result<Vec<proto::I
             proto::IngestRequest { article: Some(article) }
         })
         .collect())
+}
+
+/// Bytes of an article's id, url, source and title: what every store keeps as given, which a memory
+/// budget per article leaves out.
+fn metadata_bytes(article: &proto::Article) -> usize {
+    article.id.len() + article.url.len() + article.source.len() + article.title.len()
 }
 
 /// How a run sends its requests.
@@ -424,7 +435,7 @@ fn millis(micros: u64) -> String {
     format!("{:.2} ms", micros as f64 / 1000.0)
 }
 
-fn print(args: &BenchArgs, report: &Report, built: usize, elapsed: Duration) {
+fn print(args: &BenchArgs, report: &Report, built: usize, meta_bytes: usize, elapsed: Duration) {
     let seconds = elapsed.as_secs_f64().max(1e-9);
     let rate = report.ok as f64 / seconds;
     let mode = match args.mode {
@@ -438,6 +449,7 @@ fn print(args: &BenchArgs, report: &Report, built: usize, elapsed: Duration) {
             "concurrency": args.concurrency,
             "offered_rate": args.rate,
             "built": built,
+            "metadata_bytes": meta_bytes,
             "sent": report.sent,
             "ok": report.ok,
             "duplicates": report.duplicates,
