@@ -1,8 +1,8 @@
 """The scale run behind benches/scale.sh: fills one store with synthetic articles through a running
 `dedupd serve` and measures it at checkpoints of the number stored.
 
-At each checkpoint: the ingest rate of the last stream batch (50,000 articles, or half the checkpoint
-for small ones) ending there; the server's resident memory (VmRSS) and the data directory's bytes, or
+At each checkpoint: the ingest rate and the server's CPU per article over the last stream batch (50,000
+articles, or half the checkpoint for small ones) ending there; the server's resident memory (VmRSS) and the data directory's bytes, or
 Redis's `used_memory` beyond what it held before the run minus the articles' id/url/source/title
 strings, and Redis's CPU (`INFO commandstats`) and commands per article over that batch; unary `Ingest`
 at 1,000/s offered for 10 s, with the client's p99 and the server's own (from its
@@ -70,6 +70,12 @@ class Server:
                 if line.startswith("VmRSS:"):
                     return int(line.split()[1]) * 1024
         return 0
+
+    def cpu_seconds(self):
+        """User and system CPU the server has used."""
+        with open(f"/proc/{self.proc.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def ingest_histogram(self):
         """Cumulative counts of unary `Ingest` by bucket bound (seconds)."""
@@ -184,10 +190,12 @@ def main():
             row = {"stored": checkpoint}
             if redis:
                 calls_before, usec_before = redis.commandstats()
+            cpu_before = server.cpu_seconds()
             result = bench(args.dedupd, server, stored, checkpoint - stored)
             stored += result["ok"]
             metadata += result["metadata_bytes"]
             row["stream_articles_per_second"] = result["articles_per_second"]
+            row["server_cpu_us_per_article"] = (server.cpu_seconds() - cpu_before) * 1e6 / result["ok"]
             if redis:
                 calls, usec = redis.commandstats()
                 row["redis_cpu_us_per_article"] = (usec - usec_before) / result["ok"]
@@ -231,19 +239,20 @@ def print_table(store, rows):
 
     if store == "redis":
         print("| stored | Redis bytes/article | Redis CPU µs/article | commands/article | IngestStream articles/s "
-              "| unary p99 server / client (ms) |")
-        print("|---|---|---|---|---|---|")
+              "| dedupd CPU µs/article | unary p99 server / client (ms) |")
+        print("|---|---|---|---|---|---|---|")
         for r in rows:
             print(f"| {r['stored']:,} | {fmt(r['redis_bytes_per_article'])} | {fmt(r['redis_cpu_us_per_article'], 1)} "
                   f"| {fmt(r['redis_commands_per_article'], 2)} | {fmt(r['stream_articles_per_second'])} "
+                  f"| {fmt(r['server_cpu_us_per_article'])} "
                   f"| {fmt(r['unary_server_p99_ms'], 2)} / {fmt(r['unary_client_p99_ms'], 2)} |")
     else:
-        print("| stored | RSS bytes/article | disk bytes/article | IngestStream articles/s "
+        print("| stored | RSS bytes/article | disk bytes/article | IngestStream articles/s | server CPU µs/article "
               "| unary p99 server / client (ms) | open (s) |")
-        print("|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|")
         for r in rows:
             print(f"| {r['stored']:,} | {fmt(r['rss_bytes_per_article'])} | {fmt(r['disk_bytes_per_article'])} "
-                  f"| {fmt(r['stream_articles_per_second'])} "
+                  f"| {fmt(r['stream_articles_per_second'])} | {fmt(r['server_cpu_us_per_article'])} "
                   f"| {fmt(r['unary_server_p99_ms'], 2)} / {fmt(r['unary_client_p99_ms'], 2)} "
                   f"| {fmt(r['open_seconds'], 2)} |")
 
