@@ -71,8 +71,8 @@ pub struct BenchArgs {
     pub seed: u64,
     /// Index of the first synthetic article: runs that go on from where the last one stopped fill a
     /// store with one stream of articles, in batches that fit in memory.
-    #[arg(long, default_value_t = 0, requires = "synthetic")]
-    pub start: u64,
+    #[arg(long)]
+    pub start: Option<u64>,
     /// Offered rate in articles per second (open loop); flat out when not set.
     #[arg(long)]
     pub rate: Option<f64>,
@@ -128,7 +128,8 @@ fn build_requests(args: &BenchArgs, prefix: &str) -> anyhow::Result<Vec<proto::I
     if let Some(n) = args.synthetic {
         let synthetic = Synthetic::new(args.seed);
         let count = wanted(n);
-        return Ok((args.start..args.start + count as u64)
+        let start = args.start.unwrap_or(0);
+        return Ok((start..start + count as u64)
             .map(|index| {
                 let mut article = synthetic.article(index);
                 article.id = format!("{prefix}{}", article.id);
@@ -136,6 +137,7 @@ fn build_requests(args: &BenchArgs, prefix: &str) -> anyhow::Result<Vec<proto::I
             })
             .collect());
     }
+    anyhow::ensure!(args.start.is_none(), "--start goes with --synthetic");
     let path = args.file.as_ref().context("give --file or --synthetic")?;
     let lines: Vec<ArticleLine> = jsonl::read(path)?;
     let articles = lines.into_iter().map(proto_article).collect::<anyhow::Result<Vec<_>>>()?;
@@ -510,5 +512,33 @@ mod tests {
             .map(|lane| lane.iter().filter_map(|r| r.article.as_ref().map(|a| a.id.clone())).collect())
             .collect();
         assert_eq!(ids, vec![vec!["0", "3", "6"], vec!["1", "4"], vec!["2", "5"]]);
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    #[test]
+    fn start_continues_the_synthetic_stream() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from(["bench", "--synthetic", "3", "--start", "5"]).expect("parses");
+        let requests = build_requests(&cli.bench, "p-").expect("builds");
+        let articles: Vec<proto::Article> = requests.into_iter().filter_map(|r| r.article).collect();
+        let synthetic = Synthetic::new(1);
+        let ids: Vec<&str> = articles.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["p-s1-5", "p-s1-6", "p-s1-7"]);
+        assert_eq!(articles[0].body, synthetic.article(5).body);
+        let expected: usize = (5..8)
+            .map(|i| {
+                let a = synthetic.article(i);
+                a.id.len() + 2 + a.url.len() + a.source.len() + a.title.len()
+            })
+            .sum();
+        assert_eq!(articles.iter().map(metadata_bytes).sum::<usize>(), expected);
+        let file = Cli::try_parse_from(["bench", "--file", "a.jsonl", "--start", "5"]).expect("parses");
+        let refused = build_requests(&file.bench, "p-").expect_err("--start needs --synthetic");
+        assert!(refused.to_string().contains("--start"), "{refused}");
     }
 }
