@@ -1237,7 +1237,12 @@ async fn redis_refuses_a_namespace_of_another_layout() {
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = ::redis::cmd("SET").arg("old:layout").arg("redis/2").query_async(&mut connection).await.unwrap();
     let refused = RedisStore::connect_with_namespace(&server.url(), "old").await;
-    assert!(matches!(&refused, Err(Error::InvalidArgument { .. })), "{:?}", refused.err());
+    let message = match refused {
+        Err(Error::InvalidArgument { reason, .. }) => reason,
+        other => panic!("expected a refusal, got {:?}", other.err()),
+    };
+    assert!(message.contains("redis/2") && message.contains("redis/3"), "{message}");
+    assert!(message.contains("ingesting the articles again into another namespace"), "names the migration: {message}");
     RedisStore::connect_with_namespace(&server.url(), "new").await.unwrap();
     let claimed: String = ::redis::cmd("GET").arg("new:layout").query_async(&mut connection).await.unwrap();
     assert_eq!(claimed, "redis/3");
