@@ -1250,6 +1250,33 @@ async fn redis_refuses_a_namespace_of_another_layout() {
     RedisStore::connect_with_namespace(&server.url(), "new").await.unwrap();
 }
 
+/// The same on a Redis Cluster, whose layout differs from one Redis's: a namespace of the standalone
+/// layout, or of an older cluster layout, is refused with the way out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_refuses_a_namespace_of_another_layout() {
+    let cluster = tokio::task::spawn_blocking(shared_cluster).await.expect("start the cluster");
+    let client =
+        ::redis::cluster::ClusterClient::new(vec![format!("redis://127.0.0.1:{}", cluster.ports()[0])]).unwrap();
+    let mut connection = client.get_async_connection().await.unwrap();
+    for (namespace, layout) in [("standalone", "redis/3"), ("older", "redis-cluster/2")] {
+        let _: () = ::redis::cmd("SET")
+            .arg(format!("{namespace}:layout"))
+            .arg(layout)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        let message = match RedisClusterStore::connect_with_namespace(&cluster.url(), namespace).await {
+            Err(Error::InvalidArgument { reason, .. }) => reason,
+            other => panic!("expected a refusal, got {:?}", other.err()),
+        };
+        assert!(message.contains(layout) && message.contains("redis-cluster/3"), "{message}");
+        assert!(message.contains("ingesting the articles again into another namespace"), "{message}");
+    }
+    RedisClusterStore::connect_with_namespace(&cluster.url(), "fresh").await.unwrap();
+    let claimed: String = ::redis::cmd("GET").arg("fresh:layout").query_async(&mut connection).await.unwrap();
+    assert_eq!(claimed, "redis-cluster/3");
+}
+
 /// An article number past the 5 bytes a posting holds is refused, not wrapped onto an older
 /// article's: the insert fails and nothing of it is stored.
 #[tokio::test]
