@@ -1237,12 +1237,44 @@ async fn redis_refuses_a_namespace_of_another_layout() {
     let mut connection = client.get_multiplexed_async_connection().await.unwrap();
     let _: () = ::redis::cmd("SET").arg("old:layout").arg("redis/2").query_async(&mut connection).await.unwrap();
     let refused = RedisStore::connect_with_namespace(&server.url(), "old").await;
-    assert!(matches!(&refused, Err(Error::InvalidArgument { .. })), "{:?}", refused.err());
+    let message = match refused {
+        Err(Error::InvalidArgument { reason, .. }) => reason,
+        other => panic!("expected a refusal, got {:?}", other.err()),
+    };
+    assert!(message.contains("redis/2") && message.contains("redis/3"), "{message}");
+    assert!(message.contains("ingesting the articles again into another namespace"), "names the migration: {message}");
     RedisStore::connect_with_namespace(&server.url(), "new").await.unwrap();
     let claimed: String = ::redis::cmd("GET").arg("new:layout").query_async(&mut connection).await.unwrap();
     assert_eq!(claimed, "redis/3");
     // a second server on the same namespace agrees with the first
     RedisStore::connect_with_namespace(&server.url(), "new").await.unwrap();
+}
+
+/// The same on a Redis Cluster, whose layout differs from one Redis's: a namespace of the standalone
+/// layout, or of an older cluster layout, is refused with the way out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_cluster_refuses_a_namespace_of_another_layout() {
+    let cluster = tokio::task::spawn_blocking(shared_cluster).await.expect("start the cluster");
+    let client =
+        ::redis::cluster::ClusterClient::new(vec![format!("redis://127.0.0.1:{}", cluster.ports()[0])]).unwrap();
+    let mut connection = client.get_async_connection().await.unwrap();
+    for (namespace, layout) in [("standalone", "redis/3"), ("older", "redis-cluster/2")] {
+        let _: () = ::redis::cmd("SET")
+            .arg(format!("{namespace}:layout"))
+            .arg(layout)
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+        let message = match RedisClusterStore::connect_with_namespace(&cluster.url(), namespace).await {
+            Err(Error::InvalidArgument { reason, .. }) => reason,
+            other => panic!("expected a refusal, got {:?}", other.err()),
+        };
+        assert!(message.contains(layout) && message.contains("redis-cluster/3"), "{message}");
+        assert!(message.contains("ingesting the articles again into another namespace"), "{message}");
+    }
+    RedisClusterStore::connect_with_namespace(&cluster.url(), "fresh").await.unwrap();
+    let claimed: String = ::redis::cmd("GET").arg("fresh:layout").query_async(&mut connection).await.unwrap();
+    assert_eq!(claimed, "redis-cluster/3");
 }
 
 /// An article number past the 5 bytes a posting holds is refused, not wrapped onto an older

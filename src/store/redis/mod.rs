@@ -162,7 +162,7 @@ async fn claim_layout(connection: &mut impl redis::aio::ConnectionLike, namespac
         Some(stored) if stored != ours => Err(Error::invalid(
             "store",
             format!(
-                "namespace {namespace:?} holds the {stored} layout and this dedupd writes {ours}: use another namespace (--namespace) or an empty redis"
+                "namespace {namespace:?} holds the {stored} layout and this dedupd writes {ours}: keep serving it with the dedupd that wrote it, or migrate by ingesting the articles again into another namespace (--namespace) or an empty redis"
             ),
         )),
         _ => Ok(()),
