@@ -3,10 +3,12 @@
 //! Article records stay in the file: the index in memory holds postings, clusters of two or more,
 //! forwards and the time index by slot, rebuilt from the records when the store opens, and reads a
 //! record from the file when a call needs it. What a call wrote and the journal has not committed
-//! yet is read from an overlay ([`DiskRecords`]), dropped once it is durable. Writes go to a journal thread that commits them to redb (fsync'd, `Durability::
-//! Immediate`) and only then lets the call return, so an acknowledged article survives a crash. The
-//! thread takes every change that queued up while the previous commit ran into the next transaction
-//! (group commit): under load, one fsync covers many articles.
+//! yet is read from an overlay (`DiskRecords`), dropped once it is durable.
+//!
+//! Writes go to a journal thread that commits them to redb (fsync'd, `Durability::Immediate`) and
+//! only then lets the call return, so an acknowledged article survives a crash. The thread takes
+//! every change that queued up while the previous commit ran into the next transaction (group
+//! commit): under load, one fsync covers many articles.
 //!
 //! Kept texts (`--keep-text`) are journaled like records and live only in the file: `Explain` reads
 //! them from it, and a removal of an article removes its text in the same transaction.
