@@ -250,6 +250,49 @@ impl Postings {
 /// member comes first; then its slot.
 type Rank = (bool, SourceTier, Micros, Micros, String, Slot);
 
+/// The members of a cluster of two or more, in canonical order: a sorted vector, since most clusters
+/// are small (a B-tree node is allocated for 11 members, whatever the count).
+#[derive(Default)]
+struct Members(Vec<Rank>);
+
+impl Members {
+    fn insert(&mut self, rank: Rank) -> bool {
+        match self.0.binary_search(&rank) {
+            Ok(_) => false,
+            Err(at) => {
+                self.0.insert(at, rank);
+                true
+            }
+        }
+    }
+
+    fn remove(&mut self, rank: &Rank) -> bool {
+        match self.0.binary_search(rank) {
+            Ok(at) => {
+                self.0.remove(at);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn first(&self) -> Option<&Rank> {
+        self.0.first()
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, Rank> {
+        self.0.iter()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&Rank) -> bool) {
+        self.0.retain(keep);
+    }
+}
+
 /// The key of a cluster of one in [`LocalIndex::singles`].
 fn cluster_key(cluster_id: &ClusterId) -> u64 {
     xxhash_rust::xxh3::xxh3_64(cluster_id.0.as_bytes())
@@ -266,7 +309,7 @@ pub struct LocalIndex {
     postings: Postings,
     /// Clusters by id, in canonical order: every cluster of two or more members, and a cluster of one
     /// whose key in `singles` another cluster of one already has.
-    clusters: HashMap<ClusterId, BTreeSet<Rank>>,
+    clusters: HashMap<ClusterId, Members>,
     /// The other clusters of one: [`cluster_key`] → the slot of the only member, whose record tells
     /// the cluster.
     singles: IntMap<u64, Slot>,
@@ -397,7 +440,7 @@ impl LocalIndex {
         if other == slot {
             return;
         }
-        let mut members = BTreeSet::from([rank]);
+        let mut members = Members(vec![rank]);
         if self.cluster_of(other).as_ref() == Some(cluster_id) {
             // the cluster of one grows
             self.singles.remove(&key);
@@ -426,7 +469,7 @@ impl LocalIndex {
     /// Removes and returns every member of `cluster_id`.
     fn take_members(&mut self, cluster_id: &ClusterId) -> Vec<Rank> {
         if let Some(members) = self.clusters.remove(cluster_id) {
-            return members.into_iter().collect();
+            return members.0;
         }
         let Some(slot) = self.single(cluster_id) else { return Vec::new() };
         self.singles.remove(&cluster_key(cluster_id));
