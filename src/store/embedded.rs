@@ -269,6 +269,7 @@ fn load(db: &Arc<Database>, path: &Path, interrupted: Interrupted, durable: &Arc
         }
         index.restore(slot, &article);
     }
+    index.restored();
     drop(read);
     if !unassigned.is_empty() {
         tracing::warn!(count = unassigned.len(), "dropping articles whose ingest was interrupted");

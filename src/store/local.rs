@@ -256,7 +256,13 @@ type Rank = (bool, SourceTier, Micros, Micros, String, Slot);
 struct Members(Vec<Rank>);
 
 impl Members {
-    fn insert(&mut self, rank: Rank) -> bool {
+    fn insert(&mut self, rank: Rank, restoring: bool) -> bool {
+        if restoring {
+            // sorted once the store has opened: inserting in order would move a large cluster's
+            // members once per member
+            self.0.push(rank);
+            return true;
+        }
         match self.0.binary_search(&rank) {
             Ok(_) => false,
             Err(at) => {
@@ -318,6 +324,8 @@ pub struct LocalIndex {
     by_time: BTreeSet<(Micros, Slot)>,
     /// Ids of the articles pinned as their cluster's canonical.
     pinned: HashSet<String>,
+    /// Records are being restored: member vectors are sorted when it ends.
+    restoring: bool,
     /// Clusters kept apart, both ways; ids as recorded (resolve them through forwards).
     apart: HashMap<ClusterId, BTreeSet<ClusterId>>,
     /// The verdict log, oldest first: `verdicts[i].seq == i + 1`.
@@ -344,6 +352,7 @@ impl LocalIndex {
             forwards: HashMap::new(),
             by_time: BTreeSet::new(),
             pinned: HashSet::new(),
+            restoring: false,
             apart: HashMap::new(),
             verdicts: Vec::new(),
         }
@@ -429,7 +438,7 @@ impl LocalIndex {
     /// Adds the member `rank` (in `slot`, whose record already names the cluster) to `cluster_id`.
     fn add_member(&mut self, cluster_id: &ClusterId, slot: Slot, rank: Rank) {
         if let Some(members) = self.clusters.get_mut(cluster_id) {
-            members.insert(rank);
+            members.insert(rank, self.restoring);
             return;
         }
         let key = cluster_key(cluster_id);
@@ -445,7 +454,7 @@ impl LocalIndex {
             // the cluster of one grows
             self.singles.remove(&key);
             if let Some(first) = self.record(other).map(|article| self.rank(&article, other)) {
-                members.insert(first);
+                members.insert(first, self.restoring);
             }
         }
         self.clusters.insert(cluster_id.clone(), members);
@@ -488,11 +497,21 @@ impl LocalIndex {
     /// Restores the record in `slot` read back from disk (startup of the embedded store), in
     /// ascending slot order, after the forwards and pins.
     pub fn restore(&mut self, slot: Slot, article: &StoredArticle) {
+        self.restoring = true;
         if slot > self.next_slot {
             self.free.extend(self.next_slot..slot);
         }
         self.next_slot = self.next_slot.max(slot + 1);
         self.index(slot, article);
+    }
+
+    /// Ends a restore: puts every cluster's members in canonical order.
+    pub fn restored(&mut self) {
+        if std::mem::take(&mut self.restoring) {
+            for members in self.clusters.values_mut() {
+                members.0.sort_unstable();
+            }
+        }
     }
 
     /// Restores a cluster forward read back from disk.
@@ -990,7 +1009,7 @@ impl LocalIndex {
         if let Some(members) = self.clusters.get_mut(cluster_id)
             && members.remove(&old)
         {
-            members.insert(new);
+            members.insert(new, false);
         }
     }
 
