@@ -142,18 +142,21 @@ impl Records for RamRecords {
     }
 }
 
-/// A posting value meaning "several slots: see [`Postings::many`]".
+/// A posting value meaning "three or more slots: see [`Postings::many`]".
 const SEVERAL: Slot = Slot::MAX;
 
-/// The slots posted under each band key, oldest first.
+/// The slots posted under each band key, oldest first, at most [`POSTINGS_READ_PER_KEY`] of them (a
+/// lookup reads no more, and the Redis stores keep no more either).
 ///
 /// Band keys are a small tag above a 32-bit sketch value, so a key below 2^48 is split exactly into a
-/// shard (its low 16 bits) and a 32-bit key within the shard: 8 bytes per posting in the common case
-/// of a key posted by one article, and many small tables that grow without long pauses. A key posted
-/// by several articles, or not below 2^48, keeps its slots in `many`.
+/// shard (its low 16 bits) and a 32-bit key within the shard: 8 bytes per posting for a key posted by
+/// one article, 8 more in `second` for a key posted by two (an original and its copy, the usual
+/// case), and many small tables that grow without long pauses. A key posted by three or more, or not
+/// below 2^48, keeps its slots in `many`.
 #[derive(Default)]
 struct Postings {
-    shards: Vec<IntMap<u32, Slot>>,
+    first: Vec<IntMap<u32, Slot>>,
+    second: Vec<IntMap<u32, Slot>>,
     many: IntMap<u64, Vec<Slot>>,
 }
 
@@ -164,70 +167,119 @@ fn split_key(key: u64) -> Option<(usize, u32)> {
     (key >> 48 == 0).then_some(((key & 0xFFFF) as usize, (key >> 16) as u32))
 }
 
+/// The slots of one key, as [`Postings::get`] finds them.
+pub(crate) enum Slots<'a> {
+    Inline([Slot; 2], usize),
+    Many(&'a [Slot]),
+}
+
+impl std::ops::Deref for Slots<'_> {
+    type Target = [Slot];
+
+    fn deref(&self) -> &[Slot] {
+        match self {
+            Slots::Inline(slots, len) => &slots[..*len],
+            Slots::Many(slots) => slots,
+        }
+    }
+}
+
 impl Postings {
     fn push(&mut self, key: u64, slot: Slot) {
         let Some((shard, inner)) = split_key(key) else {
-            self.many.entry(key).or_default().push(slot);
+            let slots = self.many.entry(key).or_default();
+            if slots.len() < POSTINGS_READ_PER_KEY {
+                slots.push(slot);
+            }
             return;
         };
-        if self.shards.is_empty() {
-            self.shards.resize_with(SHARDS, IntMap::default);
+        if self.first.is_empty() {
+            self.first.resize_with(SHARDS, IntMap::default);
+            self.second.resize_with(SHARDS, IntMap::default);
         }
-        match self.shards[shard].entry(inner) {
+        let first = match self.first[shard].entry(inner) {
             Entry::Vacant(vacant) => {
                 vacant.insert(slot);
+                return;
             }
             Entry::Occupied(mut occupied) => match *occupied.get() {
-                SEVERAL => self.many.entry(key).or_default().push(slot),
+                SEVERAL => {
+                    let slots = self.many.entry(key).or_default();
+                    if slots.len() < POSTINGS_READ_PER_KEY {
+                        slots.push(slot);
+                    }
+                    return;
+                }
                 first => {
+                    if let Entry::Vacant(vacant) = self.second[shard].entry(inner) {
+                        vacant.insert(slot);
+                        return;
+                    }
                     occupied.insert(SEVERAL);
-                    self.many.insert(key, vec![first, slot]);
+                    first
                 }
             },
-        }
+        };
+        let second = self.second[shard].remove(&inner).unwrap_or(first);
+        let mut slots = Vec::with_capacity(4);
+        slots.extend([first, second, slot]);
+        self.many.insert(key, slots);
     }
 
-    fn get(&self, key: u64) -> &[Slot] {
-        match split_key(key) {
-            Some((shard, inner)) => match self.shards.get(shard).and_then(|s| s.get(&inner)) {
-                Some(&SEVERAL) => self.many.get(&key).map_or(&[], Vec::as_slice),
-                Some(slot) => std::slice::from_ref(slot),
-                None => &[],
+    fn get(&self, key: u64) -> Slots<'_> {
+        let Some((shard, inner)) = split_key(key) else {
+            return Slots::Many(self.many.get(&key).map_or(&[], Vec::as_slice));
+        };
+        match self.first.get(shard).and_then(|s| s.get(&inner)) {
+            Some(&SEVERAL) => Slots::Many(self.many.get(&key).map_or(&[], Vec::as_slice)),
+            Some(&first) => match self.second[shard].get(&inner) {
+                Some(&second) => Slots::Inline([first, second], 2),
+                None => Slots::Inline([first, 0], 1),
             },
-            None => self.many.get(&key).map_or(&[], Vec::as_slice),
+            None => Slots::Inline([0, 0], 0),
         }
     }
 
     /// Keeps only the slots under `key` for which `keep` holds, in order.
     fn retain(&mut self, key: u64, mut keep: impl FnMut(Slot) -> bool) {
-        let split = split_key(key);
-        if let Some((shard, inner)) = split {
-            match self.shards.get(shard).and_then(|map| map.get(&inner)) {
-                None => return,
-                Some(&SEVERAL) => {}
-                Some(&slot) => {
-                    if !keep(slot) {
-                        self.shards[shard].remove(&inner);
-                    }
-                    return;
-                }
-            }
+        let kept: Vec<Slot> = self.get(key).iter().copied().filter(|&slot| keep(slot)).collect();
+        if kept.len() == self.get(key).len() {
+            return;
         }
-        let Some(slots) = self.many.get_mut(&key) else { return };
-        slots.retain(|&slot| keep(slot));
-        match (split, slots.as_slice()) {
-            (Some((shard, inner)), []) => {
+        self.set(key, kept);
+    }
+
+    /// Replaces the slots under `key` by `slots`, in the form their number calls for.
+    fn set(&mut self, key: u64, slots: Vec<Slot>) {
+        let Some((shard, inner)) = split_key(key) else {
+            if slots.is_empty() {
                 self.many.remove(&key);
-                self.shards[shard].remove(&inner);
+            } else {
+                self.many.insert(key, slots);
             }
-            (Some((shard, inner)), &[only]) => {
-                self.many.remove(&key);
-                self.shards[shard].insert(inner, only);
+            return;
+        };
+        if self.first.is_empty() {
+            self.first.resize_with(SHARDS, IntMap::default);
+            self.second.resize_with(SHARDS, IntMap::default);
+        }
+        self.many.remove(&key);
+        self.second[shard].remove(&inner);
+        match slots.as_slice() {
+            [] => {
+                self.first[shard].remove(&inner);
             }
-            (None, []) => {
-                self.many.remove(&key);
+            &[only] => {
+                self.first[shard].insert(inner, only);
             }
-            _ => {}
+            &[first, second] => {
+                self.first[shard].insert(inner, first);
+                self.second[shard].insert(inner, second);
+            }
+            _ => {
+                self.first[shard].insert(inner, SEVERAL);
+                self.many.insert(key, slots);
+            }
         }
     }
 
@@ -236,13 +288,14 @@ impl Postings {
     }
 
     /// Every key with its slots.
-    fn iter(&self) -> impl Iterator<Item = (u64, &[Slot])> {
-        let inline = self.shards.iter().enumerate().flat_map(|(shard, map)| {
-            map.iter()
-                .filter(|&(_, &slot)| slot != SEVERAL)
-                .map(move |(&inner, slot)| ((u64::from(inner) << 16) | shard as u64, std::slice::from_ref(slot)))
+    fn iter(&self) -> impl Iterator<Item = (u64, Slots<'_>)> {
+        let inline = self.first.iter().enumerate().flat_map(move |(shard, map)| {
+            map.iter().filter(|&(_, &slot)| slot != SEVERAL).map(move |(&inner, _)| {
+                let key = (u64::from(inner) << 16) | shard as u64;
+                (key, self.get(key))
+            })
         });
-        inline.chain(self.many.iter().map(|(&key, slots)| (key, slots.as_slice())))
+        inline.chain(self.many.iter().map(|(&key, slots)| (key, Slots::Many(slots.as_slice()))))
     }
 }
 
@@ -789,7 +842,7 @@ impl LocalIndex {
             }
         }
         for (band, slots) in self.postings.iter() {
-            for &slot in slots {
+            for &slot in slots.iter() {
                 let id = self.record(slot).map_or_else(|| format!("(empty slot {slot})"), |a| a.meta.id.clone());
                 inventory.postings.push((band, Posted::Id(id)));
             }
@@ -1026,5 +1079,63 @@ impl LocalIndex {
         let end =
             before.map_or(self.verdicts.len(), |before| (before.saturating_sub(1) as usize).min(self.verdicts.len()));
         self.verdicts[..end].iter().rev().take(limit).cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slots(postings: &Postings, key: u64) -> Vec<Slot> {
+        postings.get(key).to_vec()
+    }
+
+    #[test]
+    fn postings_keep_the_oldest_slots_in_order_whatever_their_form() {
+        // a key below 2^48 (inline forms) and one above (always `many`)
+        for key in [(1 << 32) | 0xABCD_1234, u64::MAX - 7] {
+            let mut postings = Postings::default();
+            assert!(slots(&postings, key).is_empty());
+            let mut expected = Vec::new();
+            for slot in 0..(POSTINGS_READ_PER_KEY as Slot + 5) {
+                postings.push(key, slot);
+                if expected.len() < POSTINGS_READ_PER_KEY {
+                    expected.push(slot);
+                }
+                assert_eq!(slots(&postings, key), expected, "after pushing {slot}");
+            }
+            // removals go back through every form, order kept
+            for slot in [5, 0, 31, 7] {
+                postings.remove(key, slot);
+                expected.retain(|&s| s != slot);
+                assert_eq!(slots(&postings, key), expected);
+            }
+            while let Some(&slot) = expected.first() {
+                postings.remove(key, slot);
+                expected.remove(0);
+                assert_eq!(slots(&postings, key), expected);
+                assert_eq!(postings.iter().filter(|(k, _)| *k == key).count(), usize::from(!expected.is_empty()));
+            }
+            postings.push(key, 9);
+            assert_eq!(slots(&postings, key), [9]);
+        }
+    }
+
+    #[test]
+    fn postings_of_different_keys_stay_apart() {
+        let mut postings = Postings::default();
+        // same shard, different keys within it; same key within, different shards
+        let keys = [0x1_0000_0001, 0x2_0000_0001, 0x1_0000_0002];
+        for (i, &key) in keys.iter().enumerate() {
+            for slot in 0..=i as Slot {
+                postings.push(key, 10 * i as Slot + slot);
+            }
+        }
+        assert_eq!(slots(&postings, keys[0]), [0]);
+        assert_eq!(slots(&postings, keys[1]), [10, 11]);
+        assert_eq!(slots(&postings, keys[2]), [20, 21, 22]);
+        let mut all: Vec<(u64, Vec<Slot>)> = postings.iter().map(|(k, s)| (k, s.to_vec())).collect();
+        all.sort();
+        assert_eq!(all, vec![(keys[0], vec![0]), (keys[2], vec![20, 21, 22]), (keys[1], vec![10, 11])]);
     }
 }
