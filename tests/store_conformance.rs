@@ -1019,6 +1019,63 @@ async fn embedded_data_survives_reopen() {
     assert_eq!(ids(&store.lookup(&keys, LIMIT).await.unwrap()), ["a"], "postings are rebuilt");
 }
 
+/// A file of the previous layout (articles by id, no layout number) is converted when opened: its
+/// articles, clusters (through forwards), pins and verdicts read back, and it takes new articles.
+#[tokio::test]
+async fn embedded_converts_a_file_of_the_previous_layout() {
+    use redb::{Database, TableDefinition};
+    const ARTICLES: TableDefinition<&str, &[u8]> = TableDefinition::new("articles");
+    const FORWARDS: TableDefinition<&str, &str> = TableDefinition::new("forwards");
+    const PINS: TableDefinition<&str, ()> = TableDefinition::new("pins");
+    const VERDICTS: TableDefinition<u64, &[u8]> = TableDefinition::new("verdicts");
+
+    let dir = tempfile::tempdir().unwrap();
+    let (survivor, merged_away, alone) = (ClusterId::new(1, "a"), ClusterId::new(2, "b"), ClusterId::new(3, "c"));
+    let verdict = dedupd::domain::Verdict {
+        seq: 1,
+        kind: dedupd::domain::VerdictKind::Canonical,
+        article_id: "b".into(),
+        other_id: String::new(),
+        cluster_id: survivor.clone(),
+        from_cluster_id: None,
+        reviewer: "r".into(),
+        reason: "the original".into(),
+        at: 5,
+    };
+    {
+        let db = Database::create(dir.path().join(dedupd::store::embedded::DATA_FILE)).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut articles = txn.open_table(ARTICLES).unwrap();
+            for (id, seed, cluster) in [("a", 61, &survivor), ("b", 61, &survivor), ("c", 62, &alone)] {
+                let stored = StoredArticle { cluster_id: Some(cluster.clone()), ..article(id, seed, 10, 20) };
+                articles.insert(id, postcard::to_stdvec(&stored).unwrap().as_slice()).unwrap();
+            }
+            // an ingest cut short: dropped at open
+            articles.insert("cut", postcard::to_stdvec(&article("cut", 63, 10, 20)).unwrap().as_slice()).unwrap();
+            txn.open_table(FORWARDS).unwrap().insert(merged_away.as_str(), survivor.as_str()).unwrap();
+            txn.open_table(PINS).unwrap().insert("b", ()).unwrap();
+            txn.open_table(VERDICTS).unwrap().insert(1, postcard::to_stdvec(&verdict).unwrap().as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    // converted, then reopened in the new layout with an article added
+    for (round, alone_members) in [(0, &["c"][..]), (1, &["c", "d"][..])] {
+        let store = EmbeddedStore::open(dir.path()).unwrap();
+        assert_eq!(cluster_of(&store, "a").await, survivor);
+        assert_eq!(member_ids(&store, &merged_away).await, ["b", "a"], "the pin and the forward read back");
+        assert_eq!(member_ids(&store, &alone).await, alone_members);
+        assert_eq!(store.get("cut").await.unwrap(), None);
+        assert_eq!(store.verdicts(None, 10).await.unwrap(), std::slice::from_ref(&verdict));
+        let keys = article("x", 62, 0, 0).band_keys.clone();
+        assert_eq!(ids(&store.lookup(&keys, LIMIT).await.unwrap()), alone_members, "postings are rebuilt");
+        if round == 0 {
+            let joined = ingest_linked(&store, article("d", 62, 30, 40), &["c"]).await;
+            assert_eq!(joined.cluster_id, alone);
+        }
+    }
+}
+
 /// Verdicts survive a close and reopen: a split's clusters and their apartness, a pin, the log.
 #[tokio::test]
 async fn embedded_verdicts_survive_reopen() {

@@ -1,24 +1,32 @@
 //! The default store: the in-process index of [`super::local`], made durable in a redb file.
 //!
-//! Reads never touch the disk: the whole index is loaded into memory at start-up and every call is
-//! served from it. Writes go to a journal thread that commits them to redb (fsync'd, `Durability::
-//! Immediate`) and only then lets the call return, so an acknowledged article survives a crash. The
-//! thread takes every change that queued up while the previous commit ran into the next transaction
-//! (group commit): under load, one fsync covers many articles.
+//! Article records stay in the file: the index in memory holds postings, clusters of two or more,
+//! forwards and the time index by slot, rebuilt from the records when the store opens, and reads a
+//! record from the file when a call needs it. What a call wrote and the journal has not committed
+//! yet is read from an overlay (`DiskRecords`), dropped once it is durable.
+//!
+//! Writes go to a journal thread that commits them to redb (fsync'd, `Durability::Immediate`) and
+//! only then lets the call return, so an acknowledged article survives a crash. The thread takes
+//! every change that queued up while the previous commit ran into the next transaction (group
+//! commit): under load, one fsync covers many articles.
 //!
 //! Kept texts (`--keep-text`) are journaled like records and live only in the file: `Explain` reads
 //! them from it, and a removal of an article removes its text in the same transaction.
 //!
-//! Only article records, cluster forwards and kept texts are persisted; postings, cluster member lists and the
-//! time index that retention reads are derived from the records when the store opens. An expired
+//! Only article records (by slot, with an id → slot table), cluster forwards, moderation verdicts and
+//! kept texts are persisted; postings, cluster member lists and the time index that retention reads
+//! are derived from the records when the store opens. A merge journals a forward and rewrites no
+//! member's record: a record's cluster is resolved through forwards when read. An expired
 //! article is journaled as a removal, like a delete, so a restart does not bring it back; redb frees
 //! the pages its record used and reuses them for later writes (the file does not shrink, it stops
 //! growing once retention removes as much as is ingested). redb locks its file, so a second process
 //! opening the same data directory fails with [`Error::Unavailable`] naming the directory.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
@@ -28,13 +36,23 @@ use tokio::sync::oneshot;
 
 use crate::domain::{ClusterId, ClusterView, Deleted, Micros, StoredArticle, Verdict, now_micros};
 use crate::error::{Error, Result};
+use crate::int_map::IntMap;
 
 use super::feed::{DuplicateEvent, EventCursor, FeedBounds, FeedTrim, LocalFeed};
-use super::local::{Change, LocalIndex};
+use super::local::{Change, LocalIndex, Records, Slot};
 use super::verify::{Inventory, Problem, Verify};
 use super::{Assigned, Expired, Inserted, Lookup, Split, Store, Visitor};
 
-/// Article id → postcard-encoded [`StoredArticle`].
+/// Slot → postcard-encoded [`StoredArticle`], its cluster as it was put in (see [`LocalIndex`]).
+const RECORDS: TableDefinition<u32, &[u8]> = TableDefinition::new("records");
+/// Article id → its slot in [`RECORDS`].
+const IDS: TableDefinition<&str, u32> = TableDefinition::new("ids");
+/// The file's bookkeeping: `layout` → the layout of its tables.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// The layout this version reads and writes: records by slot, ids beside them. A file without a
+/// layout has layout 1 ([`ARTICLES`]) and is converted when opened.
+const LAYOUT: u64 = 2;
+/// Layout 1: article id → postcard-encoded [`StoredArticle`].
 const ARTICLES: TableDefinition<&str, &[u8]> = TableDefinition::new("articles");
 /// Merged cluster id → the cluster it was merged into.
 const FORWARDS: TableDefinition<&str, &str> = TableDefinition::new("forwards");
@@ -53,11 +71,17 @@ const FEED_META: TableDefinition<&str, u128> = TableDefinition::new("feed_meta")
 /// for, never loaded into memory.
 const TEXTS: TableDefinition<&str, &[u8]> = TableDefinition::new("texts");
 
+/// redb's page cache: small, since records are read one at a time and the operating system's page
+/// cache holds the file anyway (redb's default, 1 GiB, would fill with the records read at open).
+const CACHE_BYTES: usize = 16 << 20;
+
 /// The file inside the data directory.
 pub const DATA_FILE: &str = "dedupd.redb";
 
 /// Changes of one call, and where to report that they are durable.
 struct Batch {
+    /// The index's sequence number for the batch ([`Records::seal`]); `None` for the feed's.
+    seq: Option<u64>,
     changes: Vec<Change>,
     done: oneshot::Sender<Result<()>>,
 }
@@ -98,15 +122,16 @@ impl EmbeddedStore {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| Error::Unavailable(format!("cannot create data directory {}: {e}", data_dir.display())))?;
         let path = data_dir.join(DATA_FILE);
-        let db = Database::create(&path).map_err(|e| match e {
+        let db = redb::Builder::new().set_cache_size(CACHE_BYTES).create(&path).map_err(|e| match e {
             DatabaseError::DatabaseAlreadyOpen => {
                 Error::Unavailable(format!("data directory {} is in use by another dedupd process", data_dir.display()))
             }
             other => storage_error(&path, other),
         })?;
-        let index = load(&db, &path, interrupted)?;
-        let feed = load_feed(&db, &path)?;
         let db = Arc::new(db);
+        let durable = Arc::new(AtomicU64::new(0));
+        let index = load(&db, &path, interrupted, &durable)?;
+        let feed = load_feed(&db, &path)?;
         let writer_db = db.clone();
         tracing::info!(path = %path.display(), articles = index.len(), feed_events = feed.len(), "embedded store opened");
         let (journal, queue) = mpsc::channel::<Batch>();
@@ -115,7 +140,7 @@ impl EmbeddedStore {
         let writer_path = path.clone();
         let writer = std::thread::Builder::new()
             .name("dedupd-journal".into())
-            .spawn(move || write_journal(&writer_db, queue, writer_failed, writer_path))
+            .spawn(move || write_journal(&writer_db, queue, writer_failed, durable, writer_path))
             .map_err(|e| storage_error(&path, e))?;
         Ok(EmbeddedStore {
             index: Mutex::new(index),
@@ -145,21 +170,42 @@ impl EmbeddedStore {
             let mut index = self.lock()?;
             let mut changes = Vec::new();
             let value = f(&mut index, &mut changes);
+            let seq = index.records().seal();
+            if let Some(error) = index.records().take_error() {
+                // the call may have changed the index on a failed read: memory is not the disk's any more
+                self.failed.store(true, Ordering::Release);
+                return Err(storage_error(&self.path, error));
+            }
             // sent even when empty: what this call read may have been written by a call whose commit
             // is still queued, and the journal answers in order, so waiting on it waits for those too
             let (done, durable) = oneshot::channel();
             // sent while the lock is held, so the journal sees changes in the order they were made
             let journal = self.journal.as_ref().ok_or_else(|| storage_error(&self.path, "journal closed"))?;
-            journal.send(Batch { changes, done }).map_err(|_| storage_error(&self.path, "journal thread stopped"))?;
+            journal
+                .send(Batch { seq: Some(seq), changes, done })
+                .map_err(|_| storage_error(&self.path, "journal thread stopped"))?;
             Ok((value, durable))
         }
     }
 
+    /// Locks the index, caught up with what the journal has committed.
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, LocalIndex>> {
         if self.failed.load(Ordering::Acquire) {
             return Err(storage_error(&self.path, "a previous write failed; restart dedupd to reload from disk"));
         }
-        self.index.lock().map_err(|_| storage_error(&self.path, "index lock poisoned"))
+        let mut index = self.index.lock().map_err(|_| storage_error(&self.path, "index lock poisoned"))?;
+        index.records().sync();
+        Ok(index)
+    }
+
+    /// Runs `f` on the index, which writes nothing; fails if a record could not be read.
+    fn read<T>(&self, f: impl FnOnce(&LocalIndex) -> T) -> Result<T> {
+        let mut index = self.lock()?;
+        let value = f(&index);
+        match index.records().take_error() {
+            Some(error) => Err(storage_error(&self.path, error)),
+            None => Ok(value),
+        }
     }
 }
 
@@ -186,10 +232,12 @@ enum Interrupted {
     Keep,
 }
 
-fn load(db: &Database, path: &Path, interrupted: Interrupted) -> Result<LocalIndex> {
+fn load(db: &Arc<Database>, path: &Path, interrupted: Interrupted, durable: &Arc<AtomicU64>) -> Result<LocalIndex> {
+    migrate(db, path)?;
     // create the tables on first open, so the read below finds them
     let txn = db.begin_write().map_err(|e| storage_error(path, e))?;
-    txn.open_table(ARTICLES).map_err(|e| storage_error(path, e))?;
+    txn.open_table(RECORDS).map_err(|e| storage_error(path, e))?;
+    txn.open_table(IDS).map_err(|e| storage_error(path, e))?;
     txn.open_table(FORWARDS).map_err(|e| storage_error(path, e))?;
     txn.open_table(PINS).map_err(|e| storage_error(path, e))?;
     txn.open_table(APART).map_err(|e| storage_error(path, e))?;
@@ -197,48 +245,103 @@ fn load(db: &Database, path: &Path, interrupted: Interrupted) -> Result<LocalInd
     txn.open_table(TEXTS).map_err(|e| storage_error(path, e))?;
     txn.commit().map_err(|e| storage_error(path, e))?;
 
-    let mut index = LocalIndex::default();
-    let mut unassigned: Vec<String> = Vec::new();
+    let records = DiskRecords::open(db.clone(), durable.clone()).map_err(|e| storage_error(path, e))?;
+    let mut index = LocalIndex::with_records(Box::new(records));
+    let mut unassigned: Vec<Change> = Vec::new();
     let read = db.begin_read().map_err(|e| storage_error(path, e))?;
     load_verdicts(&read, &mut index).map_err(|e| storage_error(path, e))?;
-    let articles = read.open_table(ARTICLES).map_err(|e| storage_error(path, e))?;
-    for entry in articles.iter().map_err(|e| storage_error(path, e))? {
-        let (id, bytes) = entry.map_err(|e| storage_error(path, e))?;
-        let article: StoredArticle = postcard::from_bytes(bytes.value())
-            .map_err(|e| storage_error(path, format!("article {:?} is corrupt: {e}", id.value())))?;
-        if article.cluster_id.is_none() && interrupted == Interrupted::Drop {
-            // inserted but never assigned: the ingest was cut short and never acknowledged
-            unassigned.push(article.meta.id);
-            continue;
-        }
-        index.restore(article);
-    }
+    // forwards before the records, whose clusters resolve through them
     let forwards = read.open_table(FORWARDS).map_err(|e| storage_error(path, e))?;
     for entry in forwards.iter().map_err(|e| storage_error(path, e))? {
         let (from, into) = entry.map_err(|e| storage_error(path, e))?;
         index.restore_forward(ClusterId(from.value().to_string()), ClusterId(into.value().to_string()));
     }
+    let records = read.open_table(RECORDS).map_err(|e| storage_error(path, e))?;
+    for entry in records.iter().map_err(|e| storage_error(path, e))? {
+        let (slot, bytes) = entry.map_err(|e| storage_error(path, e))?;
+        let slot = slot.value();
+        let article: StoredArticle = postcard::from_bytes(bytes.value())
+            .map_err(|e| storage_error(path, format!("record {slot} is corrupt: {e}")))?;
+        if article.cluster_id.is_none() && interrupted == Interrupted::Drop {
+            // inserted but never assigned: the ingest was cut short and never acknowledged
+            unassigned.push(Change::Remove { slot, id: article.meta.id });
+            continue;
+        }
+        index.restore(slot, &article);
+    }
+    index.restored();
     drop(read);
     if !unassigned.is_empty() {
         tracing::warn!(count = unassigned.len(), "dropping articles whose ingest was interrupted");
-        commit(db, &[unassigned.into_iter().map(Change::Remove).collect()]).map_err(|e| storage_error(path, e))?;
+        commit(db, &[unassigned]).map_err(|e| storage_error(path, e))?;
+    }
+    // the opening is batch 1: read the records as committed now
+    durable.store(1, Ordering::Release);
+    index.records().sync();
+    if let Some(error) = index.records().take_error() {
+        return Err(storage_error(path, error));
     }
     Ok(index)
 }
 
+/// Converts a file of layout 1 (articles by id) to [`LAYOUT`] in one transaction; sets up a new file.
+fn migrate(db: &Database, path: &Path) -> Result<()> {
+    let txn = db.begin_write().map_err(|e| storage_error(path, e))?;
+    let layout = {
+        let meta = txn.open_table(META).map_err(|e| storage_error(path, e))?;
+        meta.get("layout").map_err(|e| storage_error(path, e))?.map(|layout| layout.value())
+    };
+    match layout {
+        Some(LAYOUT) => return Ok(()),
+        Some(other) => {
+            return Err(Error::Unavailable(format!(
+                "embedded store {} has layout {other}, which this dedupd does not read (it reads {LAYOUT}): run the dedupd that wrote it",
+                path.display()
+            )));
+        }
+        None => {}
+    }
+    let converted = (|| -> std::result::Result<u32, String> {
+        let articles = txn.open_table(ARTICLES).map_err(|e| e.to_string())?;
+        let mut records = txn.open_table(RECORDS).map_err(|e| e.to_string())?;
+        let mut ids = txn.open_table(IDS).map_err(|e| e.to_string())?;
+        let mut slot: u32 = 0;
+        for entry in articles.iter().map_err(|e| e.to_string())? {
+            let (id, bytes) = entry.map_err(|e| e.to_string())?;
+            records.insert(slot, bytes.value()).map_err(|e| e.to_string())?;
+            ids.insert(id.value(), slot).map_err(|e| e.to_string())?;
+            slot = slot.checked_add(1).ok_or("more than 2^32 articles")?;
+        }
+        Ok(slot)
+    })()
+    .map_err(|e| storage_error(path, format!("converting to layout {LAYOUT}: {e}")))?;
+    txn.delete_table(ARTICLES).map_err(|e| storage_error(path, e))?;
+    txn.open_table(META)
+        .and_then(|mut meta| meta.insert("layout", LAYOUT).map(drop).map_err(Into::into))
+        .map_err(|e| storage_error(path, e))?;
+    txn.commit().map_err(|e| storage_error(path, e))?;
+    if converted > 0 {
+        tracing::info!(path = %path.display(), articles = converted, layout = LAYOUT, "embedded store converted");
+    }
+    Ok(())
+}
+
 fn commit(db: &Database, batches: &[Vec<Change>]) -> std::result::Result<(), String> {
-    // only the last write of each article in the transaction matters: an ingest's insert is followed
-    // by its assignment, which rewrites the record, often in the same group commit
-    // and of each text: the last keep or removal of its article
-    let mut last_write: HashMap<&str, usize> = HashMap::new();
+    // only the last write of each slot and of each id in the transaction matters: an ingest's insert
+    // is followed by its assignment, which rewrites the record, often in the same group commit; and
+    // of each text: the last keep or removal of its article
+    let mut last_write: IntMap<Slot, usize> = IntMap::default();
+    let mut last_id: HashMap<&str, usize> = HashMap::new();
     let mut last_text: HashMap<&str, usize> = HashMap::new();
     for (position, change) in batches.iter().flatten().enumerate() {
         match change {
-            Change::Put(article) => {
-                last_write.insert(article.meta.id.as_str(), position);
+            Change::Put { slot, article } => {
+                last_write.insert(*slot, position);
+                last_id.insert(article.meta.id.as_str(), position);
             }
-            Change::Remove(id) => {
-                last_write.insert(id.as_str(), position);
+            Change::Remove { slot, id } => {
+                last_write.insert(*slot, position);
+                last_id.insert(id.as_str(), position);
                 last_text.insert(id.as_str(), position);
             }
             Change::PutText { id, .. } => {
@@ -248,24 +351,33 @@ fn commit(db: &Database, batches: &[Vec<Change>]) -> std::result::Result<(), Str
             _ => {}
         }
     }
-    let superseded = |position: usize, id: &str| last_write.get(id).is_some_and(|&last| last != position);
+    let superseded = |position: usize, slot: Slot| last_write.get(&slot).is_some_and(|&last| last != position);
+    let id_superseded = |position: usize, id: &str| last_id.get(id).is_some_and(|&last| last != position);
     let text_superseded = |position: usize, id: &str| last_text.get(id).is_some_and(|&last| last != position);
     let txn = db.begin_write().map_err(|e| e.to_string())?;
     {
-        let mut articles = txn.open_table(ARTICLES).map_err(|e| e.to_string())?;
+        let mut records = txn.open_table(RECORDS).map_err(|e| e.to_string())?;
+        let mut ids = txn.open_table(IDS).map_err(|e| e.to_string())?;
         let mut forwards = txn.open_table(FORWARDS).map_err(|e| e.to_string())?;
         let mut verdicts = Verdicts::open(&txn)?;
         let mut texts = txn.open_table(TEXTS).map_err(|e| e.to_string())?;
         for (position, change) in batches.iter().flatten().enumerate() {
             match change {
-                Change::Put(article) if superseded(position, &article.meta.id) => {}
-                Change::Put(article) => {
-                    let bytes = postcard::to_stdvec(article).map_err(|e| e.to_string())?;
-                    articles.insert(article.meta.id.as_str(), bytes.as_slice()).map_err(|e| e.to_string())?;
+                Change::Put { slot, article } => {
+                    if !superseded(position, *slot) {
+                        let bytes = postcard::to_stdvec(article).map_err(|e| e.to_string())?;
+                        records.insert(*slot, bytes.as_slice()).map_err(|e| e.to_string())?;
+                    }
+                    if !id_superseded(position, &article.meta.id) {
+                        ids.insert(article.meta.id.as_str(), *slot).map_err(|e| e.to_string())?;
+                    }
                 }
-                Change::Remove(id) => {
-                    if !superseded(position, id) {
-                        articles.remove(id.as_str()).map_err(|e| e.to_string())?;
+                Change::Remove { slot, id } => {
+                    if !superseded(position, *slot) {
+                        records.remove(*slot).map_err(|e| e.to_string())?;
+                    }
+                    if !id_superseded(position, id) {
+                        ids.remove(id.as_str()).map_err(|e| e.to_string())?;
                     }
                     if !text_superseded(position, id) {
                         texts.remove(id.as_str()).map_err(|e| e.to_string())?;
@@ -288,7 +400,13 @@ fn commit(db: &Database, batches: &[Vec<Change>]) -> std::result::Result<(), Str
 }
 
 /// The journal thread: commits queued batches, as many per transaction as have queued up.
-fn write_journal(db: &Database, queue: mpsc::Receiver<Batch>, failed: std::sync::Arc<AtomicBool>, path: PathBuf) {
+fn write_journal(
+    db: &Database,
+    queue: mpsc::Receiver<Batch>,
+    failed: std::sync::Arc<AtomicBool>,
+    durable: Arc<AtomicU64>,
+    path: PathBuf,
+) {
     while let Ok(first) = queue.recv() {
         let mut waiting = vec![first];
         waiting.extend(queue.try_iter());
@@ -302,9 +420,16 @@ fn write_journal(db: &Database, queue: mpsc::Receiver<Batch>, failed: std::sync:
         } else {
             commit(db, &changes)
         };
-        if let Err(error) = &outcome {
-            tracing::error!(path = %path.display(), %error, "embedded store commit failed");
-            failed.store(true, Ordering::Release);
+        match &outcome {
+            Err(error) => {
+                tracing::error!(path = %path.display(), %error, "embedded store commit failed");
+                failed.store(true, Ordering::Release);
+            }
+            Ok(()) => {
+                if let Some(seq) = waiting.iter().filter_map(|batch| batch.seq).max() {
+                    durable.fetch_max(seq, Ordering::Release);
+                }
+            }
         }
         metrics::histogram!("dedupd_embedded_commit_batch").record(waiting.len() as f64);
         for batch in waiting {
@@ -320,7 +445,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<StoredArticle>> {
-        Ok(self.lock()?.get(id))
+        self.read(|index| index.get(id))
     }
 
     /// Does not wait for the insert to be durable: the journal commits in order and stops at the first
@@ -336,7 +461,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn lookup(&self, keys: &[u64], limit: usize) -> Result<Lookup> {
-        Ok(self.lock()?.lookup(keys, limit))
+        self.read(|index| index.lookup(keys, limit))
     }
 
     async fn assign(&self, article: &StoredArticle, links: &[&StoredArticle]) -> Result<Assigned> {
@@ -345,7 +470,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn cluster(&self, cluster_id: &ClusterId) -> Result<Option<ClusterView>> {
-        Ok(self.lock()?.cluster(cluster_id))
+        self.read(|index| index.cluster(cluster_id))
     }
 
     async fn delete(&self, id: &str) -> Result<Deleted> {
@@ -358,8 +483,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn visit_recent(&self, limit: usize, visit: &mut Visitor<'_>) -> Result<()> {
-        self.lock()?.visit_recent(limit, visit);
-        Ok(())
+        self.read(|index| index.visit_recent(limit, visit))
     }
 
     /// Queued like an insert, without waiting: the assign that follows waits for it.
@@ -393,7 +517,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn kept_apart(&self, clusters: &[ClusterId]) -> Result<Vec<(ClusterId, ClusterId)>> {
-        Ok(self.lock()?.kept_apart(clusters))
+        self.read(|index| index.kept_apart(clusters))
     }
 
     async fn join(&self, a: &ClusterId, b: &ClusterId) -> Result<Assigned> {
@@ -409,7 +533,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn verdicts(&self, before: Option<u64>, limit: usize) -> Result<Vec<Verdict>> {
-        Ok(self.lock()?.verdicts(before, limit))
+        self.read(|index| index.verdicts(before, limit))
     }
 
     // the duplicate feed
@@ -428,7 +552,9 @@ impl Store for EmbeddedStore {
             let (done, durable) = oneshot::channel();
             // sent while the feed's lock is held, so the journal writes events in cursor order
             let journal = self.journal.as_ref().ok_or_else(|| storage_error(&self.path, "journal closed"))?;
-            journal.send(Batch { changes, done }).map_err(|_| storage_error(&self.path, "journal thread stopped"))?;
+            journal
+                .send(Batch { seq: None, changes, done })
+                .map_err(|_| storage_error(&self.path, "journal thread stopped"))?;
             (cursor, durable)
         };
         wait(durable, &self.path).await?;
@@ -501,8 +627,8 @@ impl<'t> Verdicts<'t> {
                 let bytes = postcard::to_stdvec(verdict).map_err(|e| e.to_string())?;
                 self.log.insert(verdict.seq, bytes.as_slice()).map(drop)
             }
-            Change::Put(_)
-            | Change::Remove(_)
+            Change::Put { .. }
+            | Change::Remove { .. }
             | Change::Forward { .. }
             | Change::FeedEvent { .. }
             | Change::FeedTrim(_)
@@ -516,7 +642,7 @@ impl<'t> Verdicts<'t> {
 #[async_trait]
 impl Verify for EmbeddedStore {
     async fn inventory(&self) -> Result<Inventory> {
-        let mut inventory = self.lock()?.inventory();
+        let mut inventory = self.read(LocalIndex::inventory)?;
         inventory.name = format!("embedded store {}", self.path.display());
         inventory.exclusive = true;
         Ok(inventory)
@@ -581,4 +707,159 @@ fn commit_feed(txn: &redb::WriteTransaction, batches: &[Vec<Change>]) -> std::re
         }
     }
     Ok(())
+}
+
+// -------------------------------------------------------------------------------------------------
+// records
+
+/// The records as of one committed transaction.
+struct View {
+    /// The journal batch it includes (and every batch before).
+    seq: u64,
+    records: redb::ReadOnlyTable<u32, &'static [u8]>,
+    ids: redb::ReadOnlyTable<&'static str, u32>,
+}
+
+impl View {
+    fn open(db: &Database, seq: u64) -> std::result::Result<View, String> {
+        let txn = db.begin_read().map_err(|e| e.to_string())?;
+        let records = txn.open_table(RECORDS).map_err(|e| e.to_string())?;
+        let ids = txn.open_table(IDS).map_err(|e| e.to_string())?;
+        Ok(View { seq, records, ids })
+    }
+}
+
+/// What an overlay entry is keyed by, in [`DiskRecords::pending`].
+enum Pending {
+    Slot(Slot),
+    Id(String),
+}
+
+/// The embedded store's [`Records`]: read from the file, through an overlay of what calls wrote
+/// and the journal has not committed yet. Each entry carries the sequence number of the journal
+/// batch that writes it and is dropped once the journal reports that batch durable, when the view
+/// of the file moves on to a transaction that has it.
+struct DiskRecords {
+    db: Arc<Database>,
+    /// The last batch the journal has committed.
+    durable: Arc<AtomicU64>,
+    view: View,
+    records: IntMap<Slot, (u64, Option<StoredArticle>)>,
+    ids: HashMap<String, (u64, Option<Slot>)>,
+    /// Overlay entries in the order they were written, to drop them once durable.
+    pending: VecDeque<(u64, Pending)>,
+    /// The last batch sealed; what is written now goes in the next.
+    seq: u64,
+    /// The first read that failed since the last [`Records::take_error`].
+    error: RefCell<Option<String>>,
+}
+
+impl DiskRecords {
+    fn open(db: Arc<Database>, durable: Arc<AtomicU64>) -> std::result::Result<Self, String> {
+        let view = View::open(&db, 0)?;
+        Ok(DiskRecords {
+            db,
+            durable,
+            view,
+            records: IntMap::default(),
+            ids: HashMap::new(),
+            pending: VecDeque::new(),
+            // batch 1 is the opening, see `load`
+            seq: 1,
+            error: RefCell::new(None),
+        })
+    }
+
+    fn fail(&self, error: impl std::fmt::Display) {
+        self.error.borrow_mut().get_or_insert_with(|| error.to_string());
+    }
+}
+
+impl Records for DiskRecords {
+    fn get(&self, slot: Slot) -> Option<Cow<'_, StoredArticle>> {
+        if let Some((_, record)) = self.records.get(&slot) {
+            return record.as_ref().map(Cow::Borrowed);
+        }
+        match self.view.records.get(slot) {
+            Ok(Some(bytes)) => match postcard::from_bytes(bytes.value()) {
+                Ok(article) => Some(Cow::Owned(article)),
+                Err(e) => {
+                    self.fail(format!("record {slot} is corrupt: {e}"));
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                self.fail(e);
+                None
+            }
+        }
+    }
+
+    fn slot_of(&self, id: &str) -> Option<Slot> {
+        if let Some(&(_, slot)) = self.ids.get(id) {
+            return slot;
+        }
+        match self.view.ids.get(id) {
+            Ok(slot) => slot.map(|slot| slot.value()),
+            Err(e) => {
+                self.fail(e);
+                None
+            }
+        }
+    }
+
+    fn put(&mut self, slot: Slot, article: StoredArticle) {
+        let seq = self.seq + 1;
+        self.ids.insert(article.meta.id.clone(), (seq, Some(slot)));
+        self.pending.push_back((seq, Pending::Id(article.meta.id.clone())));
+        self.records.insert(slot, (seq, Some(article)));
+        self.pending.push_back((seq, Pending::Slot(slot)));
+    }
+
+    fn remove(&mut self, slot: Slot, id: &str) {
+        let seq = self.seq + 1;
+        self.records.insert(slot, (seq, None));
+        self.pending.push_back((seq, Pending::Slot(slot)));
+        self.ids.insert(id.to_string(), (seq, None));
+        self.pending.push_back((seq, Pending::Id(id.to_string())));
+    }
+
+    fn sync(&mut self) {
+        // read before the view is opened: the journal stores it after the commit
+        let durable = self.durable.load(Ordering::Acquire);
+        if durable <= self.view.seq {
+            return;
+        }
+        match View::open(&self.db, durable) {
+            Ok(view) => self.view = view,
+            Err(e) => return self.fail(e),
+        }
+        while let Some((seq, _)) = self.pending.front()
+            && *seq <= durable
+        {
+            let Some((seq, key)) = self.pending.pop_front() else { break };
+            match key {
+                Pending::Slot(slot) => {
+                    if self.records.get(&slot).is_some_and(|entry| entry.0 == seq) {
+                        self.records.remove(&slot);
+                    }
+                }
+                Pending::Id(id) => {
+                    if self.ids.get(&id).is_some_and(|entry| entry.0 == seq) {
+                        self.ids.remove(&id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn seal(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn take_error(&mut self) -> Option<String> {
+        self.error.get_mut().take()
+    }
 }

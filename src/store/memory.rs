@@ -45,7 +45,7 @@ impl MemoryStore {
         let value = f(&mut state.index, &mut changes);
         for change in changes {
             match change {
-                Change::Remove(id) => {
+                Change::Remove { id, .. } => {
                     state.texts.remove(&id);
                 }
                 Change::PutText { id, text } => {
