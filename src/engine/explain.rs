@@ -158,7 +158,14 @@ pub struct Explanation {
 pub fn compress(body: &str) -> Vec<u8> {
     // compressing into memory cannot fail but for allocation; keep the text as is rather than
     // lose it (a zstd frame never starts with what a text does, see `decompress`)
-    zstd::bulk::compress(body.as_bytes(), ZSTD_LEVEL).unwrap_or_else(|_| body.as_bytes().to_vec())
+    thread_local! {
+        // a compression context costs more to set up than compressing an article does
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            std::cell::RefCell::new(zstd::bulk::Compressor::new(ZSTD_LEVEL).ok());
+    }
+    COMPRESSOR
+        .with_borrow_mut(|compressor| compressor.as_mut().and_then(|c| c.compress(body.as_bytes()).ok()))
+        .unwrap_or_else(|| body.as_bytes().to_vec())
 }
 
 /// A kept text back, refusing more than `limit` bytes.

@@ -545,7 +545,7 @@ impl Store for EmbeddedStore {
         let now_ms = now_micros().div_euclid(1000).max(0) as u64;
         let (cursor, durable) = {
             let mut feed = self.lock_feed()?;
-            let appended = feed.append(event, trim, now_ms);
+            let appended = feed.append(event, trim, now_ms)?;
             let Some(cursor) = appended.cursor else { return Ok(None) };
             let mut changes = vec![Change::FeedEvent { key: cursor.as_u128(), bytes }];
             changes.extend(appended.trimmed_through.map(Change::FeedTrim));
@@ -562,11 +562,11 @@ impl Store for EmbeddedStore {
     }
 
     async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
-        Ok(self.lock_feed()?.before(before, limit))
+        self.lock_feed()?.before(before, limit)
     }
 
     async fn duplicates_after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
-        Ok(self.lock_feed()?.after(after, limit))
+        self.lock_feed()?.after(after, limit)
     }
 
     async fn feed_bounds(&self) -> Result<FeedBounds> {
@@ -682,7 +682,7 @@ fn load_feed(db: &Database, path: &Path) -> Result<LocalFeed> {
     let events = read.open_table(FEED_EVENTS).map_err(|e| storage_error(path, e))?;
     for entry in events.iter().map_err(|e| storage_error(path, e))? {
         let (key, bytes) = entry.map_err(|e| storage_error(path, e))?;
-        feed.restore(DuplicateEvent::decode(EventCursor::from_u128(key.value()), bytes.value())?, now_ms);
+        feed.restore(EventCursor::from_u128(key.value()), bytes.value(), now_ms)?;
     }
     Ok(feed)
 }

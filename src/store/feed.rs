@@ -15,13 +15,14 @@
 //! An append is idempotent per article version (id and time of ingest) for [`DEDUP_WINDOW`]: a
 //! retried ingest may append again, and only the first append of a version records an event.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{ArticleMeta, ClusterId, MatchReason, Micros};
 use crate::error::{Error, Result};
+use crate::int_map::IntMap;
 
 /// How long an append remembers the article versions it recorded, so that a retried ingest of the
 /// same version appends no second event. Retries come within seconds; an hour bounds what the Redis
@@ -199,17 +200,23 @@ pub struct LocalAppend {
     pub trimmed_through: Option<EventCursor>,
 }
 
-/// The log of the memory and embedded stores: every event in memory, oldest first.
+/// The log of the memory and embedded stores: every event in memory, oldest first, as its
+/// [`DuplicateEvent::encode`] bytes (a third of the event's size as a struct of strings).
 #[derive(Debug, Default)]
 pub struct LocalFeed {
-    events: VecDeque<DuplicateEvent>,
+    events: VecDeque<(EventCursor, Box<[u8]>)>,
     /// The last cursor handed out (kept when its event is trimmed).
     last: EventCursor,
     trimmed: Option<EventCursor>,
-    /// Article id → the version last recorded and its cursor, for [`DEDUP_WINDOW`].
-    recent: HashMap<String, (Micros, EventCursor)>,
+    /// Hash of an article id → the version last recorded and its cursor, for [`DEDUP_WINDOW`]. Two
+    /// ids of one hash would have to share a time of ingest to the microsecond to be taken for one.
+    recent: IntMap<u64, (Micros, EventCursor)>,
     /// The entries of `recent` in the order recorded, to forget them when the window passes.
-    recent_order: VecDeque<(EventCursor, String)>,
+    recent_order: VecDeque<(EventCursor, u64)>,
+}
+
+fn id_hash(id: &str) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(id.as_bytes())
 }
 
 impl LocalFeed {
@@ -224,46 +231,47 @@ impl LocalFeed {
     }
 
     /// [`super::Store::append_duplicate`] at `now_ms`.
-    pub fn append(&mut self, event: &DuplicateEvent, trim: &FeedTrim, now_ms: u64) -> LocalAppend {
+    pub fn append(&mut self, event: &DuplicateEvent, trim: &FeedTrim, now_ms: u64) -> Result<LocalAppend> {
         let window = DEDUP_WINDOW.as_millis() as u64;
         let forget_before = now_ms.saturating_sub(window);
-        while let Some((cursor, _)) = self.recent_order.front() {
+        while let Some(&(cursor, id)) = self.recent_order.front() {
             if cursor.ms >= forget_before {
                 break;
             }
-            if let Some((cursor, id)) = self.recent_order.pop_front()
-                && self.recent.get(&id).is_some_and(|&(_, recorded)| recorded == cursor)
-            {
+            self.recent_order.pop_front();
+            if self.recent.get(&id).is_some_and(|&(_, recorded)| recorded == cursor) {
                 self.recent.remove(&id);
             }
         }
-        if self.recent.get(&event.article.id).is_some_and(|&(version, _)| version == event.version) {
-            return LocalAppend::default();
+        let id = id_hash(&event.article.id);
+        if self.recent.get(&id).is_some_and(|&(version, _)| version == event.version) {
+            return Ok(LocalAppend::default());
         }
+        let bytes = event.encode()?.into_boxed_slice();
         let cursor = EventCursor::next(self.last, now_ms);
         self.last = cursor;
-        self.remember(&event.article.id, event.version, cursor);
-        self.events.push_back(DuplicateEvent { cursor, ..event.clone() });
+        self.remember(id, event.version, cursor);
+        self.events.push_back((cursor, bytes));
         let trimmed_through = self.trim(trim, now_ms);
-        LocalAppend { cursor: Some(cursor), trimmed_through }
+        Ok(LocalAppend { cursor: Some(cursor), trimmed_through })
     }
 
-    fn remember(&mut self, id: &str, version: Micros, cursor: EventCursor) {
-        self.recent.insert(id.to_string(), (version, cursor));
-        self.recent_order.push_back((cursor, id.to_string()));
+    fn remember(&mut self, id: u64, version: Micros, cursor: EventCursor) {
+        self.recent.insert(id, (version, cursor));
+        self.recent_order.push_back((cursor, id));
     }
 
     /// Removes the oldest events past the length or age limit; returns the largest removed.
     fn trim(&mut self, trim: &FeedTrim, now_ms: u64) -> Option<EventCursor> {
         let min_cursor = trim.min_cursor(now_ms);
         let mut removed = None;
-        while let Some(oldest) = self.events.front() {
+        while let Some(&(oldest, _)) = self.events.front() {
             let too_many = self.events.len() > trim.max_len;
-            let too_old = min_cursor.is_some_and(|min| oldest.cursor < min);
+            let too_old = min_cursor.is_some_and(|min| oldest < min);
             if !too_many && !too_old {
                 break;
             }
-            removed = self.events.pop_front().map(|event| event.cursor);
+            removed = self.events.pop_front().map(|(cursor, _)| cursor);
         }
         if removed.is_some() {
             self.trimmed = removed.max(self.trimmed);
@@ -271,14 +279,16 @@ impl LocalFeed {
         removed
     }
 
-    /// Restores an event read back from disk, in cursor order (startup of the embedded store);
-    /// `now_ms` decides whether it is still within [`DEDUP_WINDOW`].
-    pub fn restore(&mut self, event: DuplicateEvent, now_ms: u64) {
-        self.last = self.last.max(event.cursor);
-        if event.cursor.ms >= now_ms.saturating_sub(DEDUP_WINDOW.as_millis() as u64) {
-            self.remember(&event.article.id, event.version, event.cursor);
+    /// Restores an event read back from disk as [`DuplicateEvent::encode`] wrote it, in cursor order
+    /// (startup of the embedded store); `now_ms` decides whether it is still within [`DEDUP_WINDOW`].
+    pub fn restore(&mut self, cursor: EventCursor, bytes: &[u8], now_ms: u64) -> Result<()> {
+        self.last = self.last.max(cursor);
+        if cursor.ms >= now_ms.saturating_sub(DEDUP_WINDOW.as_millis() as u64) {
+            let event = DuplicateEvent::decode(cursor, bytes)?;
+            self.remember(id_hash(&event.article.id), event.version, cursor);
         }
-        self.events.push_back(event);
+        self.events.push_back((cursor, bytes.into()));
+        Ok(())
     }
 
     /// Restores the largest cursor trimmed, read back from disk.
@@ -288,21 +298,26 @@ impl LocalFeed {
     }
 
     /// [`super::Store::duplicates_before`].
-    pub fn before(&self, before: Option<EventCursor>, limit: usize) -> Vec<DuplicateEvent> {
-        let end = before.map_or(self.events.len(), |before| self.events.partition_point(|e| e.cursor < before));
-        self.events.range(..end).rev().take(limit).cloned().collect()
+    pub fn before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        let end = before.map_or(self.events.len(), |before| self.events.partition_point(|&(c, _)| c < before));
+        self.events
+            .range(..end)
+            .rev()
+            .take(limit)
+            .map(|(cursor, bytes)| DuplicateEvent::decode(*cursor, bytes))
+            .collect()
     }
 
     /// [`super::Store::duplicates_after`].
-    pub fn after(&self, after: EventCursor, limit: usize) -> Vec<DuplicateEvent> {
-        let start = self.events.partition_point(|e| e.cursor <= after);
-        self.events.range(start..).take(limit).cloned().collect()
+    pub fn after(&self, after: EventCursor, limit: usize) -> Result<Vec<DuplicateEvent>> {
+        let start = self.events.partition_point(|&(c, _)| c <= after);
+        self.events.range(start..).take(limit).map(|(cursor, bytes)| DuplicateEvent::decode(*cursor, bytes)).collect()
     }
 
     /// [`super::Store::feed_bounds`].
     pub fn bounds(&self) -> FeedBounds {
         FeedBounds {
-            oldest: self.events.front().map(|e| e.cursor),
+            oldest: self.events.front().map(|&(cursor, _)| cursor),
             newest: (self.last != EventCursor::ZERO).then_some(self.last),
             trimmed: self.trimmed,
         }
@@ -365,12 +380,20 @@ mod tests {
     fn an_article_version_is_recorded_once_within_the_window() {
         let mut feed = LocalFeed::default();
         let trim = FeedTrim::default();
-        let first = feed.append(&event("copy", 1), &trim, 1_000).cursor.expect("recorded");
-        assert_eq!(feed.append(&event("copy", 1), &trim, 1_001).cursor, None, "a retry records nothing");
-        let second = feed.append(&event("copy", 2), &trim, 1_001).cursor.expect("a new version is recorded");
+        let first = feed.append(&event("copy", 1), &trim, 1_000).expect("appends").cursor.expect("recorded");
+        assert_eq!(
+            feed.append(&event("copy", 1), &trim, 1_001).expect("appends").cursor,
+            None,
+            "a retry records nothing"
+        );
+        let second =
+            feed.append(&event("copy", 2), &trim, 1_001).expect("appends").cursor.expect("a new version is recorded");
         assert!(second > first);
         let later = 1_001 + DEDUP_WINDOW.as_millis() as u64 + 1;
-        assert!(feed.append(&event("copy", 2), &trim, later).cursor.is_some(), "the window has passed");
+        assert!(
+            feed.append(&event("copy", 2), &trim, later).expect("appends").cursor.is_some(),
+            "the window has passed"
+        );
         assert_eq!(feed.len(), 3);
     }
 
@@ -379,8 +402,9 @@ mod tests {
     fn trimming_keeps_the_newest_and_remembers_what_went() {
         let mut feed = LocalFeed::default();
         let trim = FeedTrim { max_len: 3, max_age: None };
-        let cursors: Vec<EventCursor> =
-            (0..5).map(|i| feed.append(&event(&format!("a{i}"), 1), &trim, 100).cursor.expect("new")).collect();
+        let cursors: Vec<EventCursor> = (0..5)
+            .map(|i| feed.append(&event(&format!("a{i}"), 1), &trim, 100).expect("appends").cursor.expect("new"))
+            .collect();
         assert_eq!(feed.len(), 3);
         let bounds = feed.bounds();
         assert_eq!(
@@ -390,15 +414,16 @@ mod tests {
         assert!(
             bounds.missed_after(cursors[0]) && !bounds.missed_after(cursors[1]) && !bounds.missed_after(cursors[3])
         );
-        let newest_first: Vec<EventCursor> = feed.before(None, 10).iter().map(|e| e.cursor).collect();
+        let newest_first: Vec<EventCursor> = feed.before(None, 10).expect("reads").iter().map(|e| e.cursor).collect();
         assert_eq!(newest_first, [cursors[4], cursors[3], cursors[2]]);
-        assert_eq!(feed.before(Some(cursors[4]), 1)[0].cursor, cursors[3]);
-        let oldest_first: Vec<EventCursor> = feed.after(cursors[2], 10).iter().map(|e| e.cursor).collect();
+        assert_eq!(feed.before(Some(cursors[4]), 1).expect("reads")[0].cursor, cursors[3]);
+        let oldest_first: Vec<EventCursor> =
+            feed.after(cursors[2], 10).expect("reads").iter().map(|e| e.cursor).collect();
         assert_eq!(oldest_first, [cursors[3], cursors[4]]);
-        assert_eq!(feed.after(EventCursor::ZERO, 1)[0].cursor, cursors[2]);
+        assert_eq!(feed.after(EventCursor::ZERO, 1).expect("reads")[0].cursor, cursors[2]);
 
         let by_age = FeedTrim { max_len: 100, max_age: Some(Duration::from_millis(50)) };
-        let appended = feed.append(&event("late", 1), &by_age, 200);
+        let appended = feed.append(&event("late", 1), &by_age, 200).expect("appends");
         assert_eq!(appended.trimmed_through, Some(cursors[4]), "everything older than 150 ms goes");
         assert_eq!(feed.len(), 1);
         assert_eq!(feed.bounds().newest, appended.cursor);

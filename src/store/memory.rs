@@ -58,9 +58,9 @@ impl MemoryStore {
         Ok(value)
     }
 
-    fn with_feed<T>(&self, f: impl FnOnce(&mut LocalFeed) -> T) -> Result<T> {
+    fn with_feed<T>(&self, f: impl FnOnce(&mut LocalFeed) -> Result<T>) -> Result<T> {
         let mut feed = self.feed.lock().map_err(|_| Error::Internal("memory store feed lock poisoned".into()))?;
-        Ok(f(&mut feed))
+        f(&mut feed)
     }
 }
 
@@ -144,7 +144,7 @@ impl Store for MemoryStore {
 
     async fn append_duplicate(&self, event: &DuplicateEvent, trim: &FeedTrim) -> Result<Option<EventCursor>> {
         let now_ms = now_micros().div_euclid(1000).max(0) as u64;
-        self.with_feed(|feed| feed.append(event, trim, now_ms).cursor)
+        self.with_feed(|feed| Ok(feed.append(event, trim, now_ms)?.cursor))
     }
 
     async fn duplicates_before(&self, before: Option<EventCursor>, limit: usize) -> Result<Vec<DuplicateEvent>> {
@@ -156,7 +156,7 @@ impl Store for MemoryStore {
     }
 
     async fn feed_bounds(&self) -> Result<FeedBounds> {
-        self.with_feed(|feed| feed.bounds())
+        self.with_feed(|feed| Ok(feed.bounds()))
     }
 }
 
