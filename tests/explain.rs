@@ -15,17 +15,13 @@ use dedupd::proto::deduplicator_client::DeduplicatorClient;
 use dedupd::proto::{self, Article, IngestRequest};
 use dedupd::server::Server;
 use dedupd::store::Store;
-use prost_types::Timestamp;
 use tokio::net::TcpListener;
 use tonic::Code;
 use tonic::transport::Channel;
 
 use dedupd::synthetic::{Synthetic, spun};
 
-use common::new_store;
-
-/// 2025-01-01T00:00:00Z: articles are published "in the past", so no time is clamped.
-const BASE_SECONDS: i64 = 1_735_689_600;
+use common::{article, new_store};
 
 /// The server under test and its client.
 struct Harness {
@@ -74,18 +70,6 @@ impl Harness {
             .await
             .expect("open the store");
         (store, self.guard)
-    }
-}
-
-/// An article published `minutes` after the base time, on its own source.
-fn article(id: &str, body: &str, minutes: i64) -> Article {
-    Article {
-        id: id.into(),
-        url: format!("https://{id}.example/story"),
-        source: format!("{id}.example"),
-        title: format!("Title of {id}"),
-        body: body.into(),
-        published_at: Some(Timestamp { seconds: BASE_SECONDS + minutes * 60, nanos: 0 }),
     }
 }
 

@@ -21,10 +21,7 @@ use tonic::transport::Channel;
 
 use dedupd::synthetic::{spun, text};
 
-use common::{new_store, shared_redis};
-
-/// 2025-01-01T00:00:00Z: articles are published "in the past", so no time is clamped.
-const BASE_SECONDS: i64 = 1_735_689_600;
+use common::{article, new_store, shared_redis};
 
 /// A server under test, its client, and whatever must outlive them.
 struct Harness {
@@ -81,18 +78,6 @@ impl Harness {
         if let Some(server) = self.server.take() {
             server.shutdown().await.expect("clean shutdown");
         }
-    }
-}
-
-/// An article published `minutes` after the base time.
-fn article(id: &str, body: &str, minutes: i64) -> Article {
-    Article {
-        id: id.into(),
-        url: format!("https://{id}.example/story"),
-        source: format!("{id}.example"),
-        title: format!("Title of {id}"),
-        body: body.into(),
-        published_at: Some(Timestamp { seconds: BASE_SECONDS + minutes * 60, nanos: 0 }),
     }
 }
 

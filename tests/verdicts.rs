@@ -15,15 +15,11 @@ use dedupd::proto::deduplicator_client::DeduplicatorClient;
 use dedupd::proto::{self, Article, IngestRequest, VerdictKind};
 use dedupd::server::Server;
 use dedupd::synthetic::{spun, text};
-use prost_types::Timestamp;
 use tokio::net::TcpListener;
 use tonic::Code;
 use tonic::transport::Channel;
 
-use common::new_store;
-
-/// 2025-01-01T00:00:00Z: articles are published "in the past", so no time is clamped.
-const BASE_SECONDS: i64 = 1_735_689_600;
+use common::{article, new_store};
 
 /// A running server and its client.
 struct Replica {
@@ -99,18 +95,6 @@ impl Replica {
     async fn verdicts(&mut self, page_size: u32, page_token: &str) -> proto::ListVerdictsResponse {
         let request = proto::ListVerdictsRequest { page_size, page_token: page_token.into() };
         self.client.list_verdicts(request).await.expect("list verdicts").into_inner()
-    }
-}
-
-/// An article published `minutes` after the base time, from a source named after it.
-fn article(id: &str, body: &str, minutes: i64) -> Article {
-    Article {
-        id: id.into(),
-        url: format!("https://{id}.example/story"),
-        source: format!("{id}.example"),
-        title: format!("Title of {id}"),
-        body: body.into(),
-        published_at: Some(Timestamp { seconds: BASE_SECONDS + minutes * 60, nanos: 0 }),
     }
 }
 
